@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Sets up .venv from the project's own files and runs lint + the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".[test]"
+.venv/bin/ruff check wb_dagster wb_dagster_tests bench
+.venv/bin/ruff format --check wb_dagster wb_dagster_tests bench
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
