@@ -349,7 +349,7 @@ def run_sweep(
     (``wandb.agent`` itself only prints trial errors).
     """
     wandb = _import_wandb()
-    from wandb.agents import pyagent
+    from wandb.agents import pyagent  # noqa: TID251
 
     # wandb's agent polls its server every 5 s between runs; its own tests lower this class
     # attribute the same way. Only affects this (demo) process.
