@@ -1,0 +1,135 @@
+"""Run states driven by the logging path: finishing, failing and crashing runs.
+
+* A run logged by the SDK is ``running`` while its process sends file_stream requests.
+* The final file_stream request carries ``complete: true`` and ``exitcode``: exit code 0 makes the
+  run ``finished``, anything else ``failed``. Either way its live history is exported to a parquet
+  part, so ``parquetHistory`` serves it from then on.
+* A ``running`` run whose ``heartbeatAt`` is older than the heartbeat timeout (its process was
+  killed) becomes ``crashed`` and is exported too. :class:`CrashWatchdog` checks periodically.
+* A crashed run that sends again (it was only cut off) is ``running`` again.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> from wb_dagster.testing.store import Store
+    >>> from wb_dagster.testing.run_store import RunStore
+    >>> from wb_dagster.testing.history_store import HistoryStore
+    >>> store = Store(pathlib.Path(tempfile.mkdtemp()))
+    >>> runs, history = RunStore(store), HistoryStore(store)
+    >>> pk = runs.upsert_run("ent", "proj", "r1", {"state": "running"})
+    >>> history.append_rows(pk, [{"_step": 0, "loss": 1.0}])
+    >>> finish_run(runs, history, pk, exit_code=0)
+    'finished'
+    >>> [p.rows for p in history.parts(pk)], history.live_steps(pk)
+    ([1], [])
+    >>> store.close()
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+from wb_dagster.testing.history_store import HistoryStore
+from wb_dagster.testing.run_store import RunStore
+from wb_dagster.testing.store import format_time, utc_now
+
+logger = logging.getLogger(__name__)
+
+# W&B marks a run crashed after a few minutes without heartbeat; tests shorten this.
+DEFAULT_HEARTBEAT_TIMEOUT_S = 300.0
+TERMINAL_STATES = frozenset({"finished", "failed", "crashed", "killed", "preempted"})
+
+
+def state_for_exit_code(exit_code: int | None) -> str:
+    """``finished`` for exit code 0 (or none given), else ``failed``.
+
+    >>> state_for_exit_code(0), state_for_exit_code(3)
+    ('finished', 'failed')
+    """
+    return "finished" if not exit_code else "failed"
+
+
+def finish_run(runs: RunStore, history: HistoryStore, run_pk: int, exit_code: int | None) -> str:
+    """Mark the run finished/failed by its exit code and export its live history."""
+    state = state_for_exit_code(exit_code)
+    history.export_live(run_pk)
+    runs.update_run(run_pk, {"state": state})
+    return state
+
+
+def mark_stale_runs_crashed(runs: RunStore, history: HistoryStore, timeout_s: float) -> list[int]:
+    """Set ``crashed`` on every ``running`` run silent for longer than ``timeout_s``.
+
+    Returns the pks of the runs it changed.
+    """
+    cutoff = format_time(utc_now() - timedelta(seconds=timeout_s))
+    stale = [
+        int(row[0])
+        for row in runs.store.conn().execute(
+            "SELECT pk FROM runs WHERE state = 'running' AND heartbeat_at < ?", (cutoff,)
+        )
+    ]
+    changed = []
+    for pk in stale:
+        with runs.store.write() as conn:
+            # re-check inside the write lock: a file_stream request may have just arrived
+            still_stale = conn.execute(
+                "SELECT 1 FROM runs WHERE pk = ? AND state = 'running' AND heartbeat_at < ?",
+                (pk, cutoff),
+            ).fetchone()
+            if not still_stale:
+                continue
+            history.export_live(pk)
+            runs.update_run(pk, {"state": "crashed"})
+        changed.append(pk)
+    return changed
+
+
+class CrashWatchdog:
+    """Background thread marking silent runs ``crashed`` (see :func:`mark_stale_runs_crashed`).
+
+    >>> import tempfile, pathlib
+    >>> from wb_dagster.testing.store import Store
+    >>> store = Store(pathlib.Path(tempfile.mkdtemp()))
+    >>> dog = CrashWatchdog(RunStore(store), HistoryStore(store), timeout_s=60)
+    >>> dog.start(); dog.stop(); store.close()
+    """
+
+    def __init__(
+        self,
+        runs: RunStore,
+        history: HistoryStore,
+        timeout_s: float = DEFAULT_HEARTBEAT_TIMEOUT_S,
+        interval_s: float | None = None,
+    ) -> None:
+        self.runs = runs
+        self.history = history
+        self.timeout_s = float(timeout_s)
+        # check often enough that a crash shows within ~1.25 timeouts, at most once a second
+        self.interval_s = interval_s if interval_s is not None else min(1.0, timeout_s / 4)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="wb-crash-watchdog", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                changed = mark_stale_runs_crashed(self.runs, self.history, self.timeout_s)
+            except Exception:  # the watchdog must outlive one bad pass (e.g. store closing)
+                logger.exception("crash watchdog pass failed")
+                continue
+            if changed:
+                logger.info("marked %d silent run(s) crashed", len(changed))
