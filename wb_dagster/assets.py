@@ -1,0 +1,506 @@
+"""Asset factories for one W&B project: the run table, per-run data, and sweep best models.
+
+* ``runs`` (unpartitioned): one row per run, refreshed incrementally; stored by the IO manager.
+* ``run_history`` + ``run_system_metrics`` (one multi-asset, dynamic partitions = run ids):
+  streamed straight into the storage root (bounded memory, atomic), no value in memory.
+* ``sweep_best_model`` (dynamic partitions = sweep ids): files of the best finished run.
+
+All of them depend on the external ``project`` spec, never on each other, and carry no
+automation condition: per-run work is launched by the run sensor (see ``sensors.py``).
+
+Example:
+    >>> from wb_dagster.project import WandbProjectAssetsSpec
+    >>> p = WandbProjectAssetsSpec.build(entity="wb-demo", project="cifar")
+    >>> [k.to_user_string() for k in build_wandb_run_assets(p).keys]
+    ['wandb/cifar/run_history', 'wandb/cifar/run_system_metrics']
+"""
+
+import base64
+import fnmatch
+import hashlib
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import dagster as dg
+import pyarrow as pa
+from pydantic import Field
+
+from wb_dagster.history_sync import sync_history
+from wb_dagster.io_manager import (
+    FILES_STORAGE,
+    STORAGE_KIND_KEY,
+    WandbParquetIOManager,
+    schema_metadata,
+    table_metadata,
+)
+from wb_dagster.project import WandbProjectAssetsSpec
+from wb_dagster.resource import WandbResource
+from wb_dagster.runs_table import (
+    duplicate_ids,
+    merge_runs,
+    newest_created_at,
+    open_run_ids,
+    refresh_filters,
+)
+from wb_dagster.storage import local_scratch, put_local_file_atomic, read_table, summarize_parquet
+
+DEFAULT_POOL = "wandb_api"
+RUNS_UNIQUE_CHECK = "unique_run_ids"
+HISTORY_CONSISTENT_CHECK = "history_matches_run"
+BEST_MODEL_MD5_CHECK = "best_model_md5"
+MAX_SUMMARY_METADATA = 20
+DEFAULT_RETRY = dg.RetryPolicy(
+    max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
+
+
+class RunsRefreshConfig(dg.Config):
+    """Run config of the ``runs`` asset."""
+
+    full_refresh: bool = Field(
+        default=False, description="Re-read every run instead of only new and unfinished ones."
+    )
+    lookback_seconds: float = Field(
+        default=300.0, description="Re-read runs created this long before the stored newest run."
+    )
+
+
+class SweepBestModelConfig(dg.Config):
+    """Run config of the ``sweep_best_model`` asset (defaults come from the sweep)."""
+
+    metric: str | None = Field(default=None, description="Summary metric; default: the sweep's.")
+    goal: str | None = Field(
+        default=None,
+        description="'minimize' or 'maximize'; default: the sweep's goal (else minimize).",
+    )
+    file_pattern: str = Field(
+        default="model-best.*", description="Glob of the best run's files to download."
+    )
+
+
+def _resource(context: Any, key: str) -> WandbResource:
+    return getattr(context.resources, key)
+
+
+def _storage(context: Any, key: str) -> WandbParquetIOManager:
+    io = getattr(context.resources, key)
+    if not isinstance(io, WandbParquetIOManager):
+        raise dg.DagsterInvariantViolationError(
+            f"W&B per-run assets stream their files into a WandbParquetIOManager, but resource "
+            f"{key!r} is {type(io).__name__}. Bind {key!r} to WandbParquetIOManager(base_dir=...)."
+        )
+    return io
+
+
+def _spec(
+    p: WandbProjectAssetsSpec, kind: Any, io_manager_key: str, **extra_meta: Any
+) -> dg.AssetSpec:
+    spec = p.specs[kind]
+    return spec.replace_attributes(
+        deps=[*spec.deps, p.key("project")] if kind != "project" else spec.deps,
+        metadata={**spec.metadata, **extra_meta},
+    ).with_io_manager_key(io_manager_key)
+
+
+def _numeric_metadata(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in sorted(values):
+        value = values[key]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            continue
+        out[f"{prefix}{key}"] = dg.MetadataValue.float(float(value))
+        if len(out) >= MAX_SUMMARY_METADATA:
+            break
+    return out
+
+
+def _preview(table: pa.Table, rows: int = 10) -> dg.MetadataValue:
+    cols = [c for c in ("id", "name", "state", "created_at", "sweep") if c in table.column_names]
+    head = table.select(cols).slice(0, rows).to_pylist()
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in head]
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def build_wandb_runs_asset(
+    p: WandbProjectAssetsSpec,
+    *,
+    resource_key: str = "wandb",
+    io_manager_key: str = "wandb_io_manager",
+    pool: str | None = DEFAULT_POOL,
+) -> dg.AssetsDefinition:
+    """The ``runs`` table of ``p`` (incremental refresh; check ``unique_run_ids`` blocks).
+
+    Example:
+        >>> from wb_dagster.project import WandbProjectAssetsSpec
+        >>> a = build_wandb_runs_asset(WandbProjectAssetsSpec.build(entity="t", project="p"))
+        >>> a.key.to_user_string()
+        'wandb/p/runs'
+    """
+    key = p.key("runs")
+
+    @dg.multi_asset(
+        name=f"wandb_{p.name}__runs",
+        specs=[_spec(p, "runs", io_manager_key)],
+        check_specs=[
+            dg.AssetCheckSpec(
+                RUNS_UNIQUE_CHECK,
+                asset=key,
+                blocking=True,
+                description="Every run id appears once in the run table.",
+            )
+        ],
+        required_resource_keys={resource_key, io_manager_key},
+        pool=pool,
+        retry_policy=DEFAULT_RETRY,
+    )
+    def _runs(context: dg.AssetExecutionContext, config: RunsRefreshConfig) -> dg.MaterializeResult:
+        client = _resource(context, resource_key).get_client()
+        io = getattr(context.resources, io_manager_key)
+        stored: pa.Table | None = None
+        if isinstance(io, WandbParquetIOManager) and not config.full_refresh:
+            path = io.path_for(key, instance=context.instance)
+            if summarize_parquet(path) is not None:
+                stored = read_table(path)
+        newest = newest_created_at(stored) if stored is not None else None
+        if stored is None or newest is None:
+            mode = "full"
+            fresh = client.runs(p.path, order="+created_at").to_table()
+            table = merge_runs(fresh.slice(0, 0), fresh)
+        else:
+            mode = "incremental"
+            watermark = newest - _seconds(config.lookback_seconds)
+            filters = refresh_filters(watermark, open_run_ids(stored))
+            fresh = client.runs(p.path, filters=filters, order="+created_at").to_table()
+            table = merge_runs(stored, fresh)
+        dupes = duplicate_ids(table)
+        states = table.column("state").to_pylist() if table.num_rows else []
+        metadata: dict[str, Any] = {
+            **table_metadata(table),
+            "wandb/refresh_mode": mode,
+            "wandb/fetched_rows": dg.MetadataValue.int(fresh.num_rows),
+            "wandb/finished_runs": dg.MetadataValue.int(states.count("finished")),
+            "wandb/running_runs": dg.MetadataValue.int(states.count("running")),
+            "preview": _preview(table),
+        }
+        app_url = getattr(client, "app_url", None)
+        if isinstance(app_url, str) and app_url:
+            metadata["wandb/project_url"] = dg.MetadataValue.url(f"{app_url.rstrip('/')}/{p.path}")
+        context.log.info(
+            f"runs of {p.path}: {mode} refresh, {fresh.num_rows} fetched, {table.num_rows} stored"
+        )
+        return dg.MaterializeResult(
+            asset_key=key,
+            value=table,
+            metadata=metadata,
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name=RUNS_UNIQUE_CHECK,
+                    asset_key=key,
+                    passed=not dupes,
+                    metadata={"duplicates": dg.MetadataValue.json(dupes[:50])},
+                )
+            ],
+        )
+
+    return _runs
+
+
+def _seconds(value: float) -> Any:
+    import datetime as dt
+
+    return dt.timedelta(seconds=value)
+
+
+def _history_metadata(run: Any, sync: Any, path: Any) -> dict[str, Any]:
+    stored = sync.stored
+    meta: dict[str, Any] = {
+        "dagster/row_count": dg.MetadataValue.int(stored.rows),
+        "dagster/column_schema": schema_metadata(stored.schema),
+        "rows": dg.MetadataValue.int(stored.rows),
+        "fetched_rows": dg.MetadataValue.int(sync.fetched_rows),
+        "keys": dg.MetadataValue.int(len([c for c in stored.columns if not c.startswith("_")])),
+        "key_names": dg.MetadataValue.json(stored.columns[:200]),
+        "mode": sync.mode,
+        "source": sync.source,
+        "path": dg.MetadataValue.path(str(path)),
+        "wandb/run_id": run.id,
+        "wandb/state": str(run.state),
+    }
+    if stored.min_step is not None:
+        meta["min_step"] = dg.MetadataValue.int(stored.min_step)
+    if stored.max_step is not None:
+        meta["max_step"] = dg.MetadataValue.int(stored.max_step)
+    if getattr(run, "url", None):
+        meta["wandb/run_url"] = dg.MetadataValue.url(run.url)
+    summary = getattr(run, "summary", None) or {}
+    meta.update(
+        _numeric_metadata(
+            "summary/", {k: v for k, v in dict(summary).items() if not k.startswith("_")}
+        )
+    )
+    return meta
+
+
+def _history_check(run: Any, sync: Any, key: dg.AssetKey) -> dg.AssetCheckResult:
+    stored = sync.stored
+    lines = int(getattr(run, "history_line_count", 0) or 0)
+    last = int(getattr(run, "last_history_step", -1))
+    stored_last = stored.max_step if stored.max_step is not None else -1
+    rows_ok = lines == 0 or stored.rows == lines
+    return dg.AssetCheckResult(
+        check_name=HISTORY_CONSISTENT_CHECK,
+        asset_key=key,
+        passed=rows_ok and stored_last == last,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "stored_rows": stored.rows,
+            "history_line_count": lines,
+            "stored_last_step": stored_last,
+            "run_last_step": last,
+        },
+    )
+
+
+def build_wandb_run_assets(
+    p: WandbProjectAssetsSpec,
+    *,
+    resource_key: str = "wandb",
+    io_manager_key: str = "wandb_io_manager",
+    pool: str | None = DEFAULT_POOL,
+) -> dg.AssetsDefinition:
+    """``run_history`` and ``run_system_metrics`` of ``p``: one partition per run id.
+
+    History is written with bounded memory: only new steps are fetched when a run grew, the
+    whole history when it was rewound. Launched by the run sensor; no automation condition.
+
+    Example:
+        >>> from wb_dagster.project import WandbProjectAssetsSpec
+        >>> a = build_wandb_run_assets(WandbProjectAssetsSpec.build(entity="t", project="p"))
+        >>> a.partitions_def.name
+        'wandb_runs__t__p'
+    """
+    history_key, system_key = p.key("run_history"), p.key("run_system_metrics")
+    specs = [
+        _spec(p, kind, io_manager_key, partition_expr="run_id").replace_attributes(
+            partitions_def=p.runs_partitions
+        )
+        for kind in ("run_history", "run_system_metrics")
+    ]
+
+    @dg.multi_asset(
+        name=f"wandb_{p.name}__run_assets",
+        specs=specs,
+        check_specs=[
+            dg.AssetCheckSpec(
+                HISTORY_CONSISTENT_CHECK,
+                asset=history_key,
+                description="Stored rows and last step agree with the run's historyLineCount "
+                "and last step.",
+            )
+        ],
+        can_subset=True,
+        required_resource_keys={resource_key, io_manager_key},
+        pool=pool,
+        retry_policy=DEFAULT_RETRY,
+    )
+    def _run_assets(context: dg.AssetExecutionContext) -> Iterator[Any]:
+        client = _resource(context, resource_key).get_client()
+        storage = _storage(context, io_manager_key)
+        run_id = context.partition_key
+        run = client.run(f"{p.path}/{run_id}")
+        selected = context.selected_asset_keys
+        if history_key in selected:
+            path = storage.path_for(history_key, run_id, instance=context.instance)
+            sync = sync_history(run, path)
+            context.log.info(
+                f"history of {p.path}/{run_id}: {sync.mode}, {sync.fetched_rows} rows fetched, "
+                f"{sync.stored.rows} stored"
+            )
+            yield dg.MaterializeResult(
+                asset_key=history_key,
+                metadata=_history_metadata(run, sync, path),
+                check_results=[_history_check(run, sync, history_key)],
+            )
+        if system_key in selected:
+            from wb_dagster.storage import write_table_atomic
+
+            path = storage.path_for(system_key, run_id, instance=context.instance)
+            table = run.system_metrics_table()
+            write_table_atomic(table, path)
+            meta: dict[str, Any] = {
+                **table_metadata(table),
+                "rows": dg.MetadataValue.int(table.num_rows),
+                "path": dg.MetadataValue.path(str(path)),
+                "wandb/run_id": run.id,
+            }
+            if getattr(run, "url", None):
+                meta["wandb/run_url"] = dg.MetadataValue.url(run.url)
+            yield dg.MaterializeResult(asset_key=system_key, metadata=meta)
+
+    return _run_assets
+
+
+def md5_matches(data_md5: bytes, expected: str) -> bool:
+    """W&B reports md5 as base64 (sometimes hex); compare a raw digest against either."""
+    expected = (expected or "").strip()
+    return expected in (base64.b64encode(data_md5).decode(), data_md5.hex())
+
+
+def file_md5(path: Any) -> bytes:
+    """Raw md5 digest of a stored file (streamed)."""
+    digest = hashlib.md5()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.digest()
+
+
+def sweep_order(sweep_config: Mapping[str, Any], config: SweepBestModelConfig) -> tuple[str, str]:
+    """(metric, goal) from the run config, else the sweep's ``metric`` section."""
+    metric_cfg = sweep_config.get("metric") if isinstance(sweep_config, Mapping) else None
+    metric_cfg = metric_cfg if isinstance(metric_cfg, Mapping) else {}
+    metric = config.metric or metric_cfg.get("name")
+    goal = str(config.goal or metric_cfg.get("goal") or "minimize").lower()
+    if goal not in ("minimize", "maximize"):
+        raise dg.Failure(f"sweep_best_model goal must be 'minimize' or 'maximize', got {goal!r}.")
+    if not metric:
+        raise dg.Failure(
+            "The sweep declares no metric and none was configured: set "
+            "SweepBestModelConfig(metric=..., goal=...) in the run config of sweep_best_model."
+        )
+    return str(metric), str(goal)
+
+
+def build_wandb_sweep_best_model_asset(
+    p: WandbProjectAssetsSpec,
+    *,
+    resource_key: str = "wandb",
+    io_manager_key: str = "wandb_io_manager",
+    pool: str | None = DEFAULT_POOL,
+    file_pattern: str = "model-best.*",
+) -> dg.AssetsDefinition:
+    """``sweep_best_model`` of ``p``: the best finished run's model files, md5-verified.
+
+    Stored under ``<root>/<asset key>/<sweep id>/``; downstream assets receive that directory
+    as a ``UPath``.
+
+    Example:
+        >>> from wb_dagster.project import WandbProjectAssetsSpec
+        >>> a = build_wandb_sweep_best_model_asset(WandbProjectAssetsSpec.build(entity="t", project="p"))
+        >>> a.partitions_def.name
+        'wandb_sweeps__t__p'
+    """
+    key = p.key("sweep_best_model")
+    spec = _spec(p, "sweep_best_model", io_manager_key, **{STORAGE_KIND_KEY: FILES_STORAGE})
+    spec = spec.replace_attributes(partitions_def=p.sweeps_partitions)
+    default_pattern = file_pattern
+
+    @dg.multi_asset(
+        name=f"wandb_{p.name}__sweep_best_model",
+        specs=[spec],
+        check_specs=[
+            dg.AssetCheckSpec(
+                BEST_MODEL_MD5_CHECK,
+                asset=key,
+                blocking=True,
+                description="Stored model files have the md5 W&B reports.",
+            )
+        ],
+        required_resource_keys={resource_key, io_manager_key},
+        pool=pool,
+        retry_policy=DEFAULT_RETRY,
+    )
+    def _best_model(
+        context: dg.AssetExecutionContext, config: SweepBestModelConfig
+    ) -> dg.MaterializeResult:
+        client = _resource(context, resource_key).get_client()
+        storage = _storage(context, io_manager_key)
+        sweep_id = context.partition_key
+        sweep = client.sweep(f"{p.path}/{sweep_id}")
+        metric, goal = sweep_order(sweep.config or {}, config)
+        order = f"{'-' if goal == 'maximize' else '+'}summary_metrics.{metric}"
+        filters = {"$and": [{"sweep": sweep_id}, {"state": "finished"}]}
+        best = next(iter(client.runs(p.path, filters=filters, order=order, per_page=1)), None)
+        if best is None:
+            raise dg.Failure(
+                f"Sweep {p.path}/{sweep_id} has no finished run yet; nothing to store. "
+                "Re-run once a run of the sweep has finished."
+            )
+        pattern = config.file_pattern if config.file_pattern != "model-best.*" else default_pattern
+        files = [f for f in best.files() if fnmatch.fnmatch(f.name, pattern)]
+        if not files:
+            raise dg.Failure(
+                f"Best run {best.id} of sweep {sweep_id} has no file matching {pattern!r}; "
+                "set file_pattern in the run config of sweep_best_model."
+            )
+        target = storage.path_for(key, sweep_id, instance=context.instance, extension="")
+        stored: list[dict[str, Any]] = []
+        with local_scratch() as scratch:
+            for f in files:
+                local = f.download(root=str(scratch), replace=True)
+                local_path = _local_path(local, scratch, f.name)
+                dest = target.joinpath(*f.name.split("/"))
+                put_local_file_atomic(local_path, dest)
+                digest = file_md5(dest)
+                stored.append(
+                    {
+                        "name": f.name,
+                        "size": int(f.size),
+                        "md5": f.md5,
+                        "ok": md5_matches(digest, f.md5),
+                        "path": str(dest),
+                    }
+                )
+        keep = {s["name"] for s in stored}
+        if target.exists():
+            for old in target.rglob("*"):
+                rel = (
+                    old.relative_to(target).as_posix() if hasattr(old, "relative_to") else old.name
+                )
+                if old.is_file() and rel not in keep:
+                    old.unlink()
+        value = (best.summary or {}).get(metric)
+        meta: dict[str, Any] = {
+            "wandb/sweep_id": sweep_id,
+            "best_run": best.id,
+            "metric": metric,
+            "goal": goal,
+            "path": dg.MetadataValue.path(str(target)),
+            "size": dg.MetadataValue.int(sum(s["size"] for s in stored)),
+            "files": dg.MetadataValue.json([s["name"] for s in stored]),
+        }
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            meta["value"] = dg.MetadataValue.float(float(value))
+        if getattr(best, "url", None):
+            meta["wandb/run_url"] = dg.MetadataValue.url(best.url)
+        bad = [s["name"] for s in stored if not s["ok"]]
+        return dg.MaterializeResult(
+            asset_key=key,
+            metadata=meta,
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name=BEST_MODEL_MD5_CHECK,
+                    asset_key=key,
+                    passed=not bad,
+                    metadata={"mismatched": dg.MetadataValue.json(bad), "files": len(stored)},
+                )
+            ],
+        )
+
+    return _best_model
+
+
+def _local_path(downloaded: Any, scratch: Any, name: str) -> Any:
+    from pathlib import Path
+
+    if downloaded is not None and hasattr(downloaded, "name") and not isinstance(downloaded, str):
+        candidate = getattr(downloaded, "name", None)
+        if isinstance(candidate, str) and Path(candidate).is_file():
+            return Path(candidate)
+    if isinstance(downloaded, str | Path) and Path(downloaded).is_file():
+        return Path(downloaded)
+    return Path(scratch) / name

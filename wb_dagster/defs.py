@@ -1,0 +1,162 @@
+"""``build_wandb_defs``: every asset, check, sensor and schedule of one W&B project in one call.
+
+Loading the returned definitions makes no network call: runs and sweeps are dynamic partitions
+added later by the sensors.
+
+Example:
+    >>> import dagster as dg
+    >>> defs = build_wandb_defs(
+    ...     entity="wb-demo", project="cifar",
+    ...     api_key=dg.EnvVar("WANDB_API_KEY"), storage_dir="/tmp/wb_storage",
+    ... )
+    >>> sorted(k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys())
+    ['wandb/cifar/project', 'wandb/cifar/run_history', 'wandb/cifar/run_system_metrics', 'wandb/cifar/runs', 'wandb/cifar/sweep_best_model']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import dagster as dg
+
+from wb_dagster.assets import (
+    DEFAULT_POOL,
+    build_wandb_run_assets,
+    build_wandb_runs_asset,
+    build_wandb_sweep_best_model_asset,
+)
+from wb_dagster.io_manager import WandbParquetIOManager
+from wb_dagster.project import WandbProjectAssetsSpec
+from wb_dagster.resource import WandbResource
+from wb_dagster.sensors import build_wandb_run_sensor, build_wandb_sweep_sensor
+from wb_dagster.translator import DagsterWandbTranslator
+
+DEFAULT_INCLUDE = ("runs", "run_history", "run_system_metrics", "sweep_best_model")
+
+
+def build_wandb_runs_schedule(
+    p: WandbProjectAssetsSpec,
+    *,
+    cron_schedule: str = "0 3 * * *",
+    default_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.STOPPED,
+    full_refresh: bool = True,
+) -> dg.ScheduleDefinition:
+    """A schedule re-reading the whole run table (daily, STOPPED by default).
+
+    The run sensor already refreshes ``runs`` incrementally whenever runs finish; this full
+    refresh is the backstop for edits to finished runs (tags, notes, summary) and deletions.
+
+    Example:
+        >>> from wb_dagster.project import WandbProjectAssetsSpec
+        >>> build_wandb_runs_schedule(WandbProjectAssetsSpec.build(entity="t", project="p")).name
+        'wandb_t__p__runs_schedule'
+    """
+    op_name = f"wandb_{p.name}__runs"
+    return dg.ScheduleDefinition(
+        name=f"wandb_{p.name}__runs_schedule",
+        cron_schedule=cron_schedule,
+        target=[p.key("runs")],
+        default_status=default_status,
+        run_config={"ops": {op_name: {"config": {"full_refresh": full_refresh}}}},
+        description=f"Full refresh of the run table of {p.path}.",
+    )
+
+
+def build_wandb_defs(
+    *,
+    entity: str,
+    project: str,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    resource: WandbResource | None = None,
+    storage_dir: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+    io_manager: dg.IOManagerDefinition | dg.ConfigurableIOManager | None = None,
+    translator: DagsterWandbTranslator | None = None,
+    key_prefix: Sequence[str] = ("wandb",),
+    group_name: str | None = None,
+    include: Sequence[str] = DEFAULT_INCLUDE,
+    resource_key: str = "wandb",
+    io_manager_key: str = "wandb_io_manager",
+    pool: str | None = DEFAULT_POOL,
+    sensor: bool = True,
+    sensor_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
+    sensor_interval_seconds: int = 120,
+    max_runs_per_tick: int = 500,
+    sweep_sensor: bool = True,
+    runs_schedule: str | None = "0 3 * * *",
+    best_model_pattern: str = "model-best.*",
+) -> dg.Definitions:
+    """Definitions for one W&B project: assets, checks, sensors, schedule and resources.
+
+    ``api_key`` should be ``dg.EnvVar("WANDB_API_KEY")`` (default when neither ``api_key`` nor
+    ``resource`` is given), so the key never enters the code-location snapshot.
+
+    Example:
+        >>> import dagster as dg
+        >>> defs = build_wandb_defs(entity="team", project="cifar", storage_dir="/tmp/wb")
+        >>> [s.name for s in defs.sensors]
+        ['wandb_team__cifar__run_sensor', 'wandb_team__cifar__sweep_sensor']
+    """
+    unknown = set(include) - set(DEFAULT_INCLUDE)
+    if unknown:
+        raise dg.DagsterInvalidDefinitionError(
+            f"build_wandb_defs(include=...) got {sorted(unknown)}; choose from {DEFAULT_INCLUDE}."
+        )
+    p = WandbProjectAssetsSpec.build(
+        entity=entity,
+        project=project,
+        translator=translator,
+        key_prefix=key_prefix,
+        group_name=group_name,
+    )
+    common = {"resource_key": resource_key, "io_manager_key": io_manager_key, "pool": pool}
+    assets: list[Any] = [p.specs["project"]]
+    if "runs" in include:
+        assets.append(build_wandb_runs_asset(p, **common))
+    per_run = {"run_history", "run_system_metrics"} & set(include)
+    if per_run:
+        run_assets = build_wandb_run_assets(p, **common)
+        if per_run != {"run_history", "run_system_metrics"}:
+            run_assets = run_assets.subset_for({p.key(k) for k in per_run}, None)
+        assets.append(run_assets)
+    if "sweep_best_model" in include:
+        assets.append(
+            build_wandb_sweep_best_model_asset(p, file_pattern=best_model_pattern, **common)
+        )
+
+    sensors: list[dg.SensorDefinition] = []
+    if sensor and per_run == {"run_history", "run_system_metrics"}:
+        sensors.append(
+            build_wandb_run_sensor(
+                p,
+                resource_key=resource_key,
+                default_status=sensor_status,
+                minimum_interval_seconds=sensor_interval_seconds,
+                max_runs_per_tick=max_runs_per_tick,
+                refresh_runs_table="runs" in include,
+            )
+        )
+    if sweep_sensor and "sweep_best_model" in include:
+        sensors.append(
+            build_wandb_sweep_sensor(p, resource_key=resource_key, default_status=sensor_status)
+        )
+    schedules = []
+    if runs_schedule and "runs" in include:
+        schedules.append(build_wandb_runs_schedule(p, cron_schedule=runs_schedule))
+
+    if resource is None:
+        resource = WandbResource(
+            api_key=api_key if api_key is not None else dg.EnvVar("WANDB_API_KEY"),
+            base_url=base_url,
+            entity=entity,
+        )
+    if io_manager is None:
+        io_manager = WandbParquetIOManager(base_dir=storage_dir, storage_options=storage_options)
+    return dg.Definitions(
+        assets=assets,
+        sensors=sensors,
+        schedules=schedules,
+        resources={resource_key: resource, io_manager_key: io_manager},
+    )

@@ -1,0 +1,85 @@
+"""``WandbProjectAssetsSpec``: the resolved asset keys and partitions of one W&B project.
+
+The translator may rename every key, so factories, sensors and checks look keys up here
+instead of recomputing them.
+
+Example:
+    >>> p = WandbProjectAssetsSpec.build(entity="wb-demo", project="cifar")
+    >>> p.key("run_history").to_user_string(), p.runs_partitions.name
+    ('wandb/cifar/run_history', 'wandb_runs__wb_demo__cifar')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import dagster as dg
+
+from wb_dagster.partitions import runs_partitions_def, safe_name, sweeps_partitions_def
+from wb_dagster.translator import AssetKind, DagsterWandbTranslator, WandbAssetProps
+
+ALL_KINDS: tuple[AssetKind, ...] = (
+    "project",
+    "runs",
+    "run_history",
+    "run_system_metrics",
+    "sweep_best_model",
+)
+
+
+@dataclass(frozen=True)
+class WandbProjectAssetsSpec:
+    """Specs (from the translator), keys and partition definitions of one W&B project."""
+
+    entity: str
+    project: str
+    specs: dict[AssetKind, dg.AssetSpec]
+    runs_partitions: dg.DynamicPartitionsDefinition
+    sweeps_partitions: dg.DynamicPartitionsDefinition
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        entity: str,
+        project: str,
+        translator: DagsterWandbTranslator | None = None,
+        key_prefix: Sequence[str] = ("wandb",),
+        group_name: str | None = None,
+    ) -> WandbProjectAssetsSpec:
+        """Ask ``translator`` for every asset spec of ``entity/project``."""
+        translator = translator or DagsterWandbTranslator()
+        specs = {
+            kind: translator.get_asset_spec(
+                WandbAssetProps(
+                    kind=kind,
+                    entity=entity,
+                    project=project,
+                    key_prefix=tuple(key_prefix),
+                    group_name=group_name,
+                )
+            )
+            for kind in ALL_KINDS
+        }
+        return cls(
+            entity=entity,
+            project=project,
+            specs=specs,
+            runs_partitions=runs_partitions_def(entity, project),
+            sweeps_partitions=sweeps_partitions_def(entity, project),
+        )
+
+    @property
+    def path(self) -> str:
+        """``entity/project`` as W&B paths spell it."""
+        return f"{self.entity}/{self.project}"
+
+    @property
+    def name(self) -> str:
+        """``<entity>__<project>`` reduced to characters Dagster accepts in definition names."""
+        return f"{safe_name(self.entity)}__{safe_name(self.project)}"
+
+    def key(self, kind: AssetKind) -> dg.AssetKey:
+        """The asset key of ``kind`` after translation."""
+        return self.specs[kind].key

@@ -1,0 +1,109 @@
+"""``WandbResource``: W&B connection settings for assets, sensors and checks.
+
+The API key should be given as ``dg.EnvVar("WANDB_API_KEY")`` so that only the variable's
+*name* enters the code-location snapshot. The key never appears in the resource's repr, in
+logs or in errors. One :class:`~wb_dagster.client.WandbClient` is built per process and per
+configuration, lazily on first use (never when definitions load), so the resource pickles
+cleanly and each multiprocess-executor step process opens its own connection pool.
+
+Example:
+    >>> import dagster as dg
+    >>> wandb = WandbResource(api_key=dg.EnvVar("WANDB_API_KEY"), entity="my-team")
+    >>> "WANDB_API_KEY" in repr(wandb) or "api_key" not in repr(wandb)
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from typing import TYPE_CHECKING, Any
+
+import dagster as dg
+from pydantic import Field
+
+if TYPE_CHECKING:
+    from wb_dagster.client import WandbClient
+
+# (pid, config digest) -> client; a digest, not the key itself, indexes the cache
+_CLIENTS: dict[tuple[int, str], WandbClient] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+class WandbResource(dg.ConfigurableResource):
+    """Connection to a W&B server (W&B cloud, a dedicated instance, or the local test server).
+
+    Example:
+        >>> import dagster as dg
+        >>> r = WandbResource(api_key=dg.EnvVar("WANDB_API_KEY"), entity="my-team")
+        >>> # in an asset: client = wandb.get_client(); client.runs("my-team/my-project")
+    """
+
+    api_key: str | None = Field(
+        default=None,
+        repr=False,
+        description='W&B API key; pass dg.EnvVar("WANDB_API_KEY") so that it stays out of the '
+        "code-location snapshot. Default: the WANDB_API_KEY environment variable.",
+    )
+    base_url: str | None = Field(
+        default=None,
+        description="W&B API host. Default: WANDB_BASE_URL, else the official SDK's default host.",
+    )
+    entity: str | None = Field(
+        default=None, description="Default W&B entity (user or team). Default: WANDB_ENTITY."
+    )
+    timeout: float = Field(default=30.0, description="Per-request timeout in seconds.")
+    max_concurrency: int = Field(default=16, description="Concurrent HTTP requests per process.")
+    retry_budget_s: float = Field(
+        default=60.0, description="Total time one call may spend retrying 429/5xx answers."
+    )
+    verify: bool = Field(default=True, description="Verify TLS certificates.")
+
+    def __repr__(self) -> str:
+        return (
+            f"WandbResource(base_url={self.base_url!r}, entity={self.entity!r}, "
+            f"timeout={self.timeout!r}, max_concurrency={self.max_concurrency!r})"
+        )
+
+    __str__ = __repr__
+
+    def _resolved_key(self) -> str | None:
+        key: Any = self.api_key
+        if isinstance(key, dg.EnvVar):
+            # outside a run the field still holds the EnvVar object
+            return key.get_value()
+        return key or os.environ.get("WANDB_API_KEY")
+
+    def _digest(self, key: str | None) -> str:
+        parts = [
+            key or "",
+            self.base_url or "",
+            self.entity or "",
+            repr(self.timeout),
+            repr(self.max_concurrency),
+            repr(self.retry_budget_s),
+            repr(self.verify),
+        ]
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+    def get_client(self) -> WandbClient:
+        """The process-wide client for this configuration (created on first call)."""
+        from wb_dagster.client import WandbClient
+
+        key = self._resolved_key()
+        cache_key = (os.getpid(), self._digest(key))
+        with _CLIENTS_LOCK:
+            client = _CLIENTS.get(cache_key)
+            if client is None:
+                client = WandbClient(
+                    api_key=key,
+                    base_url=self.base_url,
+                    entity=self.entity,
+                    timeout=self.timeout,
+                    max_concurrency=self.max_concurrency,
+                    retry_budget_s=self.retry_budget_s,
+                    verify=self.verify,
+                )
+                _CLIENTS[cache_key] = client
+            return client

@@ -1,0 +1,102 @@
+"""Incremental refresh of a project's run table (pure functions over pyarrow tables).
+
+A refresh re-reads the runs created since the stored table's newest ``created_at`` (minus a
+lookback for API lag) plus every stored run that was not yet in a terminal state, and merges
+them over the stored rows (newer rows win, order by ``created_at``).
+
+Example:
+    >>> import pyarrow as pa
+    >>> old = pa.table({"id": ["a", "b"], "state": ["finished", "running"],
+    ...                 "created_at": ["2026-01-01T00:00:00", "2026-01-02T00:00:00"]})
+    >>> new = pa.table({"id": ["b"], "state": ["finished"], "created_at": ["2026-01-02T00:00:00"]})
+    >>> merge_runs(old, new).column("state").to_pylist()
+    ['finished', 'finished']
+    >>> open_run_ids(old)
+    ['b']
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from wb_dagster.storage import conform_batch, unify_schemas
+
+TERMINAL_STATES: frozenset[str] = frozenset({"finished", "crashed", "failed", "killed"})
+
+
+def to_utc(value: Any) -> dt.datetime | None:
+    """A W&B timestamp (ISO string without zone = UTC, datetime, or epoch) as aware UTC."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if isinstance(value, int | float):
+        return dt.datetime.fromtimestamp(value, tz=dt.UTC)
+    text = str(value).strip()
+    if not text:
+        return None
+    parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def iso(value: dt.datetime) -> str:
+    """UTC timestamp in W&B's own spelling (``2026-01-02T03:04:05``, no zone)."""
+    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds")
+
+
+def newest_created_at(table: pa.Table) -> dt.datetime | None:
+    """Newest ``created_at`` of the stored table (``None`` when empty)."""
+    if table.num_rows == 0 or "created_at" not in table.column_names:
+        return None
+    values = [to_utc(v) for v in table.column("created_at").to_pylist()]
+    present = [v for v in values if v is not None]
+    return max(present) if present else None
+
+
+def open_run_ids(table: pa.Table) -> list[str]:
+    """Ids of stored runs whose state is not terminal (they may still change)."""
+    if table.num_rows == 0:
+        return []
+    ids = table.column("id").to_pylist()
+    states = table.column("state").to_pylist()
+    return [i for i, s in zip(ids, states, strict=True) if s not in TERMINAL_STATES]
+
+
+def refresh_filters(watermark: dt.datetime, open_ids: list[str]) -> dict[str, Any]:
+    """W&B ``filters`` selecting runs created after ``watermark`` or listed in ``open_ids``."""
+    created = {"createdAt": {"$gt": iso(watermark)}}
+    if not open_ids:
+        return created
+    return {"$or": [created, {"name": {"$in": sorted(open_ids)}}]}
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    schema = unify_schemas([t.schema for t in tables])
+    batches = [conform_batch(b, schema) for t in tables for b in t.to_batches()]
+    return pa.Table.from_batches(batches, schema=schema)
+
+
+def merge_runs(stored: pa.Table, fresh: pa.Table) -> pa.Table:
+    """``stored`` with every run in ``fresh`` replaced or added, sorted by ``created_at``."""
+    if stored.num_rows == 0:
+        merged = fresh
+    elif fresh.num_rows == 0:
+        merged = stored
+    else:
+        keep = pc.invert(pc.is_in(stored.column("id"), value_set=fresh.column("id")))
+        merged = _concat([stored.filter(keep), fresh])
+    if merged.num_rows and "created_at" in merged.column_names:
+        merged = merged.sort_by([("created_at", "ascending"), ("id", "ascending")])
+    return merged
+
+
+def duplicate_ids(table: pa.Table) -> list[str]:
+    """Run ids that appear more than once."""
+    if table.num_rows == 0:
+        return []
+    counts = pc.value_counts(table.column("id"))
+    return sorted(c["values"].as_py() for c in counts if c["counts"].as_py() > 1)

@@ -1,0 +1,359 @@
+"""Sensors that turn finished W&B runs and sweeps into partitions and run requests.
+
+Run sensor, each tick (one listing query):
+
+* list runs with ``heartbeatAt > watermark - lookback`` (a run's heartbeat moves when it logs,
+  finishes, crashes or is resumed), plus the runs last seen unfinished, ordered ``+heartbeat_at``;
+* a run in a terminal state (finished, crashed, failed, killed) whose fingerprint
+  (state, heartbeat, history line count) is new becomes a dynamic partition and a
+  ``RunRequest`` with ``run_key = f"{run_id}:{fingerprint}"``: a resumed or rewound run
+  refreshes again, an unchanged one never (Dagster keeps run keys forever);
+* stops at a time budget (well under the 60 s tick limit) or a per-tick cap and keeps its
+  place in a small JSON cursor; a failing tick raises, so the cursor is not advanced and no
+  run is lost;
+* when something changed, also requests a refresh of the ``runs`` table.
+
+Example:
+    >>> from wb_dagster.project import WandbProjectAssetsSpec
+    >>> p = WandbProjectAssetsSpec.build(entity="wb-demo", project="cifar")
+    >>> build_wandb_run_sensor(p).name
+    'wandb_wb_demo__cifar__run_sensor'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import dagster as dg
+from pydantic import BaseModel, Field, ValidationError
+
+from wb_dagster.project import WandbProjectAssetsSpec
+from wb_dagster.runs_table import TERMINAL_STATES, iso, to_utc
+
+CURSOR_VERSION = 1
+MAX_OPEN_RUNS = 1000
+
+
+class RunSensorCursor(BaseModel):
+    """Progress of the run sensor, stored as compact JSON in the tick record."""
+
+    v: int = CURSOR_VERSION
+    watermark: str | None = Field(default=None, description="newest heartbeat processed (UTC)")
+    seen: dict[str, list[str]] = Field(
+        default_factory=dict, description="run id -> [fingerprint, heartbeat] inside the lookback"
+    )
+    open: dict[str, str] = Field(
+        default_factory=dict, description="run id -> heartbeat of runs seen unfinished"
+    )
+
+    @classmethod
+    def parse(cls, raw: str | None, log: Any = None) -> RunSensorCursor:
+        """Decode a stored cursor; an unreadable one restarts from scratch (logged)."""
+        if not raw:
+            return cls()
+        try:
+            cursor = cls.model_validate_json(raw)
+            if cursor.v == CURSOR_VERSION:
+                return cursor
+        except (ValidationError, ValueError):
+            pass
+        if log is not None:
+            log.warning("W&B run sensor: unreadable cursor, restarting from the first run")
+        return cls()
+
+    def dump(self) -> str:
+        return self.model_dump_json()
+
+
+def run_fingerprint(run: Any) -> str:
+    """Short digest of what makes a finished run worth re-materializing."""
+    hb = to_utc(getattr(run, "heartbeat_at", None))
+    parts = [
+        str(getattr(run, "state", "")),
+        iso(hb) if hb else "",
+        str(getattr(run, "history_line_count", "") or 0),
+    ]
+    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class RunChange:
+    """One finished run to (re-)materialize."""
+
+    run_id: str
+    fingerprint: str
+    state: str
+
+    @property
+    def run_key(self) -> str:
+        return f"{self.run_id}:{self.fingerprint}"
+
+
+@dataclass
+class RunScan:
+    """Outcome of one tick's scan: changes to request and the cursor to store."""
+
+    changes: list[RunChange] = field(default_factory=list)
+    cursor: RunSensorCursor = field(default_factory=RunSensorCursor)
+    scanned: int = 0
+    stopped_by: str | None = None  # "budget" | "cap" | None
+
+
+def listing_filters(cursor: RunSensorCursor, lookback_s: float) -> dict[str, Any]:
+    """The one W&B ``filters`` query of a tick."""
+    if cursor.watermark is None:
+        return {}
+    since = to_utc(cursor.watermark)
+    assert since is not None
+    recent = {"heartbeatAt": {"$gt": iso(since - _delta(lookback_s))}}
+    if not cursor.open:
+        return recent
+    return {"$or": [recent, {"name": {"$in": sorted(cursor.open)}}]}
+
+
+def _delta(seconds: float) -> Any:
+    import datetime as dt
+
+    return dt.timedelta(seconds=seconds)
+
+
+def scan_runs(
+    runs: Iterable[Any],
+    cursor: RunSensorCursor,
+    *,
+    lookback_s: float,
+    max_changes: int,
+    deadline: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> RunScan:
+    """Walk ``runs`` (ascending heartbeat) and decide what to request; pure apart from ``clock``."""
+    seen = {k: list(v) for k, v in cursor.seen.items()}
+    open_runs = dict(cursor.open)
+    watermark = to_utc(cursor.watermark) if cursor.watermark else None
+    scan = RunScan()
+    requested: set[str] = set()
+    for run in runs:
+        if clock() >= deadline:
+            scan.stopped_by = "budget"
+            break
+        run_id = str(run.id)
+        state = str(getattr(run, "state", "") or "")
+        hb = to_utc(getattr(run, "heartbeat_at", None))
+        hb_iso = iso(hb) if hb else ""
+        if state in TERMINAL_STATES:
+            fp = run_fingerprint(run)
+            if seen.get(run_id, [None])[0] != fp and run_id not in requested:
+                if len(scan.changes) >= max_changes:
+                    scan.stopped_by = "cap"
+                    break
+                scan.changes.append(RunChange(run_id, fp, state))
+                requested.add(run_id)
+            seen[run_id] = [fp, hb_iso]
+            open_runs.pop(run_id, None)
+        else:
+            open_runs[run_id] = hb_iso
+        scan.scanned += 1
+        if hb is not None and (watermark is None or hb > watermark):
+            watermark = hb
+    if watermark is not None:
+        floor = iso(watermark - _delta(lookback_s))
+        # runs older than the lookback window are not listed again unless their heartbeat moves
+        seen = {k: v for k, v in seen.items() if v[1] >= floor}
+    if len(open_runs) > MAX_OPEN_RUNS:
+        newest = sorted(open_runs.items(), key=lambda kv: kv[1])[-MAX_OPEN_RUNS:]
+        open_runs = dict(newest)
+    scan.cursor = RunSensorCursor(
+        watermark=iso(watermark) if watermark else None, seen=seen, open=open_runs
+    )
+    return scan
+
+
+def build_wandb_run_sensor(
+    p: WandbProjectAssetsSpec,
+    *,
+    resource_key: str = "wandb",
+    name: str | None = None,
+    minimum_interval_seconds: int = 120,
+    default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
+    max_runs_per_tick: int = 500,
+    tick_budget_seconds: float = 40.0,
+    lookback_seconds: float = 120.0,
+    page_size: int = 200,
+    refresh_runs_table: bool = True,
+    clock: Callable[[], float] = time.monotonic,
+) -> dg.SensorDefinition:
+    """Sensor launching ``run_history`` / ``run_system_metrics`` for runs that finished.
+
+    STOPPED by default (it spends W&B API quota); turn it on in the UI or with
+    ``default_status=dg.DefaultSensorStatus.RUNNING``.
+
+    Example:
+        >>> from wb_dagster.project import WandbProjectAssetsSpec
+        >>> p = WandbProjectAssetsSpec.build(entity="team", project="cifar")
+        >>> s = build_wandb_run_sensor(p, max_runs_per_tick=100)
+        >>> s.default_status.value
+        'STOPPED'
+    """
+    per_run = [p.key("run_history"), p.key("run_system_metrics")]
+    runs_key = p.key("runs")
+    targets = [*per_run, runs_key] if refresh_runs_table else per_run
+
+    @dg.sensor(
+        name=name or f"wandb_{p.name}__run_sensor",
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=default_status,
+        asset_selection=targets,
+        required_resource_keys={resource_key},
+        description=f"Finished runs of {p.path} -> per-run partitions and materializations.",
+    )
+    def _run_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        deadline = clock() + tick_budget_seconds
+        cursor = RunSensorCursor.parse(context.cursor, context.log)
+        client = getattr(context.resources, resource_key).get_client()
+        runs = client.runs(
+            p.path,
+            filters=listing_filters(cursor, lookback_seconds),
+            order="+heartbeat_at",
+            per_page=page_size,
+        )
+        scan = scan_runs(
+            runs,
+            cursor,
+            lookback_s=lookback_seconds,
+            max_changes=max_runs_per_tick,
+            deadline=deadline,
+            clock=clock,
+        )
+        return sensor_result(p, scan, per_run, runs_key if refresh_runs_table else None)
+
+    return _run_sensor
+
+
+def sensor_result(
+    p: WandbProjectAssetsSpec,
+    scan: RunScan,
+    per_run: list[dg.AssetKey],
+    runs_key: dg.AssetKey | None,
+) -> dg.SensorResult:
+    """The ``SensorResult`` for one scan (partitions, run requests, observation, cursor)."""
+    requests = [
+        dg.RunRequest(
+            run_key=c.run_key,
+            partition_key=c.run_id,
+            asset_selection=per_run,
+            tags={
+                "wandb/run_id": c.run_id,
+                "wandb/run_state": c.state,
+                "wandb/fingerprint": c.fingerprint,
+            },
+        )
+        for c in scan.changes
+    ]
+    if scan.changes and runs_key is not None:
+        digest = hashlib.sha1(",".join(c.run_key for c in scan.changes).encode()).hexdigest()[:12]
+        requests.append(
+            dg.RunRequest(
+                run_key=f"runs:{scan.cursor.watermark}:{digest}", asset_selection=[runs_key]
+            )
+        )
+    events = []
+    if scan.changes:
+        events.append(
+            dg.AssetObservation(
+                asset_key=p.key("project"),
+                metadata={
+                    "finished_runs_seen": dg.MetadataValue.int(len(scan.changes)),
+                    "watermark": scan.cursor.watermark or "",
+                },
+            )
+        )
+    adds = [p.runs_partitions.build_add_request(sorted({c.run_id for c in scan.changes}))]
+    return dg.SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=adds if scan.changes else [],
+        asset_events=events,
+        cursor=scan.cursor.dump(),
+        skip_reason=None if scan.changes else f"no newly finished runs ({scan.scanned} scanned)",
+    )
+
+
+FINISHED_SWEEP_STATES = frozenset({"finished"})
+
+
+def sweep_fingerprint(sweep: Any) -> str:
+    """Digest of a finished sweep's state and last update (a re-opened sweep differs)."""
+    parts = [
+        str(getattr(sweep, "state", "")),
+        str(getattr(sweep, "updated_at", "") or ""),
+        str(getattr(sweep, "run_count", "") or ""),
+        str(getattr(sweep, "best_loss", "") or ""),
+    ]
+    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
+
+
+def build_wandb_sweep_sensor(
+    p: WandbProjectAssetsSpec,
+    *,
+    resource_key: str = "wandb",
+    name: str | None = None,
+    minimum_interval_seconds: int = 600,
+    default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
+) -> dg.SensorDefinition:
+    """Sensor materializing ``sweep_best_model`` once per finished sweep (and again if it
+    is resumed and finishes again).
+
+    Example:
+        >>> from wb_dagster.project import WandbProjectAssetsSpec
+        >>> build_wandb_sweep_sensor(WandbProjectAssetsSpec.build(entity="t", project="p")).name
+        'wandb_t__p__sweep_sensor'
+    """
+    key = p.key("sweep_best_model")
+
+    @dg.sensor(
+        name=name or f"wandb_{p.name}__sweep_sensor",
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=default_status,
+        asset_selection=[key],
+        required_resource_keys={resource_key},
+        description=f"Finished sweeps of {p.path} -> best-model materializations.",
+    )
+    def _sweep_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        try:
+            done: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+        except ValueError:
+            context.log.warning("W&B sweep sensor: unreadable cursor, starting over")
+            done = {}
+        client = getattr(context.resources, resource_key).get_client()
+        changed: list[tuple[str, str]] = []
+        for sweep in client.sweeps(p.path):
+            if str(getattr(sweep, "state", "")).lower() not in FINISHED_SWEEP_STATES:
+                continue
+            fp = sweep_fingerprint(sweep)
+            if done.get(str(sweep.id)) != fp:
+                changed.append((str(sweep.id), fp))
+                done[str(sweep.id)] = fp
+        return dg.SensorResult(
+            run_requests=[
+                dg.RunRequest(
+                    run_key=f"{sid}:{fp}",
+                    partition_key=sid,
+                    asset_selection=[key],
+                    tags={"wandb/sweep_id": sid},
+                )
+                for sid, fp in changed
+            ],
+            dynamic_partitions_requests=(
+                [p.sweeps_partitions.build_add_request([sid for sid, _ in changed])]
+                if changed
+                else []
+            ),
+            cursor=json.dumps(done, separators=(",", ":"), sort_keys=True),
+            skip_reason=None if changed else "no newly finished sweeps",
+        )
+
+    return _sweep_sensor

@@ -1,0 +1,182 @@
+"""Atomic parquet files on any fsspec store (local directory, ``s3://``, ``gs://``).
+
+Every write goes to a hidden temporary sibling first and is moved into place only once complete,
+so a failed or killed materialization never leaves a half-written file and keeps the previous one
+readable. On object stores the final move is a server-side copy, which is atomic per object.
+
+Example:
+    >>> import pyarrow as pa, tempfile
+    >>> from upath import UPath
+    >>> root = UPath(tempfile.mkdtemp())
+    >>> write_table_atomic(pa.table({"_step": [0, 1]}), root / "a" / "t.parquet")
+    >>> read_table(root / "a" / "t.parquet").num_rows
+    2
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from upath import UPath
+
+# rows per row group when re-writing: bounds memory while merging files
+MERGE_BATCH_ROWS = 65_536
+
+
+def is_local(path: UPath) -> bool:
+    """True when ``path`` lives on the local filesystem (os-level rename is available)."""
+    return getattr(path, "protocol", "") in ("", "file", "local")
+
+
+def _temp_sibling(dest: UPath) -> UPath:
+    return dest.parent / f".{dest.name}.tmp-{uuid.uuid4().hex[:12]}"
+
+
+@contextlib.contextmanager
+def atomic_destination(dest: UPath) -> Iterator[UPath]:
+    """Yield a temporary sibling of ``dest``; move it onto ``dest`` only if the block succeeds."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_sibling(dest)
+    try:
+        yield tmp
+        if is_local(dest):
+            os.replace(tmp.path, dest.path)
+        else:
+            tmp.fs.mv(tmp.path, dest.path)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            if tmp.exists():
+                tmp.unlink()
+        raise
+
+
+def write_table_atomic(table: pa.Table, dest: UPath) -> None:
+    """Write ``table`` as parquet at ``dest`` atomically (readers see the old file or the new)."""
+    with atomic_destination(dest) as tmp, tmp.open("wb") as fh:
+        pq.write_table(table, fh)
+
+
+def put_local_file_atomic(local: Path, dest: UPath) -> None:
+    """Copy a finished local file to ``dest`` atomically (rename locally, upload + move remotely)."""
+    with atomic_destination(dest) as tmp:
+        if is_local(dest):
+            shutil.copyfile(local, tmp.path)
+        else:
+            tmp.fs.put_file(str(local), tmp.path)
+
+
+def read_table(path: UPath) -> pa.Table:
+    """Read a parquet file from any store."""
+    with path.open("rb") as fh:
+        return pq.read_table(fh)
+
+
+@dataclass(frozen=True)
+class ParquetSummary:
+    """What a stored parquet file holds, read from its footer only (no data pages)."""
+
+    rows: int
+    columns: list[str]
+    min_step: int | None
+    max_step: int | None
+    schema: pa.Schema
+
+
+def summarize_parquet(path: UPath, step_column: str = "_step") -> ParquetSummary | None:
+    """Footer summary of ``path``, or ``None`` when the file is missing or unreadable."""
+    try:
+        with path.open("rb") as fh:
+            pf = pq.ParquetFile(fh)
+            meta, schema = pf.metadata, pf.schema_arrow
+    except (FileNotFoundError, OSError, pa.ArrowInvalid):
+        return None
+    lo: int | None = None
+    hi: int | None = None
+    if step_column in schema.names:
+        idx = schema.names.index(step_column)
+        for rg in range(meta.num_row_groups):
+            col = meta.row_group(rg).column(idx)
+            stats = col.statistics
+            if stats is None or not stats.has_min_max:
+                continue
+            lo = int(stats.min) if lo is None else min(lo, int(stats.min))
+            hi = int(stats.max) if hi is None else max(hi, int(stats.max))
+    return ParquetSummary(meta.num_rows, list(schema.names), lo, hi, schema)
+
+
+def unify_schemas(schemas: list[pa.Schema]) -> pa.Schema:
+    """One schema for several files: union of columns, types widened where Arrow allows it."""
+    try:
+        return pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        # incompatible types for one key (e.g. a metric logged as number then as string):
+        # keep every value by storing that column as string
+        fields: dict[str, pa.DataType] = {}
+        for schema in schemas:
+            for field in schema:
+                prev = fields.get(field.name)
+                if prev is None or prev == field.type:
+                    fields[field.name] = field.type
+                else:
+                    try:
+                        merged = pa.unify_schemas(
+                            [pa.schema([(field.name, prev)]), pa.schema([field])],
+                            promote_options="permissive",
+                        )
+                        fields[field.name] = merged.field(0).type
+                    except (pa.ArrowTypeError, pa.ArrowInvalid):
+                        fields[field.name] = pa.string()
+        return pa.schema(list(fields.items()))
+
+
+def conform_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """Reorder/cast ``batch`` to ``schema``, filling absent columns with nulls."""
+    arrays = []
+    for field in schema:
+        if field.name in batch.schema.names:
+            col = batch.column(batch.schema.get_field_index(field.name))
+            arrays.append(col if col.type == field.type else col.cast(field.type, safe=False))
+        else:
+            arrays.append(pa.nulls(batch.num_rows, field.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def concat_parquet_atomic(parts: list[UPath | Path], dest: UPath) -> ParquetSummary:
+    """Write the rows of ``parts`` (in order) into ``dest`` atomically with bounded memory.
+
+    Parts may have different columns; the result has their union (missing values are null).
+    """
+    files = [UPath(p) if isinstance(p, Path) else p for p in parts]
+    schemas = []
+    for f in files:
+        with f.open("rb") as fh:
+            schemas.append(pq.ParquetFile(fh).schema_arrow)
+    schema = unify_schemas(schemas)
+    with atomic_destination(dest) as tmp:
+        with tmp.open("wb") as out, pq.ParquetWriter(out, schema) as writer:
+            for f in files:
+                with f.open("rb") as fh:
+                    for batch in pq.ParquetFile(fh).iter_batches(batch_size=MERGE_BATCH_ROWS):
+                        writer.write_batch(conform_batch(batch, schema))
+    summary = summarize_parquet(dest)
+    assert summary is not None
+    return summary
+
+
+@contextlib.contextmanager
+def local_scratch(prefix: str = "wb-dagster-") -> Iterator[Path]:
+    """A private local directory removed afterwards (staging for downloads and exports)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
