@@ -1,0 +1,44 @@
+"""Lean W&B public-API client over ``requests`` (no Dagster, no ``wandb``, pandas on first use).
+
+Drop-in for the parts of ``wandb.Api`` the W&B public-API guide uses, plus columnar bulk paths:
+``Run.history_table()`` (full unsampled history as Arrow), ``Runs.to_table()`` (run table in one
+pass), ``Run.write_history_parquet()`` (bounded memory).
+
+Example:
+    >>> from wb_dagster.client import WandbClient, CommError
+    >>> client = WandbClient(api_key="k" * 40, base_url="http://127.0.0.1:9", entity="team")
+    >>> client.base_url
+    'http://127.0.0.1:9'
+"""
+
+from __future__ import annotations
+
+from wb_dagster.client.api import WandbClient
+from wb_dagster.client.changes import Change, RunUpdate
+from wb_dagster.client.errors import AuthenticationError, CommError, NotFoundError, RateLimitError
+from wb_dagster.client.files import File, Files
+from wb_dagster.client.histogram import histogram, is_histogram
+from wb_dagster.client.history import HistoryExport
+from wb_dagster.client.runs import HistoryScan, Run, Runs
+from wb_dagster.client.summary import Summary
+from wb_dagster.client.sweeps import Sweep
+
+__all__ = [
+    "AuthenticationError",
+    "Change",
+    "CommError",
+    "File",
+    "Files",
+    "HistoryExport",
+    "HistoryScan",
+    "NotFoundError",
+    "RateLimitError",
+    "Run",
+    "RunUpdate",
+    "Runs",
+    "Summary",
+    "Sweep",
+    "WandbClient",
+    "histogram",
+    "is_histogram",
+]

@@ -1,0 +1,282 @@
+"""``WandbClient``: the entry point, a drop-in for the parts of ``wandb.Api`` the guide uses.
+
+Example:
+    >>> from wb_dagster.client import WandbClient
+    >>> client = WandbClient(api_key="k" * 40, base_url="http://127.0.0.1:9", entity="team")
+    >>> client
+    WandbClient(base_url='http://127.0.0.1:9', entity='team')
+"""
+
+from __future__ import annotations
+
+import netrc
+import os
+import threading
+from typing import Any
+from urllib.parse import urlsplit
+
+from wb_dagster.client import queries
+from wb_dagster.client.errors import CommError, NotFoundError
+from wb_dagster.client.paths import (
+    DEFAULT_BASE_URL,
+    ObjectPath,
+    app_url,
+    parse_object_path,
+    parse_project_path,
+)
+from wb_dagster.client.runs import Run, Runs
+from wb_dagster.client.sweeps import Sweep
+from wb_dagster.client.transport import RetrySettings, Transport
+
+
+def _netrc_key(base_url: str) -> str | None:
+    host = urlsplit(base_url).hostname
+    if not host:
+        return None
+    try:
+        auth = netrc.netrc().authenticators(host)
+    except (OSError, netrc.NetrcParseError):
+        return None
+    return auth[2] if auth else None
+
+
+class WandbClient:
+    """A W&B public-API client over ``requests`` (no ``wandb`` import, no sidecar process).
+
+    Arguments default to ``WANDB_API_KEY`` (then ``~/.netrc``), ``WANDB_BASE_URL`` (then the
+    official SDK's default host) and ``WANDB_ENTITY`` (then the key's default entity, asked on
+    first need). Construction makes no request. ``max_concurrency`` bounds requests in flight
+    (and parallel history pages); ``retry_budget_s`` bounds the total time spent retrying one
+    call; ``timeout`` is per attempt. ``max_requests_per_s`` optionally paces all requests.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        entity: str | None = None,
+        timeout: float = 30.0,
+        max_concurrency: int = 16,
+        retry_budget_s: float = 60.0,
+        verify: bool | str = True,
+        *,
+        project: str | None = None,
+        max_requests_per_s: float | None = None,
+        backoff_factor: float = 0.5,
+        history_page_rows: int = 2000,
+    ) -> None:
+        self.base_url = (base_url or os.environ.get("WANDB_BASE_URL") or DEFAULT_BASE_URL).rstrip(
+            "/"
+        )
+        key = api_key or os.environ.get("WANDB_API_KEY") or _netrc_key(self.base_url)
+        self._entity = entity or os.environ.get("WANDB_ENTITY") or None
+        self._project = project or os.environ.get("WANDB_PROJECT") or None
+        self.timeout = timeout
+        self.max_concurrency = max(1, int(max_concurrency))
+        self.retry_budget_s = retry_budget_s
+        self.history_page_rows = history_page_rows
+        self.transport = Transport(
+            api_key=key,
+            base_url=self.base_url,
+            timeout=timeout,
+            max_concurrency=self.max_concurrency,
+            retry=RetrySettings(budget_s=retry_budget_s, backoff_factor=backoff_factor),
+            verify=verify,
+            max_requests_per_s=max_requests_per_s,
+        )
+        self._lock = threading.Lock()
+        self._default_entity: str | None = None
+        self._features: dict[str, bool] | None = None
+        self._runs: dict[str, Run] = {}
+        self._sweeps: dict[str, Sweep] = {}
+
+    def __repr__(self) -> str:
+        return f"WandbClient(base_url={self.base_url!r}, entity={self._entity!r})"
+
+    def __enter__(self) -> WandbClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self.transport.close()
+
+    @property
+    def app_url(self) -> str:
+        """The W&B web app URL matching ``base_url``."""
+        return app_url(self.base_url)
+
+    @property
+    def api_key_set(self) -> bool:
+        return self.transport._api_key is not None
+
+    # -- identity ------------------------------------------------------------------------------
+
+    def viewer(self) -> dict[str, Any]:
+        """The user the API key belongs to (``id``, ``entity``, ``username``)."""
+        data = self.transport.graphql(queries.VIEWER, {}, what="checking the API key (viewer)")
+        viewer = data.get("viewer")
+        if not viewer:
+            from wb_dagster.client.errors import AuthenticationError
+
+            raise AuthenticationError(
+                f"{self.base_url} did not recognise the API key: set a valid WANDB_API_KEY."
+            )
+        return viewer
+
+    @property
+    def default_entity(self) -> str | None:
+        """The API key's default entity (one request, then cached)."""
+        if self._default_entity is None:
+            self._default_entity = self.viewer().get("entity")
+        return self._default_entity
+
+    @property
+    def entity(self) -> str | None:
+        """The configured entity, else the key's default entity."""
+        return self._entity or self.default_entity
+
+    def _entity_for(self, path: str) -> str | None:
+        # only ask the server when the path does not name the entity
+        if self._entity:
+            return self._entity
+        try:
+            parse_object_path(path, default_entity="\x00", default_project="\x00")
+            probe = parse_object_path(path, default_entity=None, default_project="\x00")
+            return probe.entity
+        except ValueError:
+            return self.default_entity
+
+    def server_feature(self, name: str) -> bool:
+        """Whether the server enables a feature flag (unknown or failing query -> False)."""
+        if self._features is None:
+            try:
+                data = self.transport.graphql(
+                    queries.SERVER_FEATURES, {}, what="reading server features"
+                )
+                features = (data.get("serverInfo") or {}).get("features") or []
+                self._features = {f["name"]: bool(f.get("isEnabled")) for f in features}
+            except CommError:
+                self._features = {}
+        return self._features.get(name, False)
+
+    # -- lookups -------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Forget cached runs and sweeps (the next ``run()``/``sweep()`` refetches)."""
+        with self._lock:
+            self._runs.clear()
+            self._sweeps.clear()
+
+    def _forget_run(self, run: Run) -> None:
+        with self._lock:
+            for key in [k for k, v in self._runs.items() if v is run]:
+                del self._runs[key]
+
+    def runs(
+        self,
+        path: str | None = None,
+        filters: dict[str, Any] | None = None,
+        order: str = "+created_at",
+        per_page: int = 50,
+        include_sweeps: bool = True,
+        lazy: bool = True,
+    ) -> Runs:
+        """Runs of ``entity/project`` matching MongoDB-style ``filters``, sorted by ``order``.
+
+        ``include_sweeps`` and ``lazy`` are accepted for ``wandb.Api`` compatibility; runs
+        always carry their config and summary (no per-run request) and load sweeps on access.
+        """
+        project_path = path or self._project
+        if not project_path:
+            raise ValueError("runs() needs a project path: 'entity/project'")
+        entity = self._entity if self._entity else None
+        if "/" not in project_path.strip("/") and not entity:
+            entity = self.default_entity
+        entity, project = parse_project_path(project_path, default_entity=entity)
+        return Runs(self, entity, project, filters=filters, order=order, per_page=per_page)
+
+    def _resolve(self, path: str) -> ObjectPath:
+        return parse_object_path(
+            path, default_entity=self._entity_for(path), default_project=self._project
+        )
+
+    def _fetch_run_attrs(self, path: ObjectPath) -> dict[str, Any]:
+        data = self.transport.graphql(
+            queries.RUN,
+            {"entity": path.entity, "project": path.project, "name": path.id},
+            what=f"fetching run {path}",
+        )
+        run = (data.get("project") or {}).get("run")
+        if run is None:
+            raise NotFoundError(
+                f"Could not find run {path}: check the entity, project and run id (the id is "
+                "the short id in the run's URL, not its display name)."
+            )
+        return run
+
+    def run(self, path: str = "") -> Run:
+        """One run by path (``entity/project/run_id`` and the other ``wandb.Api`` forms)."""
+        with self._lock:
+            cached = self._runs.get(path)
+        if cached is not None:
+            return cached
+        where = self._resolve(path)
+        run = Run(self, where, self._fetch_run_attrs(where))
+        with self._lock:
+            self._runs[path] = run
+        return run
+
+    def sweep(self, path: str = "") -> Sweep:
+        """One sweep by path (``entity/project/sweep_id``, ``entity/project/sweeps/id``, ...)."""
+        with self._lock:
+            cached = self._sweeps.get(path)
+        if cached is not None:
+            return cached
+        where = self._resolve(path)
+        data = self.transport.graphql(
+            queries.GET_SWEEP,
+            {"entity": where.entity, "project": where.project, "name": where.id},
+            what=f"fetching sweep {where}",
+        )
+        attrs = (data.get("project") or {}).get("sweep")
+        if attrs is None:
+            raise NotFoundError(
+                f"Could not find sweep {where}: check the entity, project and sweep id."
+            )
+        sweep = Sweep(self, where, attrs)
+        with self._lock:
+            self._sweeps[path] = sweep
+        return sweep
+
+    def sweeps(self, path: str | None = None, per_page: int = 50) -> list[Sweep]:
+        """All sweeps of ``entity/project``."""
+        project_path = path or self._project
+        if not project_path:
+            raise ValueError("sweeps() needs a project path: 'entity/project'")
+        default = self._entity or (None if "/" in project_path.strip("/") else self.default_entity)
+        entity, project = parse_project_path(project_path, default_entity=default)
+        out: list[Sweep] = []
+        cursor: str | None = None
+        while True:
+            data = self.transport.graphql(
+                queries.GET_SWEEPS,
+                {"entity": entity, "project": project, "cursor": cursor, "perPage": per_page},
+                what=f"listing sweeps of {entity}/{project}",
+            )
+            proj = data.get("project")
+            if proj is None:
+                raise NotFoundError(f"Could not find project {entity}/{project}.")
+            conn = proj.get("sweeps") or {}
+            for edge in conn.get("edges") or []:
+                node = edge.get("node") or {}
+                out.append(Sweep(self, ObjectPath(entity, project, node.get("name")), node))
+            info = conn.get("pageInfo") or {}
+            if not info.get("hasNextPage") or not info.get("endCursor"):
+                return out
+            cursor = info["endCursor"]
+
+
+__all__ = ["WandbClient"]

@@ -1,0 +1,52 @@
+"""Exceptions raised by :mod:`wb_dagster.client`.
+
+They mirror ``wandb.errors``: every failure talking to W&B is a :class:`CommError` whose ``exc``
+attribute holds the underlying exception (as the W&B public-API guide describes), with
+subclasses for the cases callers usually branch on.
+
+Example:
+    >>> from wb_dagster.client import CommError, NotFoundError
+    >>> issubclass(NotFoundError, CommError)
+    True
+"""
+
+from __future__ import annotations
+
+
+class CommError(Exception):
+    """A request to the W&B API failed; ``exc`` is the underlying exception (or None).
+
+    Example:
+        >>> err = CommError("Could not find run e/p/x", exc=KeyError("x"))
+        >>> err.message, type(err.exc).__name__
+        ('Could not find run e/p/x', 'KeyError')
+    """
+
+    def __init__(self, message: str, exc: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exc = exc
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class AuthenticationError(CommError):
+    """The API key was missing or rejected (HTTP 401), or access was denied (HTTP 403)."""
+
+
+class NotFoundError(CommError, LookupError):
+    """The entity, project, run, sweep or file asked for does not exist (or is not visible)."""
+
+
+class RateLimitError(CommError):
+    """W&B kept answering HTTP 429 until the retry budget ran out.
+
+    ``retry_after`` is the last server-suggested wait in seconds, if any.
+    """
+
+    def __init__(
+        self, message: str, exc: BaseException | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, exc)
+        self.retry_after = retry_after

@@ -1,0 +1,210 @@
+"""Run files: listing (``Files``), ``File.download`` (md5-verified, path-safe) and ``delete``.
+
+``File.download`` never writes outside ``root``: names that are absolute, carry a drive letter
+or UNC prefix, or climb with ``..`` are refused, and the final path is checked after resolving
+symlinks. The bytes go to a temporary file next to the target and are moved into place only
+when their md5 matches the one W&B reports.
+
+Example:
+    >>> safe_join("/tmp/out", "media/images/a.png")
+    '/tmp/out/media/images/a.png'
+    >>> safe_join("/tmp/out", "../etc/passwd")
+    Traceback (most recent call last):
+    ...
+    ValueError: refusing to download '../etc/passwd': it would be written outside '/tmp/out'
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from typing import IO, TYPE_CHECKING, Any
+
+from wb_dagster.client import queries
+from wb_dagster.client.errors import CommError, NotFoundError
+
+if TYPE_CHECKING:
+    from wb_dagster.client.runs import Run
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def safe_join(root: str | os.PathLike[str], name: str) -> str:
+    """``root/name`` if it stays inside ``root``; ``ValueError`` otherwise."""
+    root_s = os.fspath(root)
+    refuse = ValueError(f"refusing to download {name!r}: it would be written outside {root_s!r}")
+    if not name or "\x00" in name:
+        raise refuse
+    if name.startswith(("/", "\\")) or _DRIVE.match(name):
+        raise refuse
+    parts = re.split(r"[\\/]+", name)
+    if any(p == ".." for p in parts):
+        raise refuse
+    target = os.path.join(root_s, *[p for p in parts if p not in ("", ".")])
+    real_root = os.path.realpath(root_s)
+    real_target = os.path.realpath(target)
+    if os.path.commonpath([real_root, real_target]) != real_root or real_target == real_root:
+        raise refuse
+    return target
+
+
+def md5_matches(expected: str | None, digest: bytes) -> bool:
+    """W&B reports base64 md5; accept hex too. No expected value -> nothing to check."""
+    if not expected:
+        return True
+    return expected in (base64.b64encode(digest).decode("ascii"), digest.hex())
+
+
+class File:
+    """A file saved to a run (``name`` is relative to the run root, may contain ``/``)."""
+
+    def __init__(self, run: Run, attrs: dict[str, Any]) -> None:
+        self.run = run
+        self._attrs = attrs
+
+    id = property(lambda self: self._attrs.get("id"))
+    name = property(lambda self: self._attrs.get("name"))
+    url = property(lambda self: self._attrs.get("url"))
+    direct_url = property(lambda self: self._attrs.get("directUrl"))
+    md5 = property(lambda self: self._attrs.get("md5"))
+    mimetype = property(lambda self: self._attrs.get("mimetype"))
+    updated_at = property(lambda self: self._attrs.get("updatedAt"))
+
+    @property
+    def size(self) -> int:
+        """Size in bytes (0 when unknown)."""
+        return int(self._attrs.get("sizeBytes") or 0)
+
+    def __repr__(self) -> str:
+        return f"<File {self.name} ({self.mimetype}) {self.size} B>"
+
+    def read_bytes(self) -> bytes:
+        """The file's bytes, md5-verified (for small files such as metadata)."""
+        transport = self.run.client.transport
+        data = transport.get_bytes(self.url, what=f"downloading {self.name} of run {self.run}")
+        import hashlib
+
+        if not md5_matches(self.md5, hashlib.md5(data, usedforsecurity=False).digest()):
+            raise CommError(f"{self.name} of run {self.run}: md5 mismatch; download it again.")
+        return data
+
+    def download(
+        self, root: str | os.PathLike[str] = ".", replace: bool = False, exist_ok: bool = False
+    ) -> IO[str]:
+        """Download into ``root/<name>`` and return it opened for reading (like ``wandb``).
+
+        Raises ``ValueError`` if the file exists and neither ``replace`` nor ``exist_ok`` is set,
+        or if the name would escape ``root``; ``CommError`` if the md5 does not match.
+        """
+        path = safe_join(root, self.name)
+        if os.path.exists(path) and not replace:
+            if exist_ok:
+                return open(path)
+            raise ValueError(
+                f"{path} already exists: pass replace=True to overwrite it or exist_ok=True to "
+                "keep it."
+            )
+        directory = os.path.dirname(path) or "."
+        os.makedirs(directory, exist_ok=True)
+        transport = self.run.client.transport
+        fd, tmp = tempfile.mkstemp(prefix=".wb-download-", dir=directory)
+        try:
+            with os.fdopen(fd, "w+b") as fh:
+                size, digest = transport.download_to(
+                    self.url, fh, what=f"downloading {self.name} of run {self.run}"
+                )
+            if not md5_matches(self.md5, digest):
+                raise CommError(
+                    f"downloading {self.name} of run {self.run}: md5 mismatch (expected "
+                    f"{self.md5}, got {base64.b64encode(digest).decode()}, {size} bytes); the "
+                    "file was not written. Try again; if it persists the stored file is corrupt."
+                )
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return open(path)
+
+    def delete(self) -> None:
+        """Delete the file from the run (not retried automatically on server errors)."""
+        self.run.client.transport.graphql(
+            queries.DELETE_FILES,
+            {"files": [self.id], "projectId": self.run.project_internal_id},
+            what=f"deleting {self.name} of run {self.run}",
+            idempotent=False,
+        )
+
+
+class Files:
+    """The files of a run, fetched lazily in pages; ``len()`` is the server's ``fileCount``."""
+
+    def __init__(
+        self,
+        run: Run,
+        names: list[str] | None = None,
+        pattern: str | None = None,
+        per_page: int = 50,
+    ) -> None:
+        if names and pattern:
+            raise ValueError("pass either names or pattern to files(), not both")
+        self.run = run
+        self.names = list(names or [])
+        self.pattern = pattern
+        self.per_page = per_page
+        self._objects: list[File] = []
+        self._cursor: str | None = None
+        self._more = True
+        self._count: int | None = None
+
+    def _load_page(self) -> None:
+        data = self.run.client.transport.graphql(
+            queries.RUN_FILES,
+            {
+                "entity": self.run.entity,
+                "project": self.run.project,
+                "name": self.run.id,
+                "fileNames": self.names,
+                "upload": False,
+                "pattern": self.pattern,
+                "fileCursor": self._cursor,
+                "fileLimit": self.per_page,
+            },
+            what=f"listing files of run {self.run}",
+        )
+        run = (data.get("project") or {}).get("run")
+        if run is None:
+            raise NotFoundError(f"Could not find run {self.run} while listing its files.")
+        self._count = int(run.get("fileCount") or 0)
+        conn = run.get("files") or {}
+        edges = conn.get("edges") or []
+        self._objects.extend(File(self.run, e["node"]) for e in edges if e.get("node"))
+        if edges:
+            self._cursor = edges[-1].get("cursor")
+        self._more = bool((conn.get("pageInfo") or {}).get("hasNextPage")) and bool(edges)
+
+    def __iter__(self) -> Iterator[File]:
+        i = 0
+        while True:
+            while i < len(self._objects):
+                yield self._objects[i]
+                i += 1
+            if not self._more:
+                return
+            self._load_page()
+
+    def __len__(self) -> int:
+        if self._count is None:
+            self._load_page()
+        return self._count or 0
+
+    def __getitem__(self, index: int) -> File:
+        for i, f in enumerate(self):
+            if i == index:
+                return f
+        raise IndexError(index)
+
+    def __repr__(self) -> str:
+        return f"<Files {self.run} ({len(self)})>"

@@ -1,0 +1,697 @@
+"""Runs: ``Run`` (one run, ``wandb.Api``-compatible attributes plus Arrow history) and ``Runs``.
+
+``Run`` mirrors the SDK: ``id`` is the short run id, ``name``/``display_name`` the display name,
+``storage_id`` the GraphQL id, ``config`` the unwrapped user config (``_wandb`` and
+``wandb_version`` only in ``rawconfig``), ``summary`` a dict-like :class:`Summary`, ``sweep`` a
+:class:`Sweep` (``sweep_name`` its id string). Listing always requests the full fields, so reading
+``config``/``summary`` of listed runs costs no extra request.
+
+Example (against a server):
+    >>> run = client.run("team/proj/abc123")  # doctest: +SKIP
+    >>> run.config["lr"], run.summary["loss"], run.history_table().num_rows  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from wb_dagster.client import queries
+from wb_dagster.client.changes import Change, RunUpdate, diff
+from wb_dagster.client.encoding import dumps, encode_value, loads_object
+from wb_dagster.client.errors import CommError, NotFoundError
+from wb_dagster.client.files import File, Files
+from wb_dagster.client.flatten import flatten_dict, rows_to_columns, rows_to_table
+from wb_dagster.client.history import HistoryExport, HistoryReader, parse_history_lines
+from wb_dagster.client.paths import ObjectPath
+from wb_dagster.client.summary import Summary
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from wb_dagster.client.api import WandbClient
+    from wb_dagster.client.sweeps import Sweep
+
+WANDB_INTERNAL_KEYS = frozenset({"_wandb", "wandb_version"})
+# run attributes written back by update(): python name -> (GraphQL field, mutation variable)
+_EDITABLE = {
+    "displayName": "display_name",
+    "description": "description",
+    "notes": "notes",
+    "tags": "tags",
+    "group": "groupName",
+    "jobType": "jobType",
+}
+
+
+def unwrap_config(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split a stored config into (user config, raw config) the way the SDK does.
+
+    Any value that is a dict with a ``"value"`` key is unwrapped; ``_wandb`` and
+    ``wandb_version`` go to the raw config only (which also holds the user keys).
+
+    Example:
+        >>> unwrap_config({"lr": {"value": 0.1, "desc": None}, "_wandb": {"value": {"t": 1}},
+        ...                "plain": 3})
+        ({'lr': 0.1, 'plain': 3}, {'_wandb': {'t': 1}, 'lr': 0.1, 'plain': 3})
+    """
+    user: dict[str, Any] = {}
+    internal: dict[str, Any] = {}
+    for key, value in raw.items():
+        target = internal if key in WANDB_INTERNAL_KEYS else user
+        target[key] = value["value"] if isinstance(value, dict) and "value" in value else value
+    return user, {**internal, **user}
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+class Run:
+    """One W&B run (see module docstring)."""
+
+    def __init__(self, client: WandbClient, path: ObjectPath, attrs: dict[str, Any]) -> None:
+        self.client = client
+        self._entity = path.entity
+        self.project = path.project
+        self._sweep: Sweep | None = None
+        self._metadata: dict[str, Any] | None = None
+        self._set_attrs(attrs)
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def _set_attrs(self, attrs: dict[str, Any]) -> None:
+        self._attrs = dict(attrs)
+        raw = loads_object(self._attrs.get("config"))
+        self._raw_config_json = raw
+        self._config, self._rawconfig = unwrap_config(raw)
+        self._config_base = copy.deepcopy(self._config)
+        self._summary = Summary(self, loads_object(self._attrs.get("summaryMetrics")))
+        self._system_metrics = loads_object(self._attrs.get("systemMetrics"))
+        self._fields_base = copy.deepcopy({k: self._attrs.get(k) for k in _EDITABLE})
+
+    def load(self, force: bool = False) -> dict[str, Any]:
+        """(Re)fetch the run from the server; local unsent edits are discarded."""
+        if force or not self._attrs.get("id"):
+            self._set_attrs(self.client._fetch_run_attrs(self._path()))
+        return self._attrs
+
+    def _path(self) -> ObjectPath:
+        return ObjectPath(self.entity, self.project, self.id)
+
+    def __repr__(self) -> str:
+        return f"<Run {self.entity}/{self.project}/{self.id} ({self.state})>"
+
+    def __str__(self) -> str:
+        return f"{self.entity}/{self.project}/{self.id}"
+
+    # -- attributes ----------------------------------------------------------------------------
+
+    @property
+    def entity(self) -> str:
+        return self._entity
+
+    @property
+    def id(self) -> str:
+        """The short run id (the ``name`` field in GraphQL)."""
+        return str(self._attrs.get("name"))
+
+    @property
+    def storage_id(self) -> str:
+        """The opaque GraphQL id used by mutations."""
+        return str(self._attrs.get("id"))
+
+    @property
+    def name(self) -> str | None:
+        """The display name (settable; sent by ``update()``)."""
+        return self._attrs.get("displayName")
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._attrs["displayName"] = value
+
+    display_name = name
+
+    def _field(key: str, doc: str) -> property:  # type: ignore[misc]
+        def get(self: Run) -> Any:
+            return self._attrs.get(key)
+
+        def put(self: Run, value: Any) -> None:
+            self._attrs[key] = value
+
+        return property(get, put if key in _EDITABLE else None, doc=doc)
+
+    state = _field("state", "running, finished, crashed, failed, killed, ...")
+    tags = _field("tags", "list of tags (settable)")
+    group = _field("group", "run group (settable)")
+    job_type = _field("jobType", "job type (settable)")
+    notes = _field("notes", "notes (settable)")
+    description = _field("description", "description (settable)")
+    commit = _field("commit", "git commit")
+    created_at = _field("createdAt", "ISO-8601 creation time, as W&B returns it")
+    heartbeat_at = _field("heartbeatAt", "ISO-8601 time of the last heartbeat")
+    sweep_name = _field("sweepName", "id of the sweep this run belongs to, or None")
+    read_only = _field("readOnly", "whether the run is read-only")
+    user = _field("user", "{'name': ..., 'username': ...} of the run's creator")
+    del _field
+
+    @property
+    def history_line_count(self) -> int:
+        return int(self._attrs.get("historyLineCount") or 0)
+
+    @property
+    def history_keys(self) -> dict[str, Any]:
+        keys = self._attrs.get("historyKeys")
+        if isinstance(keys, str):
+            keys = loads_object(keys)
+        return keys if isinstance(keys, dict) else {}
+
+    @property
+    def last_history_step(self) -> int:
+        """``historyKeys.lastStep`` as loaded with the run (-1 when the run has no history)."""
+        last = self.history_keys.get("lastStep")
+        return int(last) if last is not None else -1
+
+    @property
+    def lastHistoryStep(self) -> int:
+        """The last history step, asked fresh from the server (like ``wandb``)."""
+        data = self.client.transport.graphql(
+            queries.RUN_HISTORY_KEYS,
+            {"entity": self.entity, "project": self.project, "name": self.id},
+            what=f"reading history keys of run {self}",
+        )
+        run = (data.get("project") or {}).get("run") or {}
+        keys = run.get("historyKeys")
+        if isinstance(keys, str):
+            keys = loads_object(keys)
+        return int((keys or {}).get("lastStep", -1)) if isinstance(keys, dict) else -1
+
+    @property
+    def project_internal_id(self) -> int | None:
+        pid = self._attrs.get("projectId")
+        return int(pid) if pid is not None else None
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """User config, unwrapped (edit it, then ``update()``)."""
+        return self._config
+
+    @property
+    def rawconfig(self) -> dict[str, Any]:
+        return self._rawconfig
+
+    @property
+    def summary(self) -> Summary:
+        return self._summary
+
+    @property
+    def summary_metrics(self) -> dict[str, Any]:
+        return self._summary._json_dict
+
+    @property
+    def system_metrics(self) -> dict[str, Any]:
+        return self._system_metrics
+
+    @property
+    def path(self) -> list[str]:
+        return [self.entity, self.project, self.id]
+
+    @property
+    def url(self) -> str:
+        from urllib.parse import quote
+
+        parts = [quote(p, safe="") for p in (self.entity, self.project)]
+        return f"{self.client.app_url}/{parts[0]}/{parts[1]}/runs/{quote(self.id, safe='')}"
+
+    @property
+    def sweep(self) -> Sweep | None:
+        """The run's sweep (loaded on first access), or None."""
+        if self._sweep is None and self.sweep_name:
+            self._sweep = self.client.sweep(f"{self.entity}/{self.project}/{self.sweep_name}")
+        return self._sweep
+
+    @property
+    def metadata(self) -> dict[str, Any] | None:
+        """Parsed ``wandb-metadata.json`` (None when absent or unreadable, like ``wandb``)."""
+        if self._metadata is None:
+            try:
+                data = self.file("wandb-metadata.json").read_bytes()
+                self._metadata = json.loads(data)
+            except (CommError, ValueError):
+                return None
+        return self._metadata
+
+    # -- history -------------------------------------------------------------------------------
+
+    def _reader(self) -> HistoryReader:
+        return HistoryReader(
+            self.client.transport,
+            self._path(),
+            workers=self.client.max_concurrency,
+            page_rows=self.client.history_page_rows,
+        )
+
+    def history(
+        self,
+        samples: int = 500,
+        keys: list[str] | None = None,
+        x_axis: str = "_step",
+        pandas: bool = True,
+        stream: str = "default",
+    ) -> pd.DataFrame | list[dict[str, Any]]:
+        """Sampled history, exactly like ``wandb``'s ``Run.history`` (server-side sampling).
+
+        With ``keys`` only rows holding every key are returned (W&B's semantics); use
+        :meth:`history_table` for the full, unsampled union of keys.
+        """
+        variables = {"entity": self.entity, "project": self.project, "name": self.id}
+        what = f"reading sampled history of run {self}"
+        if keys is not None and not isinstance(keys, list):
+            raise ValueError("keys must be a list of strings")
+        if keys and stream != "default":
+            raise ValueError("keys can only be used with stream='default'")
+        if keys:
+            spec = json.dumps({"keys": [x_axis, *keys], "samples": samples})
+            data = self.client.transport.graphql(
+                queries.RUN_SAMPLED_HISTORY, {**variables, "specs": [spec]}, what=what
+            )
+            run = (data.get("project") or {}).get("run") or {}
+            lines = (run.get("sampledHistory") or [[]])[0] or []
+        else:
+            field = "history" if stream == "default" else "events"
+            query = queries.RUN_FULL_HISTORY if field == "history" else queries.RUN_EVENTS
+            data = self.client.transport.graphql(
+                query, {**variables, "samples": samples}, what=what
+            )
+            run = (data.get("project") or {}).get("run") or {}
+            lines = parse_history_lines(run.get(field) or [])
+        if pandas:
+            import pandas as pd
+
+            return pd.DataFrame.from_records(lines)
+        return lines
+
+    def scan_history(
+        self,
+        keys: list[str] | None = None,
+        page_size: int = 1000,
+        min_step: int = 0,
+        max_step: int | None = None,
+    ) -> HistoryScan:
+        """Every history row in ``[min_step, max_step)``, like ``wandb``'s ``scan_history``.
+
+        Rows are W&B rows (nested dicts stay nested); with ``keys`` only rows holding all keys
+        are returned, projected to ``_step`` + keys. Each row appears once (no duplicate at the
+        export boundary).
+        """
+        if keys is not None and not isinstance(keys, list):
+            raise ValueError("keys must be a list of strings")
+        return HistoryScan(self._reader(), keys, page_size, min_step, max_step)
+
+    def history_table(
+        self, keys: Sequence[str] | None = None, min_step: int = 0, max_step: int | None = None
+    ) -> pa.Table:
+        """The full, unsampled history as a ``pyarrow.Table``: one row per logged step.
+
+        Columns are the union of keys (nulls where a step did not log a key), ``_step`` int64
+        first, nested keys dotted, typed values (histograms) as W&B JSON text. With ``keys``,
+        the columns are ``_step`` + keys and rows are the steps that logged any of them.
+        """
+        return self._reader().table(keys, min_step, max_step)
+
+    def iter_history_batches(
+        self, min_step: int = 0, max_step: int | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """The same rows as :meth:`history_table` as record batches of one schema, spooled
+        through a temporary directory so memory stays bounded."""
+        return self._reader().batches(min_step, max_step)
+
+    def write_history_parquet(self, dest: Any, min_step: int = 0) -> HistoryExport:
+        """Stream the history from ``min_step`` into one parquet file (path, UPath or file)."""
+        return self._reader().write_parquet(dest, min_step)
+
+    def system_metrics_table(self) -> pa.Table:
+        """Every system-metrics event row (``system.*``, ``_timestamp``, ``_runtime``)."""
+        variables = {"entity": self.entity, "project": self.project, "name": self.id}
+        what = f"reading system metrics of run {self}"
+        data = self.client.transport.graphql(queries.RUN_EVENTS_COUNT, variables, what=what)
+        run = (data.get("project") or {}).get("run")
+        if run is None:
+            raise NotFoundError(f"Could not find run {self}.")
+        count = int(run.get("eventsLineCount") or 0)
+        if count <= 0:
+            return pa.table({"_timestamp": pa.array([], type=pa.float64())})
+        data = self.client.transport.graphql(
+            queries.RUN_EVENTS, {**variables, "samples": count}, what=what
+        )
+        lines = ((data.get("project") or {}).get("run") or {}).get("events") or []
+        return rows_to_table(parse_history_lines(lines), first=("_timestamp", "_runtime"))
+
+    # -- files ---------------------------------------------------------------------------------
+
+    def files(
+        self, names: list[str] | None = None, pattern: str | None = None, per_page: int = 50
+    ) -> Files:
+        """The run's files; ``names`` exact, or ``pattern`` in SQL LIKE syntax (``%.png``)."""
+        return Files(self, names, pattern, per_page)
+
+    def file(self, name: str) -> File:
+        """One file by exact name; ``NotFoundError`` if the run has none by that name."""
+        for f in Files(self, [name]):
+            if f.name == name:
+                return f
+        raise NotFoundError(f"Run {self} has no file named {name!r}: list them with run.files().")
+
+    def upload_file(self, path: str, root: str = ".") -> File:
+        """Upload a local file; it is stored under its path relative to ``root``."""
+        root_abs = os.path.abspath(root)
+        name = os.path.relpath(os.path.abspath(path), root_abs).replace(os.sep, "/")
+        if name.startswith("../") or name == "..":
+            raise ValueError(f"{path!r} is not inside root {root!r}; pass a root that contains it")
+        transport = self.client.transport
+        what = f"uploading {name} to run {self}"
+        data = transport.graphql(
+            queries.CREATE_RUN_FILES,
+            {"entity": self.entity, "project": self.project, "run": self.id, "files": [name]},
+            what=what,
+        )
+        result = data.get("createRunFiles") or {}
+        if not result.get("runID"):
+            raise CommError(
+                f"Error uploading files to {self}. Check that this project exists and you have "
+                "access to this entity and project."
+            )
+        (info,) = result.get("files") or [{}]
+        headers = dict(
+            (h.split(":", 1)[0].strip(), h.split(":", 1)[1].strip())
+            for h in result.get("uploadHeaders") or []
+            if ":" in h
+        )
+        transport.put_file(info["uploadUrl"], os.path.join(root_abs, name), headers, what=what)
+        if self.client.server_feature("MARK_RUN_FILES_UPLOADED"):
+            transport.graphql(
+                queries.MARK_RUN_FILES_UPLOADED,
+                {"entity": self.entity, "project": self.project, "run": self.id, "files": [name]},
+                what=what,
+            )
+        return self.file(name)
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def _server_state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(raw stored config JSON, summary) as the server holds them now."""
+        data = self.client.transport.graphql(
+            queries.RUN_CONFIG_AND_SUMMARY,
+            {"entity": self.entity, "project": self.project, "name": self.id},
+            what=f"reading the current config of run {self}",
+        )
+        run = (data.get("project") or {}).get("run")
+        if run is None:
+            raise NotFoundError(f"Could not find run {self}: was it deleted?")
+        return loads_object(run.get("config")), loads_object(run.get("summaryMetrics"))
+
+    @staticmethod
+    def _merge_config(raw: dict[str, Any], change: Change) -> dict[str, Any]:
+        merged = dict(raw)
+        for key in change.removed:
+            merged.pop(key, None)
+        for key, value in change.set.items():
+            old = merged.get(key)
+            desc = old.get("desc") if isinstance(old, dict) and "value" in old else None
+            merged[key] = {"value": encode_value(value), "desc": desc}
+        return merged
+
+    def pending_update(self) -> tuple[Change, Change, dict[str, Any]]:
+        """(config change, summary change, changed fields) not yet sent."""
+        fields = {
+            k: self._attrs.get(k)
+            for k in _EDITABLE
+            if self._attrs.get(k) != self._fields_base.get(k)
+        }
+        return diff(self._config_base, self._config), self._summary.pending(), fields
+
+    def update(self, *, dry_run: bool = False) -> RunUpdate:
+        """Write local edits (config, summary, name, tags, notes, group, job type) to W&B.
+
+        Only what changed since the run was read is sent, merged onto the server's *current*
+        config and summary (read-modify-write), so keys written elsewhere meanwhile survive.
+        ``dry_run=True`` returns the change and the merged result without writing anything.
+        """
+        config_change, summary_change, fields = self.pending_update()
+        if not (config_change or summary_change or fields):
+            return RunUpdate(config_change, summary_change, fields, applied=not dry_run)
+        raw, summary_now = self._server_state()
+        config_after = None
+        if config_change:
+            config_after = unwrap_config(self._merge_config(raw, config_change))[0]
+        summary_after = summary_change.apply(summary_now) if summary_change else None
+        if dry_run:
+            return RunUpdate(config_change, summary_change, fields, config_after, summary_after)
+        if config_change or fields:
+            variables: dict[str, Any] = {"id": self.storage_id}
+            for key, var in _EDITABLE.items():
+                if key in fields:
+                    variables[var] = fields[key]
+            if config_change:
+                variables["config"] = dumps(self._merge_config(raw, config_change))
+            data = self.client.transport.graphql(
+                queries.UPSERT_RUN, variables, what=f"updating run {self}"
+            )
+            bucket = (data.get("upsertBucket") or {}).get("bucket")
+            if bucket:
+                pending_summary = self._summary._json_dict
+                self._set_attrs(bucket)
+                self._summary._json_dict.clear()
+                self._summary._json_dict.update(pending_summary)
+        if summary_change:
+            self._summary._reset(self._write_summary(summary_change, summary_now))
+        return RunUpdate(
+            config_change, summary_change, fields, config_after, summary_after, applied=True
+        )
+
+    def save(self) -> RunUpdate:
+        """Alias of :meth:`update` (as in ``wandb``)."""
+        return self.update()
+
+    def _write_summary(
+        self, change: Change, current: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        if current is None:
+            current = self._server_state()[1]
+        merged = change.apply(current)
+        data = self.client.transport.graphql(
+            queries.UPSERT_SUMMARY,
+            {"id": self.storage_id, "summaryMetrics": dumps(merged)},
+            what=f"updating the summary of run {self}",
+        )
+        bucket = (data.get("upsertBucket") or {}).get("bucket") or {}
+        if not bucket.get("id"):
+            raise CommError(f"updating the summary of run {self}: the server returned no run")
+        return merged
+
+    def delete(self, delete_artifacts: bool = False) -> None:
+        """Delete the run (not retried automatically on server errors)."""
+        self.client.transport.graphql(
+            queries.DELETE_RUN,
+            {"id": self.storage_id, "deleteArtifacts": delete_artifacts},
+            what=f"deleting run {self}",
+            idempotent=False,
+        )
+        self.client._forget_run(self)
+
+
+class HistoryScan:
+    """An iterable over history rows (re-iterating starts a new scan)."""
+
+    def __init__(
+        self,
+        reader: HistoryReader,
+        keys: list[str] | None,
+        page_size: int,
+        min_step: int,
+        max_step: int | None,
+    ) -> None:
+        self._args = (reader, keys, page_size, min_step, max_step)
+        self._it: Iterator[dict[str, Any]] | None = None
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        reader, keys, page_size, min_step, max_step = self._args
+        self._it = reader.scan(keys, page_size, min_step, max_step)
+        return self._it
+
+    def __next__(self) -> dict[str, Any]:
+        if self._it is None:
+            iter(self)
+        assert self._it is not None
+        return next(self._it)
+
+
+# -- listing --------------------------------------------------------------------------------------
+
+RUN_TABLE_COLUMNS = (
+    "id", "name", "state", "created_at", "heartbeat_at", "tags", "group", "job_type", "sweep",
+    "commit", "user", "history_line_count", "last_step",
+)  # fmt: skip
+
+
+class Runs:
+    """Runs of a project matching ``filters``, in ``order``, fetched lazily ``per_page`` at a time.
+
+    Iterable, indexable and sized (``len()`` is the server's count). ``to_table()`` /
+    ``to_pandas()`` build the run table in one pass over the pages.
+    """
+
+    def __init__(
+        self,
+        client: WandbClient,
+        entity: str,
+        project: str,
+        filters: dict[str, Any] | None = None,
+        order: str | None = "+created_at",
+        per_page: int = 50,
+    ) -> None:
+        self.client = client
+        self.entity = entity
+        self.project = project
+        self.filters = filters or {}
+        self.order = order
+        self.per_page = per_page
+        self.objects: list[Run] = []
+        self._cursor: str | None = None
+        self._more = True
+        self._count: int | None = None
+
+    def __repr__(self) -> str:
+        return f"<Runs {self.entity}/{self.project}>"
+
+    def _page(self, cursor: str | None, per_page: int) -> tuple[list[dict[str, Any]], Any, bool]:
+        data = self.client.transport.graphql(
+            queries.RUNS,
+            {
+                "entity": self.entity,
+                "project": self.project,
+                "order": self.order,
+                "filters": json.dumps(self.filters),
+                "perPage": per_page,
+                "cursor": cursor,
+            },
+            what=f"listing runs of {self.entity}/{self.project}",
+        )
+        project = data.get("project")
+        if project is None:
+            raise NotFoundError(
+                f"Could not find project {self.entity}/{self.project}: check the entity and "
+                "project names (and that this API key can see them)."
+            )
+        self._count = int(project.get("runCount") or 0)
+        conn = project.get("runs") or {}
+        edges = conn.get("edges") or []
+        nodes = [e["node"] for e in edges if e.get("node")]
+        next_cursor = edges[-1].get("cursor") if edges else None
+        more = bool((conn.get("pageInfo") or {}).get("hasNextPage")) and bool(edges)
+        return nodes, next_cursor, more
+
+    def _load_page(self) -> None:
+        nodes, self._cursor, self._more = self._page(self._cursor, self.per_page)
+        path = ObjectPath(self.entity, self.project, "")
+        self.objects.extend(Run(self.client, path, node) for node in nodes)
+
+    def __iter__(self) -> Iterator[Run]:
+        i = 0
+        while True:
+            while i < len(self.objects):
+                yield self.objects[i]
+                i += 1
+            if not self._more:
+                return
+            self._load_page()
+
+    def __len__(self) -> int:
+        if self._count is None:
+            self._load_page()
+        return self._count or 0
+
+    def __getitem__(self, index: int | slice) -> Any:
+        stop = index.stop if isinstance(index, slice) else (index + 1 if index >= 0 else None)
+        while self._more and (stop is None or len(self.objects) < stop):
+            self._load_page()
+        return self.objects[index]
+
+    def _all_nodes(self) -> list[dict[str, Any]]:
+        if not self._more:
+            return [r._attrs for r in self.objects]
+        nodes: list[dict[str, Any]] = []
+        cursor, more = None, True
+        while more:
+            page, cursor, more = self._page(cursor, max(self.per_page, 500))
+            nodes.extend(page)
+        return nodes
+
+    def to_table(self) -> pa.Table:
+        """The run table: one row per run, fixed columns then ``config.*`` and ``summary.*``.
+
+        Fixed columns: ``id`` (short run id), ``name`` (display name), ``state``, ``created_at``
+        and ``heartbeat_at`` (timestamp[us, UTC]), ``tags`` (list<string>), ``group``,
+        ``job_type``, ``sweep`` (sweep id), ``commit``, ``user`` (username),
+        ``history_line_count``, ``last_step`` (-1 without history). Config values are unwrapped;
+        nested dicts are flattened with dots; see :mod:`wb_dagster.client.flatten`.
+        """
+        nodes = self._all_nodes()
+        return run_table(nodes)
+
+    def to_pandas(self) -> pd.DataFrame:
+        """:meth:`to_table` as a pandas DataFrame."""
+        return self.to_table().to_pandas()
+
+
+def run_table(nodes: Sequence[dict[str, Any]]) -> pa.Table:
+    """Build the run table from Run nodes of the listing query."""
+    str_col = pa.string()
+    fixed: dict[str, pa.Array] = {
+        "id": pa.array([n.get("name") for n in nodes], type=str_col),
+        "name": pa.array([n.get("displayName") for n in nodes], type=str_col),
+        "state": pa.array([n.get("state") for n in nodes], type=str_col),
+        "created_at": pa.array(
+            [_timestamp(n.get("createdAt")) for n in nodes], type=pa.timestamp("us", tz="UTC")
+        ),
+        "heartbeat_at": pa.array(
+            [_timestamp(n.get("heartbeatAt")) for n in nodes], type=pa.timestamp("us", tz="UTC")
+        ),
+        "tags": pa.array([list(n.get("tags") or []) for n in nodes], type=pa.list_(str_col)),
+        "group": pa.array([n.get("group") for n in nodes], type=str_col),
+        "job_type": pa.array([n.get("jobType") for n in nodes], type=str_col),
+        "sweep": pa.array([n.get("sweepName") for n in nodes], type=str_col),
+        "commit": pa.array([n.get("commit") for n in nodes], type=str_col),
+        "user": pa.array([(n.get("user") or {}).get("username") for n in nodes], type=str_col),
+        "history_line_count": pa.array(
+            [int(n.get("historyLineCount") or 0) for n in nodes], type=pa.int64()
+        ),
+        "last_step": pa.array([_last_step(n) for n in nodes], type=pa.int64()),
+    }
+    configs = [unwrap_config(loads_object(n.get("config")))[0] for n in nodes]
+    summaries = [loads_object(n.get("summaryMetrics")) for n in nodes]
+    config_cols = rows_to_columns([flatten_dict(c) for c in configs], prefix="config.")
+    summary_cols = rows_to_columns([flatten_dict(s) for s in summaries], prefix="summary.")
+    columns = {**fixed, **config_cols, **summary_cols}
+    return pa.table(columns)
+
+
+def _last_step(node: dict[str, Any]) -> int:
+    keys = node.get("historyKeys")
+    if isinstance(keys, str):
+        keys = loads_object(keys)
+    if isinstance(keys, dict) and keys.get("lastStep") is not None:
+        return int(keys["lastStep"])
+    return -1

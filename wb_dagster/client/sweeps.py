@@ -1,0 +1,126 @@
+"""Sweeps: ``Sweep`` (config, runs, ``best_run``) as ``wandb.Api().sweep()`` returns it.
+
+Example (against a server):
+    >>> sweep = client.sweep("team/proj/sweep_id")  # doctest: +SKIP
+    >>> sweep.best_run().summary["val_acc"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from wb_dagster.client.paths import ObjectPath
+from wb_dagster.client.runs import Run, Runs
+
+if TYPE_CHECKING:
+    from wb_dagster.client.api import WandbClient
+
+_RUN_COLUMNS = frozenset({"createdAt", "updatedAt", "name", "sweep"})
+
+
+def format_order_key(key: str) -> str:
+    """Normalise a sort key the way ``wandb``'s sweeps do (bare names mean summary metrics).
+
+    Example:
+        >>> format_order_key("val_loss"), format_order_key("+config.lr"), format_order_key("a.b")
+        ('-summary_metrics.val_loss', '+config.lr', '-summary_metrics.a.b')
+    """
+    direction = "-"
+    if key.startswith(("+", "-")):
+        direction, key = key[0], key[1:]
+    parts = key.split(".")
+    if len(parts) == 1:
+        if key not in _RUN_COLUMNS:
+            return f"{direction}summary_metrics.{key}"
+        return f"{direction}{key}"
+    if parts[0] not in ("config", "summary_metrics", "tags"):
+        return f"{direction}summary_metrics.{key}"
+    return f"{direction}{key}"
+
+
+class Sweep:
+    """A sweep: ``id`` (short sweep id), ``name``, ``state``, ``config`` (dict), ``runs``."""
+
+    def __init__(self, client: WandbClient, path: ObjectPath, attrs: dict[str, Any]) -> None:
+        self.client = client
+        self.entity = path.entity
+        self.project = path.project
+        self.id = path.id
+        self._attrs = attrs
+        self._config: dict[str, Any] | None = None
+        self.runs = Runs(
+            client,
+            self.entity,
+            self.project,
+            filters={"$and": [{"sweep": self.id}]},
+            order="+created_at",
+            per_page=10,
+        )
+
+    def __repr__(self) -> str:
+        return f"<Sweep {self.entity}/{self.project}/{self.id} ({self.state})>"
+
+    storage_id = property(lambda self: self._attrs.get("id"))
+    state = property(lambda self: self._attrs.get("state"))
+    method = property(lambda self: self._attrs.get("method"))
+    description = property(lambda self: self._attrs.get("description"))
+    best_loss = property(lambda self: self._attrs.get("bestLoss"))
+    created_at = property(lambda self: self._attrs.get("createdAt"))
+    updated_at = property(lambda self: self._attrs.get("updatedAt"))
+    expected_run_count = property(lambda self: self._attrs.get("runCountExpected"))
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The sweep configuration (parsed from W&B's YAML text)."""
+        if self._config is None:
+            raw = self._attrs.get("config")
+            if isinstance(raw, dict):
+                self._config = raw
+            else:
+                import yaml
+
+                loaded = yaml.safe_load(raw) if raw else None
+                self._config = loaded if isinstance(loaded, dict) else {}
+        return self._config
+
+    @property
+    def name(self) -> str:
+        """Display name, else the configured name, else the id (as ``wandb``)."""
+        return self._attrs.get("displayName") or self.config.get("name") or self.id
+
+    @property
+    def path(self) -> list[str]:
+        return [self.entity, self.project, self.id]
+
+    @property
+    def url(self) -> str:
+        return f"{self.client.app_url}/{self.entity}/{self.project}/sweeps/{self.id}"
+
+    @property
+    def order(self) -> str | None:
+        """The sort key implied by the config's ``metric`` (minimize -> ``+``), or None."""
+        metric = self.config.get("metric")
+        if isinstance(metric, dict) and metric.get("name"):
+            sign = "+" if metric.get("goal", "minimize") == "minimize" else "-"
+            return format_order_key(sign + str(metric["name"]))
+        return None
+
+    def best_run(self, order: str | None = None) -> Run | None:
+        """The sweep's best run by ``order`` (default: the config's metric and goal).
+
+        Without an order and a metric it returns the most recent run, as ``wandb`` does; None
+        when the sweep has no runs.
+        """
+        key = format_order_key(order) if order else self.order
+        runs = Runs(
+            self.client,
+            self.entity,
+            self.project,
+            filters={"$and": [{"sweep": self.id}]},
+            order=key if key else "-created_at",
+            per_page=1,
+        )
+        try:
+            return runs[0]
+        except IndexError:
+            return None

@@ -1,0 +1,493 @@
+"""HTTP transport: one ``requests.Session``, bounded concurrency, shared pacing, bounded retries.
+
+Every request the client makes goes through :class:`Transport`:
+
+* one connection pool sized to ``max_concurrency`` and a semaphore that bounds in-flight requests;
+* a :class:`RateGate` shared by all threads of a client: a ``429``'s ``Retry-After`` or a
+  ``RateLimit-Remaining: 0`` / ``RateLimit-Reset`` pair pauses *every* request of the client, and
+  an optional ``max_requests_per_s`` spaces them out;
+* retries driven by a ``urllib3`` :class:`~urllib3.util.Retry` (counting, exponential backoff with
+  jitter, ``Retry-After`` parsing) under a total time budget; only idempotent calls are retried
+  after the request may have reached the server (GraphQL queries, GETs, PUTs of the same bytes);
+  a mutation is retried only when the server provably did not process it (``429``, connect errors);
+* GraphQL ``errors`` and HTTP statuses mapped to :mod:`wb_dagster.client.errors`.
+
+The API key is attached only to URLs under the API base URL (signed storage URLs never get it)
+and never appears in a message, a log line or a repr.
+
+Example:
+    >>> t = Transport(api_key="x" * 40, base_url="http://127.0.0.1:9")
+    >>> t.is_api_url("http://127.0.0.1:9/files/a"), t.is_api_url("https://storage.example/a")
+    (True, False)
+    >>> "x" * 40 in repr(t)
+    False
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError
+from urllib3.util.retry import Retry
+
+from wb_dagster.client.errors import AuthenticationError, CommError, NotFoundError, RateLimitError
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "W&B Public Client (wb-dagster 0.1.0)"
+# statuses that mean "your request is wrong": retrying cannot help (wandb-core agrees)
+_FATAL_STATUSES = frozenset({400, 401, 403, 404, 409, 410, 413, 422, 501})
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """How hard to retry: total time budget, attempt cap and backoff shape (seconds).
+
+    Example:
+        >>> RetrySettings(budget_s=5.0).budget_s
+        5.0
+    """
+
+    budget_s: float = 60.0
+    max_retries: int = 12
+    backoff_factor: float = 0.5
+    backoff_max: float = 20.0
+    backoff_jitter: float = 0.25
+
+    def new_retry(self) -> Retry:
+        # allowed_methods=None: idempotency is decided per call by Transport, not by HTTP verb,
+        # because GraphQL queries and mutations are both POSTs
+        return Retry(
+            total=self.max_retries,
+            connect=self.max_retries,
+            read=self.max_retries,
+            status=self.max_retries,
+            other=self.max_retries,
+            backoff_factor=self.backoff_factor,
+            backoff_max=self.backoff_max,
+            backoff_jitter=self.backoff_jitter,
+            status_forcelist=_RETRY_STATUSES,
+            allowed_methods=None,
+            respect_retry_after_header=True,
+            raise_on_status=False,
+        )
+
+
+class RateGate:
+    """Client-wide pacing shared by all threads: server-requested pauses and an optional rate cap.
+
+    Example:
+        >>> gate = RateGate(max_requests_per_s=None)
+        >>> gate.pause(0.0); gate.wait(deadline=time.monotonic() + 1)
+    """
+
+    def __init__(self, max_requests_per_s: float | None = None) -> None:
+        self._lock = threading.Lock()
+        self._paused_until = 0.0
+        self._interval = 1.0 / max_requests_per_s if max_requests_per_s else 0.0
+        self._next_slot = 0.0
+
+    def pause(self, seconds: float) -> None:
+        """Hold every request of the client for ``seconds`` from now."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, time.monotonic() + max(0.0, seconds))
+
+    def wait(self, deadline: float) -> None:
+        """Block until the gate opens (never past ``deadline``)."""
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._paused_until, self._next_slot)
+            self._next_slot = start + self._interval
+        delay = min(start, deadline) - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+
+class _Retryable(Exception):
+    """Internal: one attempt failed in a way that may be retried."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        exc: BaseException | None = None,
+        response: requests.Response | None = None,
+        retry_after: float | None = None,
+        processed: bool = True,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exc = exc
+        self.response = response
+        self.retry_after = retry_after
+        # False when the server provably did not act on the request (safe even for mutations)
+        self.processed = processed
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _error_messages(body: Any) -> list[str]:
+    """Messages from a GraphQL or W&B backend error body (``errors`` list or ``error`` field)."""
+    if not isinstance(body, dict):
+        return []
+    out: list[str] = []
+    errors = body.get("errors")
+    if isinstance(errors, list):
+        for err in errors:
+            if isinstance(err, dict):
+                msg = str(err.get("message", err))
+                path = err.get("path")
+                if path:
+                    msg = f"{'.'.join(str(p) for p in path)}: {msg}"
+                out.append(msg)
+            else:
+                out.append(str(err))
+    error = body.get("error")
+    if isinstance(error, dict):
+        out.append(str(error.get("message", error)))
+    elif error:
+        out.append(str(error))
+    return out
+
+
+def _body_summary(resp: requests.Response) -> str:
+    try:
+        messages = _error_messages(resp.json())
+    except ValueError:
+        messages = []
+    if messages:
+        return "; ".join(messages)
+    text = (resp.text or "").strip().replace("\n", " ")
+    return text[:200] or resp.reason or ""
+
+
+class Transport:
+    """Sends GraphQL and file requests to one W&B deployment (see module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None,
+        base_url: str,
+        timeout: float = 30.0,
+        max_concurrency: int = 16,
+        retry: RetrySettings | None = None,
+        verify: bool | str = True,
+        max_requests_per_s: float | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.graphql_url = f"{self.base_url}/graphql"
+        self.timeout = timeout
+        self.retry = retry or RetrySettings()
+        self.gate = RateGate(max_requests_per_s)
+        self._api_key = api_key
+        self._slots = threading.BoundedSemaphore(max(1, max_concurrency))
+        self._base = urlsplit(self.base_url)
+        self.session = requests.Session()
+        self.session.verify = verify
+        self.session.headers.update(
+            {
+                "User-Agent": USER_AGENT,
+                "Use-Admin-Privileges": "true",
+                "Accept-Encoding": "gzip",
+            }
+        )
+        # our own loop retries (see _call); the adapter only pools connections
+        adapter = HTTPAdapter(
+            pool_connections=4, pool_maxsize=max(1, max_concurrency), max_retries=0
+        )
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.stats: dict[str, int] = {"requests": 0, "retries": 0}
+
+    def __repr__(self) -> str:
+        return f"Transport(base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        self.session.close()
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def is_api_url(self, url: str) -> bool:
+        """True when ``url`` is under the API base URL (only those get the API key)."""
+        parts = urlsplit(url)
+        return (
+            parts.scheme == self._base.scheme
+            and parts.netloc == self._base.netloc
+            and parts.path.startswith(self._base.path)
+        )
+
+    def absolute(self, url: str) -> str:
+        """Resolve a server-relative URL (``/files/...``) against the base URL."""
+        return f"{self.base_url}{url}" if url.startswith("/") else url
+
+    def _auth(self, url: str) -> tuple[str, str] | None:
+        if self._api_key and self.is_api_url(url):
+            return ("api", self._api_key)
+        return None
+
+    def _note_rate_headers(self, resp: requests.Response) -> float | None:
+        """Apply ``Retry-After`` / ``RateLimit-*`` to the shared gate; return the pause, if any."""
+        pause: float | None = None
+        if resp.status_code in (429, 503):
+            pause = _parse_retry_after(resp.headers.get("Retry-After"))
+        remaining = resp.headers.get("RateLimit-Remaining")
+        if remaining is not None and remaining.strip() in ("0", "0.0"):
+            reset = _parse_retry_after(resp.headers.get("RateLimit-Reset"))
+            if reset is not None:
+                pause = max(pause or 0.0, reset)
+        if pause:
+            self.gate.pause(pause)
+        return pause
+
+    @contextmanager
+    def _slot(self) -> Iterator[None]:
+        with self._slots:
+            self.stats["requests"] += 1
+            yield
+
+    # -- the retry loop ----------------------------------------------------------------------
+
+    def _call(self, what: str, attempt: Callable[[float], Any], *, idempotent: bool) -> Any:
+        """Run ``attempt(timeout)`` until it returns, retrying within the budget."""
+        started = time.monotonic()
+        deadline = started + self.retry.budget_s
+        retry = self.retry.new_retry()
+        attempts = 0
+        while True:
+            self.gate.wait(deadline)
+            remaining = deadline - time.monotonic()
+            attempts += 1
+            try:
+                return attempt(max(0.5, min(self.timeout, remaining)))
+            except _Retryable as failure:
+                if failure.processed and not idempotent:
+                    raise CommError(
+                        f"{what} failed: {failure.message}. The request may or may not have been "
+                        "applied, so it was not retried automatically; check the current state "
+                        "before repeating it.",
+                        exc=failure.exc,
+                    ) from failure.exc
+                try:
+                    raw = failure.response.raw if failure.response is not None else None
+                    retry = retry.increment(method="POST", url=what, response=raw)
+                except MaxRetryError:
+                    raise self._give_up(what, failure, attempts, started) from failure.exc
+                wait = retry.get_backoff_time()
+                if failure.retry_after is not None:
+                    wait = max(wait, failure.retry_after)
+                if time.monotonic() + wait >= deadline:
+                    raise self._give_up(what, failure, attempts, started) from failure.exc
+                self.stats["retries"] += 1
+                log.info("%s: %s; retrying in %.1f s", what, failure.message, wait)
+                if wait > 0:
+                    time.sleep(wait)
+
+    def _give_up(self, what: str, failure: _Retryable, attempts: int, started: float) -> CommError:
+        spent = time.monotonic() - started
+        message = (
+            f"{what} failed after {attempts} attempt(s) in {spent:.1f} s "
+            f"(retry budget {self.retry.budget_s:g} s): {failure.message}. "
+        )
+        status = failure.response.status_code if failure.response is not None else None
+        if status == 429:
+            return RateLimitError(
+                message + "W&B is rate limiting this API key; lower max_concurrency, set "
+                "max_requests_per_s, or raise retry_budget_s.",
+                exc=failure.exc,
+                retry_after=failure.retry_after,
+            )
+        return CommError(
+            message + f"Check that {self.base_url} is reachable and healthy, or raise "
+            "retry_budget_s / timeout.",
+            exc=failure.exc,
+        )
+
+    def _check_status(self, what: str, resp: requests.Response) -> None:
+        """Raise the right error for a non-2xx response (``_Retryable`` when worth retrying)."""
+        status = resp.status_code
+        if 200 <= status < 300:
+            return
+        retry_after = self._note_rate_headers(resp)
+        detail = f"HTTP {status}: {_body_summary(resp)}"
+        exc = requests.HTTPError(detail, response=resp)
+        if status == 401:
+            raise AuthenticationError(
+                f"{what}: the API key was rejected by {self.base_url} ({detail}). Set a valid "
+                "key with WANDB_API_KEY or api_key=.",
+                exc=exc,
+            )
+        if status == 403:
+            raise AuthenticationError(
+                f"{what}: permission denied by {self.base_url} ({detail}). Check that this API "
+                "key's user can access the entity and project.",
+                exc=exc,
+            )
+        if status == 404:
+            raise NotFoundError(f"{what}: not found ({detail}).", exc=exc)
+        if status in _FATAL_STATUSES or (400 <= status < 500 and status != 429):
+            raise CommError(f"{what}: the server refused the request ({detail}).", exc=exc)
+        raise _Retryable(
+            detail, exc=exc, response=resp, retry_after=retry_after, processed=status != 429
+        )
+
+    # -- GraphQL -----------------------------------------------------------------------------
+
+    def graphql(
+        self,
+        query: str,
+        variables: Mapping[str, Any] | None = None,
+        *,
+        what: str,
+        idempotent: bool = True,
+    ) -> dict[str, Any]:
+        """POST a GraphQL document and return its ``data`` (raises on any ``errors``).
+
+        ``what`` names the operation for messages (e.g. ``"fetching run e/p/abc"``).
+        """
+        payload = json.dumps({"query": query, "variables": dict(variables or {})})
+        url = self.graphql_url
+
+        def attempt(timeout: float) -> dict[str, Any]:
+            resp = self._send("POST", url, timeout, data=payload, what=what)
+            self._check_status(what, resp)
+            self._note_rate_headers(resp)
+            try:
+                body = resp.json()
+            except ValueError as exc:
+                raise _Retryable(
+                    f"the response was not valid JSON ({(resp.text or '')[:80]!r})", exc=exc
+                ) from exc
+            if not isinstance(body, dict):
+                raise _Retryable("the response was not a JSON object")
+            messages = _error_messages(body)
+            if messages:
+                raise CommError(
+                    f"{what}: the W&B API returned an error: {'; '.join(messages)}",
+                    exc=_GraphQLError(messages, body.get("errors")),
+                )
+            data = body.get("data")
+            if not isinstance(data, dict):
+                raise _Retryable("the response had no data")
+            return data
+
+        return self._call(what, attempt, idempotent=idempotent)
+
+    def _send(
+        self, method: str, url: str, timeout: float, *, what: str, **kwargs: Any
+    ) -> requests.Response:
+        headers = kwargs.pop("headers", None) or {}
+        if "data" in kwargs and isinstance(kwargs["data"], str):
+            headers.setdefault("Content-Type", "application/json")
+        try:
+            with self._slot():
+                resp = self.session.request(
+                    method,
+                    url,
+                    timeout=timeout,
+                    auth=self._auth(url),
+                    headers=headers,
+                    **kwargs,
+                )
+                if not kwargs.get("stream"):
+                    _ = resp.content  # read the body while holding the slot
+                return resp
+        except requests.ConnectTimeout as exc:
+            raise _Retryable(
+                f"connect timeout after {timeout:.1f} s", exc=exc, processed=False
+            ) from exc
+        except requests.Timeout as exc:
+            raise _Retryable(f"no response within {timeout:.1f} s", exc=exc) from exc
+        except requests.ConnectionError as exc:
+            # a refused/unresolvable connection never reached the server; a reset may have
+            processed = "NewConnectionError" not in repr(exc) and "refused" not in repr(exc)
+            raise _Retryable(
+                f"connection error ({type(exc).__name__})", exc=exc, processed=processed
+            ) from exc
+        except requests.RequestException as exc:
+            raise _Retryable(f"request error ({type(exc).__name__})", exc=exc) from exc
+
+    # -- files ---------------------------------------------------------------------------------
+
+    def get_bytes(self, url: str, *, what: str) -> bytes:
+        """GET a whole (small or parquet) file into memory."""
+        url = self.absolute(url)
+
+        def attempt(timeout: float) -> bytes:
+            resp = self._send("GET", url, timeout, what=what)
+            self._check_status(what, resp)
+            self._note_rate_headers(resp)
+            return resp.content
+
+        return self._call(what, attempt, idempotent=True)
+
+    def download_to(self, url: str, fileobj: IO[bytes], *, what: str) -> tuple[int, bytes]:
+        """Stream a GET into ``fileobj`` (rewritten on retry); return (bytes, md5 digest)."""
+        url = self.absolute(url)
+
+        def attempt(timeout: float) -> tuple[int, bytes]:
+            fileobj.seek(0)
+            fileobj.truncate()
+            digest = hashlib.md5(usedforsecurity=False)
+            size = 0
+            with self._slot():
+                try:
+                    resp = self.session.get(url, timeout=timeout, auth=self._auth(url), stream=True)
+                    with resp:
+                        self._check_status(what, resp)
+                        for chunk in resp.iter_content(chunk_size=1 << 20):
+                            digest.update(chunk)
+                            fileobj.write(chunk)
+                            size += len(chunk)
+                except (requests.RequestException, OSError) as exc:
+                    raise _Retryable(
+                        f"download interrupted ({type(exc).__name__})", exc=exc
+                    ) from exc
+            fileobj.flush()
+            return size, digest.digest()
+
+        return self._call(what, attempt, idempotent=True)
+
+    def put_file(self, url: str, path: str, headers: Mapping[str, str], *, what: str) -> None:
+        """PUT a local file's bytes (idempotent: the same bytes every attempt)."""
+        url = self.absolute(url)
+
+        def attempt(timeout: float) -> None:
+            with open(path, "rb") as fh:
+                resp = self._send("PUT", url, timeout, what=what, data=fh, headers=dict(headers))
+            self._check_status(what, resp)
+
+        self._call(what, attempt, idempotent=True)
+
+
+class _GraphQLError(Exception):
+    """The ``errors`` of a GraphQL response (kept on ``CommError.exc``)."""
+
+    def __init__(self, messages: list[str], errors: Any) -> None:
+        super().__init__("; ".join(messages))
+        self.messages = messages
+        self.errors = errors
