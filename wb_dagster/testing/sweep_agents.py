@@ -23,9 +23,8 @@ import math
 import random
 import secrets
 import string
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -118,14 +117,10 @@ def random_point(config: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     return point
 
 
-@dataclass
-class _SweepProgress:
-    issued: int = 0
-    rng: random.Random = field(default_factory=lambda: random.Random(0))
-
-
 @dataclass(frozen=True)
 class Agent:
+    """A registered agent: which sweep it works for."""
+
     id: str
     entity: str
     project: str
@@ -133,13 +128,14 @@ class Agent:
 
 
 class SweepAgents:
-    """Registered agents and, per sweep, how many runs were handed out (in memory)."""
+    """Sweep creation, agent registration and the commands handed to agents.
+
+    Agents and each sweep's count of handed-out runs live in the store's settings table, so a
+    fresh instance per request sees them (and a restarted server continues a sweep).
+    """
 
     def __init__(self, runs: RunStore) -> None:
         self.runs = runs
-        self._agents: dict[str, Agent] = {}
-        self._progress: dict[tuple[str, str, str], _SweepProgress] = {}
-        self._lock = threading.Lock()
 
     def upsert_sweep(
         self,
@@ -173,42 +169,38 @@ class SweepAgents:
         return sweep_name
 
     def create_agent(self, entity: str, project: str, sweep: str) -> Agent:
-        project_row = self.runs.get_project(entity, project)
-        if project_row is None or self.runs.get_sweep(int(project_row["pk"]), sweep) is None:
+        """Register an agent for an existing sweep (``LookupError`` if there is none)."""
+        if self._sweep(entity, project, sweep) is None:
             raise LookupError(f"sweep {entity}/{project}/{sweep} does not exist")
         agent = Agent(new_id(), entity, project, sweep)
-        with self._lock:
-            self._agents[agent.id] = agent
+        record = {"entity": entity, "project": project, "sweep": sweep}
+        self.runs.store.set_setting(f"agent:{agent.id}", json.dumps(record))
         return agent
+
+    def _sweep(self, entity: str, project: str, sweep: str) -> dict[str, Any] | None:
+        project_row = self.runs.get_project(entity, project)
+        return None if project_row is None else self.runs.get_sweep(int(project_row["pk"]), sweep)
 
     def heartbeat(self, agent_id: str, run_state: dict[str, Any]) -> list[dict[str, Any]]:
         """The commands for an agent that reports ``run_state`` (its queued/running runs)."""
-        with self._lock:
-            agent = self._agents.get(agent_id)
-        if agent is None:
+        record = self.runs.store.get_setting(f"agent:{agent_id}")
+        if record is None:
             raise LookupError(f"agent {agent_id!r} is not registered; call createAgent first")
+        agent = Agent(agent_id, **json.loads(record))
         if run_state:
             return []  # one run at a time per agent
-        project_row = self.runs.get_project(agent.entity, agent.project)
-        sweep = self.runs.get_sweep(int(project_row["pk"]), agent.sweep) if project_row else None
+        sweep = self._sweep(agent.entity, agent.project, agent.sweep)
         if sweep is None:
             raise LookupError(f"sweep {agent.entity}/{agent.project}/{agent.sweep} was deleted")
         if sweep["state"] not in ("RUNNING", "PENDING"):
             return [{"type": "exit"}]
         config = parse_sweep_config(sweep["config"])
-        key = (agent.entity, agent.project, agent.sweep)
-        with self._lock:
-            progress = self._progress.setdefault(key, _SweepProgress())
-            if config.get("method") == "grid":
-                points = list(grid_points(config))
-                point = points[progress.issued] if progress.issued < len(points) else None
-            else:
-                cap = config.get("run_cap")
-                point = (
-                    None if cap and progress.issued >= cap else random_point(config, progress.rng)
-                )
+        counter = f"sweep_issued:{sweep['project_pk']}:{agent.sweep}"
+        with self.runs.store.write():  # read-modify-write of the counter, atomically
+            issued = int(self.runs.store.get_setting(counter) or 0)
+            point = self._point(config, agent.sweep, issued)
             if point is not None:
-                progress.issued += 1
+                self.runs.store.set_setting(counter, str(issued + 1))
         if point is None:
             kept = ("display_name", "method", "description", "config", "created_at")
             fields = {k: sweep[k] for k in kept} | {
@@ -226,7 +218,92 @@ class SweepAgents:
             }
         ]
 
+    @staticmethod
+    def _point(config: dict[str, Any], sweep: str, issued: int) -> dict[str, Any] | None:
+        if config.get("method") == "grid":
+            points = list(grid_points(config))
+            return points[issued] if issued < len(points) else None
+        cap = config.get("run_cap")
+        if cap and issued >= int(cap):
+            return None
+        # seeded by sweep and draw number: reproducible, independent of server restarts
+        return random_point(config, random.Random(f"{sweep}:{issued}"))
+
 
 def commands_json(commands: list[dict[str, Any]]) -> str:
     """``agentHeartbeat.commands`` is a JSON string."""
     return json.dumps(commands)
+
+
+def sweep_agent_mutations(ctx: Any) -> dict[str, Any]:
+    """Resolvers of ``upsertSweep``, ``createAgent`` and ``agentHeartbeat`` (``ctx``: ``Ctx``)."""
+    from graphql import GraphQLError
+
+    from wb_dagster.testing.graphql_api import sweep_node
+    from wb_dagster.testing.storage_ids import BadIdError, decode_id
+
+    backend = ctx.backend
+    agents = SweepAgents(backend.runs)
+
+    def upsert_sweep(info: Any, input: dict[str, Any]) -> dict[str, Any]:
+        entity = input.get("entityName") or backend.default_entity
+        project = input.get("projectName") or "uncategorized"
+        name = None
+        if input.get("id"):
+            try:
+                name, project, entity = decode_id(input["id"], "Sweep")[:3]
+            except (BadIdError, ValueError) as exc:
+                raise GraphQLError(f"{exc}; use the sweep's `id` from a sweep query") from exc
+            existing = agents._sweep(entity, project, name)
+            if existing is None:
+                raise GraphQLError(f"sweep {entity}/{project}/{name} not found")
+        else:
+            existing = None
+        config = input.get("config") or (existing or {}).get("config")
+        if not config:
+            raise GraphQLError("upsertSweep needs `config` (the sweep configuration as YAML)")
+        try:
+            name = agents.upsert_sweep(
+                entity,
+                project,
+                config,
+                name=name,
+                display_name=input.get("displayName"),
+                description=input.get("description"),
+                state=input.get("state") or (existing or {}).get("state"),
+            )
+        except SweepConfigError as exc:
+            raise GraphQLError(str(exc)) from exc
+        row = agents._sweep(entity, project, name)
+        return {
+            "sweep": None if row is None else sweep_node(ctx, row),
+            "configValidationWarnings": [],
+            "inserted": existing is None,
+        }
+
+    def create_agent(info: Any, input: dict[str, Any]) -> dict[str, Any]:
+        entity = input.get("entityName") or backend.default_entity
+        project = input.get("projectName") or "uncategorized"
+        try:
+            agent = agents.create_agent(entity, project, input["sweep"])
+        except LookupError as exc:
+            raise GraphQLError(f"{exc}; create it with wandb.sweep() first") from exc
+        return {"agent": {"id": agent.id, "name": agent.id}}
+
+    def agent_heartbeat(info: Any, input: dict[str, Any]) -> dict[str, Any]:
+        try:
+            run_state = json.loads(input.get("runState") or "{}")
+        except json.JSONDecodeError as exc:
+            raise GraphQLError(f"runState is not valid JSON: {exc}") from exc
+        try:
+            commands = agents.heartbeat(input["id"], run_state or {})
+        except (LookupError, SweepConfigError) as exc:
+            raise GraphQLError(str(exc)) from exc
+        agent = {"id": input["id"], "name": input["id"]}
+        return {"agent": agent, "commands": commands_json(commands)}
+
+    return {
+        "upsertSweep": upsert_sweep,
+        "createAgent": create_agent,
+        "agentHeartbeat": agent_heartbeat,
+    }
