@@ -16,7 +16,8 @@ Every key is optional; a body without any is a heartbeat. Semantics (wandb-proto
 * ``wandb-summary.json`` carries the whole latest summary (replaces the stored one);
 * ``output.log`` lines may be rewritten (same offset sent again, the later one wins);
 * ``complete`` + ``exitcode`` end the run (``finished`` / ``failed``, history exported);
-* every request is a heartbeat: it bumps ``heartbeatAt`` and revives a ``crashed`` run.
+* every request is a heartbeat: it bumps ``heartbeatAt``; a request without ``complete`` for
+  an ended run (resumed, or a crashed run that was only cut off) makes it ``running`` again.
 
 The reply is ``{}`` (any JSON object is accepted by wandb-core). Malformed bodies get a 400 that
 says what is wrong; a 5xx would make wandb-core retry the same chunk for days.
@@ -34,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from wb_dagster.testing.files import FileStore
 from wb_dagster.testing.history_store import HistoryStore
-from wb_dagster.testing.run_lifecycle import finish_run
+from wb_dagster.testing.run_lifecycle import TERMINAL_STATES, finish_run
 from wb_dagster.testing.run_store import RunStore
 
 logger = logging.getLogger(__name__)
@@ -127,8 +128,9 @@ class FileStreamWriter:
             )
         pk = int(run["pk"])
         fields: dict[str, Any] = {}
-        if run["state"] == "crashed":
-            fields["state"] = "running"  # it sends again: the process was only cut off
+        if run["state"] in TERMINAL_STATES and not request.complete:
+            # data for an ended run: it was resumed (or a crashed one was only cut off)
+            fields["state"] = "running"
         if request.preempting:
             fields["state"] = "preempting"
         with self.runs.store.write():
@@ -183,3 +185,23 @@ def log_line_count(files: FileStore, run_pk: int) -> int:
     if record is None:
         return 0
     return len(files.blob_path(record.pk).read_text(errors="replace").splitlines())
+
+
+def history_tail(history: HistoryStore, run_pk: int, last_step: int) -> str:
+    """``historyTail``: JSON list holding the run's last history row (as a JSON string).
+
+    A resuming SDK continues at that row's ``_step + 1`` and ``_runtime``.
+    """
+    if last_step < 0:
+        return "[]"
+    return json.dumps(history.page(run_pk, last_step, last_step + 1, None))
+
+
+def events_tail(runs: RunStore, run_pk: int) -> str:
+    """``eventsTail``: JSON list holding the run's last system-metrics row (as a JSON string)."""
+    row = (
+        runs.store.conn()
+        .execute("SELECT row FROM events WHERE run_pk = ? ORDER BY seq DESC LIMIT 1", (run_pk,))
+        .fetchone()
+    )
+    return json.dumps([] if row is None else [row[0]])
