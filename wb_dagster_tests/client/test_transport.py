@@ -1,0 +1,181 @@
+"""Retry policy of the transport against a scripted loopback HTTP server (no W&B semantics)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from wb_dagster.client import AuthenticationError, CommError, NotFoundError, RateLimitError
+from wb_dagster.client.transport import RateGate, RetrySettings, Transport, _parse_retry_after
+
+KEY = "k" * 40
+OK = (200, {}, json.dumps({"data": {"ok": True}}))
+
+
+class Script:
+    """Responses to serve in order (the last one repeats), and what was received."""
+
+    def __init__(self) -> None:
+        self.responses: list[tuple[int, dict[str, str], str]] = [OK]
+        self.received: list[dict[str, str]] = []
+        self.lock = threading.Lock()
+
+    def next(self) -> tuple[int, dict[str, str], str]:
+        with self.lock:
+            return self.responses.pop(0) if len(self.responses) > 1 else self.responses[0]
+
+
+@pytest.fixture
+def scripted() -> Iterator[tuple[str, Script]]:
+    script = Script()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
+            script.received.append(dict(self.headers))
+            status, headers, body = script.next()
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            data = body.encode()
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_POST = do_GET = _serve
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", script
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def make(url: str, budget: float = 10.0) -> Transport:
+    return Transport(
+        api_key=KEY,
+        base_url=url,
+        timeout=2.0,
+        retry=RetrySettings(budget_s=budget, backoff_factor=0.05, backoff_max=0.2),
+    )
+
+
+def test_query_retries_5xx_then_succeeds(scripted: tuple[str, Script]) -> None:
+    url, script = scripted
+    script.responses = [(500, {}, "boom"), (502, {}, "bad gateway"), OK]
+    t = make(url)
+    assert t.graphql("query { ok }", what="probe") == {"ok": True}
+    assert len(script.received) == 3
+    assert script.received[0]["Authorization"].startswith("Basic ")
+    assert script.received[0]["User-Agent"].startswith("W&B Public Client")
+
+
+def test_retry_after_is_honoured_and_shared(scripted: tuple[str, Script]) -> None:
+    url, script = scripted
+    script.responses = [(429, {"Retry-After": "1"}, "slow down"), OK]
+    t = make(url)
+    started = time.monotonic()
+    assert t.graphql("query { ok }", what="probe") == {"ok": True}
+    assert time.monotonic() - started >= 0.95
+
+
+def test_retry_after_http_date(scripted: tuple[str, Script]) -> None:
+    assert 0 <= (_parse_retry_after(formatdate(time.time() + 2, usegmt=True)) or 0) <= 2.1
+    assert _parse_retry_after("1.5") == 1.5
+    assert _parse_retry_after("nonsense") is None
+
+
+def test_mutation_is_not_retried_after_5xx(scripted: tuple[str, Script]) -> None:
+    url, script = scripted
+    script.responses = [(500, {}, "boom"), OK]
+    with pytest.raises(CommError, match="not retried automatically"):
+        make(url).graphql("mutation { x }", what="deleting run e/p/r", idempotent=False)
+    assert len(script.received) == 1
+
+
+def test_mutation_is_retried_after_429(scripted: tuple[str, Script]) -> None:
+    url, script = scripted
+    script.responses = [(429, {"Retry-After": "0"}, ""), OK]
+    assert make(url).graphql("mutation { x }", what="m", idempotent=False) == {"ok": True}
+
+
+def test_rate_limit_exhaustion_raises_rate_limit_error(scripted: tuple[str, Script]) -> None:
+    url, script = scripted
+    script.responses = [(429, {"Retry-After": "0.2"}, "")]
+    started = time.monotonic()
+    with pytest.raises(RateLimitError, match="rate limiting") as err:
+        make(url, budget=1.0).graphql("query { ok }", what="listing runs of e/p")
+    assert time.monotonic() - started < 2.0
+    assert KEY not in str(err.value)
+    assert "listing runs of e/p" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(401, AuthenticationError), (403, AuthenticationError), (404, NotFoundError)],
+)
+def test_fatal_statuses_are_not_retried(
+    scripted: tuple[str, Script], status: int, error: type[Exception]
+) -> None:
+    url, script = scripted
+    script.responses = [(status, {}, json.dumps({"errors": [{"message": "nope"}]})), OK]
+    with pytest.raises(error, match="nope"):
+        make(url).graphql("query { ok }", what="probe")
+    assert len(script.received) == 1
+
+
+def test_graphql_errors_raise_with_message(scripted: tuple[str, Script]) -> None:
+    url, script = scripted
+    body = {"data": None, "errors": [{"message": "run not found", "path": ["project", "run"]}]}
+    script.responses = [(200, {}, json.dumps(body))]
+    with pytest.raises(CommError, match=r"project\.run: run not found") as err:
+        make(url).graphql("query { ok }", what="probe")
+    assert err.value.exc is not None
+
+
+def test_malformed_json_is_retried_for_queries(scripted: tuple[str, Script]) -> None:
+    url, script = scripted
+    script.responses = [(200, {}, "{not json"), OK]
+    assert make(url).graphql("query { ok }", what="probe") == {"ok": True}
+
+
+def test_unreachable_server_fails_within_budget() -> None:
+    t = make("http://127.0.0.1:9", budget=1.5)  # port 9 (discard) is closed on loopback
+    started = time.monotonic()
+    with pytest.raises(CommError, match="retry budget"):
+        t.graphql("query { ok }", what="probe")
+    assert time.monotonic() - started < 3.0
+
+
+def test_key_only_sent_to_api_host(scripted: tuple[str, Script]) -> None:
+    url, script = scripted
+    t = make(url)
+    other = url.replace("127.0.0.1", "localhost")
+    t.get_bytes(f"{other}/signed/file", what="download")
+    t.get_bytes(f"{url}/files/x", what="download")
+    assert "Authorization" not in script.received[0]
+    assert "Authorization" in script.received[1]
+    assert KEY not in repr(t)
+
+
+def test_rate_gate_pauses_everyone() -> None:
+    gate = RateGate(max_requests_per_s=20)
+    gate.pause(0.3)
+    started = time.monotonic()
+    gate.wait(deadline=started + 5)
+    gate.wait(deadline=started + 5)
+    assert time.monotonic() - started >= 0.3 + 0.04
