@@ -19,6 +19,7 @@ import base64
 import fnmatch
 import hashlib
 import math
+from pathlib import Path
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -311,7 +312,7 @@ def build_wandb_run_assets(
         client = _resource(context, resource_key).get_client()
         storage = _storage(context, io_manager_key)
         run_id = context.partition_key
-        run = client.run(f"{p.path}/{run_id}")
+        run = fresh_run(client, p.path, run_id)
         selected = context.selected_asset_keys
         if history_key in selected:
             path = storage.path_for(history_key, run_id, instance=context.instance)
@@ -342,6 +343,20 @@ def build_wandb_run_assets(
             yield dg.MaterializeResult(asset_key=system_key, metadata=meta)
 
     return _run_assets
+
+
+def fresh_run(client: Any, project_path: str, run_id: str) -> Any:
+    """The run as the server has it now (one listing query; ``client.run`` may be cached)."""
+    listing = client.runs(project_path, filters={"name": run_id}, per_page=1)
+    run = next(iter(listing), None)
+    if run is None or str(run.id) != run_id:
+        from wb_dagster.client import NotFoundError
+
+        raise NotFoundError(
+            f"Could not find run {project_path}/{run_id}: it may have been deleted in W&B; "
+            "delete the partition if so."
+        )
+    return run
 
 
 def md5_matches(data_md5: bytes, expected: str) -> bool:
@@ -441,8 +456,8 @@ def build_wandb_sweep_best_model_asset(
         stored: list[dict[str, Any]] = []
         with local_scratch() as scratch:
             for f in files:
-                local = f.download(root=str(scratch), replace=True)
-                local_path = _local_path(local, scratch, f.name)
+                with f.download(root=str(scratch), replace=True) as handle:
+                    local_path = Path(handle.name)
                 dest = target.joinpath(*f.name.split("/"))
                 put_local_file_atomic(local_path, dest)
                 digest = file_md5(dest)
@@ -492,15 +507,3 @@ def build_wandb_sweep_best_model_asset(
         )
 
     return _best_model
-
-
-def _local_path(downloaded: Any, scratch: Any, name: str) -> Any:
-    from pathlib import Path
-
-    if downloaded is not None and hasattr(downloaded, "name") and not isinstance(downloaded, str):
-        candidate = getattr(downloaded, "name", None)
-        if isinstance(candidate, str) and Path(candidate).is_file():
-            return Path(candidate)
-    if isinstance(downloaded, str | Path) and Path(downloaded).is_file():
-        return Path(downloaded)
-    return Path(scratch) / name

@@ -211,10 +211,10 @@ def build_wandb_run_sensor(
         required_resource_keys={resource_key},
         description=f"Finished runs of {p.path} -> per-run partitions and materializations.",
     )
-    def _run_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    def _run_sensor(context: dg.SensorEvaluationContext, **resources: Any) -> dg.SensorResult:
         deadline = clock() + tick_budget_seconds
         cursor = RunSensorCursor.parse(context.cursor, context.log)
-        client = getattr(context.resources, resource_key).get_client()
+        client = resources[resource_key].get_client()
         runs = client.runs(
             p.path,
             filters=listing_filters(cursor, lookback_seconds),
@@ -322,13 +322,13 @@ def build_wandb_sweep_sensor(
         required_resource_keys={resource_key},
         description=f"Finished sweeps of {p.path} -> best-model materializations.",
     )
-    def _sweep_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    def _sweep_sensor(context: dg.SensorEvaluationContext, **resources: Any) -> dg.SensorResult:
         try:
             done: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
         except ValueError:
             context.log.warning("W&B sweep sensor: unreadable cursor, starting over")
             done = {}
-        client = getattr(context.resources, resource_key).get_client()
+        client = resources[resource_key].get_client()
         changed: list[tuple[str, str]] = []
         for sweep in client.sweeps(p.path):
             if str(getattr(sweep, "state", "")).lower() not in FINISHED_SWEEP_STATES:

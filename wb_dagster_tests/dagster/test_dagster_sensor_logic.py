@@ -1,0 +1,204 @@
+"""Run-sensor tick logic on in-memory runs: dedupe, resume, per-tick cap, time budget, faults.
+
+End-to-end sensor behaviour against the local server is in test_dagster_end_to_end.py; here the
+listing is a small in-memory stand-in that applies the two filter shapes the sensor sends.
+"""
+
+import datetime as dt
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from wb_dagster.defs import build_wandb_defs
+from wb_dagster.project import WandbProjectAssetsSpec
+from wb_dagster.sensors import (
+    RunSensorCursor,
+    build_wandb_run_sensor,
+    listing_filters,
+    scan_runs,
+)
+
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+P = WandbProjectAssetsSpec.build(entity="team", project="proj")
+
+
+def run(run_id: str, state: str, minute: int, lines: int = 10) -> SimpleNamespace:
+    hb = (T0 + dt.timedelta(minutes=minute)).isoformat()
+    return SimpleNamespace(id=run_id, state=state, heartbeat_at=hb, history_line_count=lines)
+
+
+def _ts(value: str) -> dt.datetime:
+    parsed = dt.datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def listing(runs: list[SimpleNamespace], filters: dict[str, Any]) -> list[SimpleNamespace]:
+    """The server's answer to the sensor's query (heartbeat window, or open ids), by heartbeat."""
+
+    def match(r: SimpleNamespace, f: dict[str, Any]) -> bool:
+        if not f:
+            return True
+        if "$or" in f:
+            return any(match(r, g) for g in f["$or"])
+        if "heartbeatAt" in f:
+            return _ts(r.heartbeat_at) > _ts(f["heartbeatAt"]["$gt"])
+        return r.id in f["name"]["$in"]
+
+    return sorted((r for r in runs if match(r, filters)), key=lambda r: r.heartbeat_at)
+
+
+def tick(runs, cursor, *, cap=100, lookback=60.0, deadline=float("inf"), clock=lambda: 0.0):
+    return scan_runs(
+        listing(runs, listing_filters(cursor, lookback)),
+        cursor,
+        lookback_s=lookback,
+        max_changes=cap,
+        deadline=deadline,
+        clock=clock,
+    )
+
+
+def test_first_tick_requests_terminal_runs_and_remembers_open_ones():
+    runs = [run("a", "finished", 1), run("b", "running", 2), run("c", "crashed", 3)]
+    scan = tick(runs, RunSensorCursor())
+    assert [(c.run_id, c.state) for c in scan.changes] == [("a", "finished"), ("c", "crashed")]
+    assert set(scan.cursor.open) == {"b"}
+    assert scan.cursor.watermark == "2026-01-01T00:03:00"
+
+
+def test_unchanged_runs_are_never_requested_again():
+    runs = [run("a", "finished", 1), run("c", "failed", 3)]
+    first = tick(runs, RunSensorCursor())
+    second = tick(runs, first.cursor)
+    third = tick(runs, RunSensorCursor.parse(second.cursor.dump()))
+    assert [c.run_id for c in first.changes] == ["a", "c"]
+    assert second.changes == [] and third.changes == []
+
+
+def test_resumed_run_is_requested_again_with_a_new_run_key():
+    runs = [run("a", "finished", 1)]
+    first = tick(runs, RunSensorCursor())
+    resumed = [run("a", "running", 30, lines=15)]
+    during = tick(resumed, first.cursor)
+    assert during.changes == [] and "a" in during.cursor.open
+    done = tick([run("a", "finished", 40, lines=20)], during.cursor)
+    assert [c.run_id for c in done.changes] == ["a"]
+    assert done.changes[0].run_key != first.changes[0].run_key
+    assert done.changes[0].run_key.startswith("a:")
+
+
+def test_run_that_finished_without_a_new_heartbeat_is_found_through_the_open_list():
+    # a crash detected server-side may not move the heartbeat past the watermark
+    runs = [run("a", "running", 1), run("b", "finished", 50)]
+    first = tick(runs, RunSensorCursor(), lookback=60.0)
+    assert [c.run_id for c in first.changes] == ["b"] and set(first.cursor.open) == {"a"}
+    later = tick([run("a", "crashed", 1), run("b", "finished", 50)], first.cursor, lookback=60.0)
+    assert [c.run_id for c in later.changes] == ["a"]
+    assert later.cursor.open == {}
+
+
+def test_per_tick_cap_drains_everything_exactly_once():
+    runs = [run(f"r{i}", "finished", i) for i in range(7)]
+    cursor, requested, ticks = RunSensorCursor(), [], 0
+    while ticks < 10:
+        scan = tick(runs, cursor, cap=3, lookback=0.0)
+        ticks += 1
+        requested += [c.run_id for c in scan.changes]
+        cursor = RunSensorCursor.parse(scan.cursor.dump())
+        assert len(scan.changes) <= 3
+        if not scan.changes:
+            break
+    assert requested == [f"r{i}" for i in range(7)]
+    assert ticks == 4
+
+
+def test_time_budget_stops_the_tick_and_the_next_tick_continues():
+    runs = [run(f"r{i}", "finished", i) for i in range(5)]
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += 10.0  # every run costs 10 s of the budget
+        return now[0]
+
+    first = tick(runs, RunSensorCursor(), deadline=25.0, clock=clock)
+    assert first.stopped_by == "budget"
+    assert [c.run_id for c in first.changes] == ["r0", "r1"]  # clock at 10, 20; stop at 30
+    rest = tick(runs, first.cursor)
+    assert [c.run_id for c in rest.changes] == ["r2", "r3", "r4"]
+
+
+def test_unreadable_cursor_restarts_from_the_beginning():
+    assert RunSensorCursor.parse("{not json").watermark is None
+    assert RunSensorCursor.parse(json.dumps({"v": 99, "watermark": "x"})).watermark is None
+
+
+class FakeClient:
+    def __init__(self, runs, fail: bool = False):
+        self._runs, self.fail, self.queries = runs, fail, []
+
+    def runs(self, path, filters=None, order="+created_at", per_page=50):
+        self.queries.append((path, filters, order))
+        if self.fail:
+            raise ConnectionError("W&B unavailable")
+        return listing(self._runs, filters or {})
+
+
+class FakeResource:
+    def __init__(self, client):
+        self.client = client
+
+    def get_client(self):
+        return self.client
+
+
+DEFS = build_wandb_defs(entity="team", project="proj", storage_dir="/nonexistent")
+
+
+def evaluate(sensor: dg.SensorDefinition, client: FakeClient, cursor: str | None):
+    with dg.build_sensor_context(
+        cursor=cursor,
+        resources={"wandb": FakeResource(client)},
+        instance=dg.DagsterInstance.ephemeral(),
+        definitions=DEFS,
+    ) as ctx:
+        return sensor(ctx)
+
+
+def test_sensor_result_adds_partitions_requests_runs_and_refreshes_the_table():
+    sensor = build_wandb_run_sensor(P)
+    client = FakeClient([run("a", "finished", 1), run("b", "running", 2)])
+    result = evaluate(sensor, client, None)
+    assert client.queries == [("team/proj", {}, "+heartbeat_at")]
+    per_run = [r for r in result.run_requests if r.partition_key]
+    assert [(r.partition_key, r.run_key.split(":")[0]) for r in per_run] == [("a", "a")]
+    assert {k.to_user_string() for k in per_run[0].asset_selection} == {
+        "wandb/proj/run_history",
+        "wandb/proj/run_system_metrics",
+    }
+    table = [r for r in result.run_requests if not r.partition_key]
+    assert [k.to_user_string() for k in table[0].asset_selection] == ["wandb/proj/runs"]
+    adds = result.dynamic_partitions_requests
+    assert [(a.partitions_def_name, list(a.partition_keys)) for a in adds] == [
+        ("wandb_runs__team__proj", ["a"])
+    ]
+    # the next tick asks only for runs with a recent heartbeat, or still open
+    client.queries.clear()
+    again = evaluate(sensor, client, result.cursor)
+    filters = client.queries[0][1]
+    assert filters["$or"][1] == {"name": {"$in": ["b"]}}
+    assert again.run_requests == []
+
+
+def test_failing_tick_raises_and_keeps_the_cursor():
+    sensor = build_wandb_run_sensor(P)
+    ok = evaluate(sensor, FakeClient([run("a", "finished", 1)]), None)
+    with pytest.raises(Exception, match="W&B unavailable"):
+        evaluate(sensor, FakeClient([run("z", "finished", 9)], fail=True), ok.cursor)
+    # the daemon keeps the old cursor after a failed tick: z is still found next time
+    retry = evaluate(
+        sensor, FakeClient([run("a", "finished", 1), run("z", "finished", 9)]), ok.cursor
+    )
+    assert [r.partition_key for r in retry.run_requests if r.partition_key] == ["z"]
