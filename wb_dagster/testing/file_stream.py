@@ -14,7 +14,8 @@ Every key is optional; a body without any is a heartbeat. Semantics (wandb-proto
 * history / events lines are append-only; ``offset`` is the index of the first line, so a
   retried chunk (offset below the stored line count) only appends the lines not yet stored;
 * ``wandb-summary.json`` carries the whole latest summary (replaces the stored one);
-* ``output.log`` lines may be rewritten (same offset sent again, the later one wins);
+* ``output.log`` lines may be rewritten (same offset sent again, the later one wins); once the
+  SDK lists ``output.log`` in ``uploaded`` (its PUT of the whole file), that copy is kept;
 * ``complete`` + ``exitcode`` end the run (``finished`` / ``failed``, history exported);
 * every request is a heartbeat: it bumps ``heartbeatAt``; a request without ``complete`` for
   an ended run (resumed, or a crashed run that was only cut off) makes it ``running`` again.
@@ -146,7 +147,9 @@ class FileStreamWriter:
                 summary = _parse_lines(SUMMARY_FILE, summary_chunk.content[-1:])[0]
                 fields["summary"] = json.dumps(summary)
             output_chunk = request.files.get(OUTPUT_FILE)
-            if output_chunk is not None and output_chunk.content:
+            # once the SDK has uploaded its own output.log (listed in `uploaded`), that copy wins
+            uploaded = OUTPUT_FILE in (request.uploaded or [])
+            if output_chunk is not None and output_chunk.content and not uploaded:
                 self._write_output(pk, output_chunk)
             self.runs.update_run(pk, fields)  # also the heartbeat
             if request.complete:
