@@ -86,28 +86,45 @@ def mark_stale_runs_crashed(runs: RunStore, history: HistoryStore, timeout_s: fl
     return changed
 
 
+HEARTBEAT_TIMEOUT_SETTING = "heartbeat_timeout_s"
+
+
+def heartbeat_timeout(runs: RunStore) -> float:
+    """The server's heartbeat timeout in seconds (stored setting, default 300)."""
+    value = runs.store.get_setting(HEARTBEAT_TIMEOUT_SETTING)
+    return DEFAULT_HEARTBEAT_TIMEOUT_S if value is None else float(value)
+
+
+def set_heartbeat_timeout(runs: RunStore, seconds: float) -> None:
+    """Change how long a ``running`` run may stay silent before it is ``crashed``.
+
+    >>> import tempfile, pathlib
+    >>> from wb_dagster.testing.store import Store
+    >>> runs = RunStore(Store(pathlib.Path(tempfile.mkdtemp())))
+    >>> set_heartbeat_timeout(runs, 2.5); heartbeat_timeout(runs)
+    2.5
+    """
+    if not seconds > 0:
+        raise ValueError(f"heartbeat timeout must be > 0 seconds, got {seconds!r}")
+    runs.store.set_setting(HEARTBEAT_TIMEOUT_SETTING, repr(float(seconds)))
+
+
 class CrashWatchdog:
     """Background thread marking silent runs ``crashed`` (see :func:`mark_stale_runs_crashed`).
+
+    The timeout is read from the store on every pass (:func:`set_heartbeat_timeout`), so it can
+    be changed while the server runs; passes run every ``min(1 s, timeout / 4)``.
 
     >>> import tempfile, pathlib
     >>> from wb_dagster.testing.store import Store
     >>> store = Store(pathlib.Path(tempfile.mkdtemp()))
-    >>> dog = CrashWatchdog(RunStore(store), HistoryStore(store), timeout_s=60)
+    >>> dog = CrashWatchdog(RunStore(store), HistoryStore(store))
     >>> dog.start(); dog.stop(); store.close()
     """
 
-    def __init__(
-        self,
-        runs: RunStore,
-        history: HistoryStore,
-        timeout_s: float = DEFAULT_HEARTBEAT_TIMEOUT_S,
-        interval_s: float | None = None,
-    ) -> None:
+    def __init__(self, runs: RunStore, history: HistoryStore) -> None:
         self.runs = runs
         self.history = history
-        self.timeout_s = float(timeout_s)
-        # check often enough that a crash shows within ~1.25 timeouts, at most once a second
-        self.interval_s = interval_s if interval_s is not None else min(1.0, timeout_s / 4)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -125,9 +142,12 @@ class CrashWatchdog:
             self._thread = None
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
+        interval = 1.0
+        while not self._stop.wait(interval):
             try:
-                changed = mark_stale_runs_crashed(self.runs, self.history, self.timeout_s)
+                timeout = heartbeat_timeout(self.runs)
+                interval = min(1.0, timeout / 4)
+                changed = mark_stale_runs_crashed(self.runs, self.history, timeout)
             except Exception:  # the watchdog must outlive one bad pass (e.g. store closing)
                 logger.exception("crash watchdog pass failed")
                 continue
