@@ -1,0 +1,157 @@
+"""The Starlette application of the local server: route groups plus one ASGI middleware.
+
+The middleware, in order: counts the request (stats), adds ``--latency-ms``, applies fault
+rules, then checks auth. Only ``/graphql`` needs auth (HTTP Basic ``api:<key>``); file,
+upload, parquet and telemetry URLs behave like pre-signed URLs, and ``/_control`` is for tests
+on loopback. Each route group lives in its own ``routes_*.py`` module, so more (e.g. the
+logging path's ``file_stream``) can be added beside them.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> from starlette.testclient import TestClient
+    >>> from wb_dagster.testing.backend import Backend
+    >>> state = ServerState(Backend.open(pathlib.Path(tempfile.mkdtemp()), api_key="k" * 40))
+    >>> client = TestClient(build_app(state))
+    >>> client.post("/graphql", json={"query": "{ viewer { id } }"}).status_code
+    401
+    >>> client.post("/graphql", json={"query": "{ viewer { entity } }"},
+    ...             auth=("api", "k" * 40)).json()
+    {'data': {'viewer': {'entity': 'local-user'}}}
+    >>> state.backend.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hmac
+import json
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from wb_dagster.testing.graphql_api import operation_name_of
+from wb_dagster.testing.routes_control import control_routes
+from wb_dagster.testing.routes_files import file_routes
+from wb_dagster.testing.routes_graphql import graphql_routes
+from wb_dagster.testing.routes_otel import otel_routes
+from wb_dagster.testing.server_state import ServerState
+
+_MAX_GRAPHQL_BODY = 64 * 1024 * 1024
+
+
+def _needs_auth(method: str, path: str) -> bool:
+    return path == "/graphql" or (method == "POST" and path.endswith("/file_stream"))
+
+
+def _authorized(scope: Scope, api_key: str) -> bool:
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            scheme, _, encoded = value.decode("latin-1").partition(" ")
+            if scheme.lower() != "basic":
+                return False
+            try:
+                user, _, key = base64.b64decode(encoded).decode().partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                return False
+            return user == "api" and hmac.compare_digest(key.encode(), api_key.encode())
+    return False
+
+
+async def _send_json(send: Send, status: int, body: bytes, headers: dict[str, str]) -> None:
+    raw_headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    raw_headers += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class ControlMiddleware:
+    """Stats, latency, fault rules and auth in front of every route."""
+
+    def __init__(self, app: ASGIApp, state: ServerState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/_control/"):
+            await self.app(scope, receive, send)
+            return
+        method, path = scope["method"], scope["path"]
+        operation = None
+        if method == "POST" and path == "/graphql":
+            body = await _read_body(receive)
+            operation = _operation(body)
+            receive = _replay(body)
+        self.state.stats.record(method, path, operation)
+        if self.state.latency_ms:
+            await asyncio.sleep(self.state.latency_ms / 1000)
+        rule = self.state.faults.take(method, path, operation)
+        if rule is not None:
+            if rule.delay_ms:
+                await asyncio.sleep(rule.delay_ms / 1000)
+            if rule.status is not None:
+                await _send_json(send, rule.status, rule.response_body(), rule.headers)
+                return
+        if _needs_auth(method, path) and not _authorized(scope, self.state.backend.api_key):
+            message = (
+                "invalid or missing API key: send HTTP Basic auth 'api:<key>' with the key "
+                "this server printed at start-up"
+            )
+            await _send_json(send, 401, json.dumps({"errors": [{"message": message}]}).encode(), {})
+            return
+        await self.app(scope, receive, send)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > _MAX_GRAPHQL_BODY:
+            break
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+def _operation(body: bytes) -> str | None:
+    try:
+        parsed: Any = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    if not isinstance(parsed, dict):
+        return None
+    name = parsed.get("operationName")
+    if name:
+        return str(name)
+    query = parsed.get("query")
+    return (operation_name_of(query) or "") if isinstance(query, str) else None
+
+
+def build_app(state: ServerState) -> ASGIApp:
+    """The ASGI app serving one backend."""
+    routes = [*graphql_routes(state), *file_routes(state), *otel_routes(), *control_routes(state)]
+    return ControlMiddleware(Starlette(routes=routes), state)

@@ -1,0 +1,68 @@
+"""Route group ``/_control/*``: test controls (fault rules, request stats, scale seeding).
+
+* ``POST /_control/faults`` with a JSON list of rules (see :mod:`.faults`); ``GET`` lists them
+  with their remaining counts; ``DELETE`` removes them all.
+* ``GET /_control/stats`` -> ``{"requests": N, "by_operation": {...}, "by_route": {...}}``;
+  ``DELETE`` resets the counters.
+* ``POST /_control/seed`` with a scale spec (see :mod:`.scale_seed`).
+"""
+
+from __future__ import annotations
+
+import json
+
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from wb_dagster.testing.routes_graphql import json_response
+from wb_dagster.testing.server_state import ServerState
+
+
+def _bad(message: str) -> Response:
+    return json_response({"errors": [{"message": message}]}, 400)
+
+
+def control_routes(state: ServerState) -> list[Route]:
+    async def faults(request: Request) -> Response:
+        if request.method == "DELETE":
+            state.faults.clear()
+            return json_response({"faults": []})
+        if request.method == "GET":
+            return json_response({"faults": state.faults.active()})
+        try:
+            rules = json.loads(await request.body())
+        except json.JSONDecodeError as exc:
+            return _bad(f"body is not JSON: {exc}")
+        if isinstance(rules, dict):
+            rules = [rules]
+        if not isinstance(rules, list):
+            return _bad("send a JSON list of fault rules")
+        try:
+            state.faults.add(rules)
+        except ValidationError as exc:
+            return _bad(f"invalid fault rule: {exc}")
+        return json_response({"faults": state.faults.active()})
+
+    async def stats(request: Request) -> Response:
+        if request.method == "DELETE":
+            state.stats.reset()
+        return json_response(state.stats.snapshot())
+
+    async def seed(request: Request) -> Response:
+        from wb_dagster.testing.scale_seed import ScaleSpec, seed_scale
+
+        try:
+            spec = ScaleSpec.model_validate_json(await request.body())
+        except ValidationError as exc:
+            return _bad(f"invalid seed spec: {exc}")
+        result = await run_in_threadpool(seed_scale, state.backend, spec)
+        return json_response(result)
+
+    return [
+        Route("/_control/faults", faults, methods=["GET", "POST", "DELETE"]),
+        Route("/_control/stats", stats, methods=["GET", "DELETE"]),
+        Route("/_control/seed", seed, methods=["POST"]),
+    ]
