@@ -68,6 +68,12 @@ class WandbResource(dg.ConfigurableResource):
 
     __str__ = __repr__
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Dagster's resource state (config schema objects) does not unpickle; rebuild from the
+        # fields instead. The cached client is per process and never travels.
+        fields = {name: getattr(self, name) for name in type(self).model_fields}
+        return (_rebuild, (type(self), fields))
+
     def _resolved_key(self) -> str | None:
         key: Any = self.api_key
         if isinstance(key, dg.EnvVar):
@@ -107,3 +113,7 @@ class WandbResource(dg.ConfigurableResource):
                 )
                 _CLIENTS[cache_key] = client
             return client
+
+
+def _rebuild(cls: type[WandbResource], fields: dict[str, Any]) -> WandbResource:
+    return cls(**fields)

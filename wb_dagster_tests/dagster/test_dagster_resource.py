@@ -1,0 +1,67 @@
+"""WandbResource: the key stays out of snapshots, reprs and pickles' text; one client per process."""
+
+import pickle
+
+import dagster as dg
+import pytest
+from dagster._core.remote_representation.external_data import RepositorySnap
+from dagster_shared.serdes import serialize_value
+
+from wb_dagster.defs import build_wandb_defs
+from wb_dagster.resource import WandbResource
+
+SECRET = "s3cr3t" + "k" * 40
+
+
+def snapshot_text(defs: dg.Definitions) -> str:
+    return serialize_value(RepositorySnap.from_def(defs.get_repository_def()))
+
+
+def test_envvar_key_never_enters_the_repository_snapshot(monkeypatch):
+    monkeypatch.setenv("WANDB_API_KEY", SECRET)
+    defs = build_wandb_defs(entity="team", project="proj", storage_dir="/tmp/unused")
+    text = snapshot_text(defs)
+    assert SECRET not in text
+    assert "WANDB_API_KEY" in text  # only the variable's name is recorded
+
+
+def test_plain_string_key_would_leak_which_is_why_envvar_is_the_default():
+    # the control: the snapshot test above can fail
+    defs = build_wandb_defs(entity="team", project="proj", api_key=SECRET, storage_dir="/tmp/x")
+    assert SECRET in snapshot_text(defs)
+
+
+def test_repr_and_str_hide_the_key():
+    resource = WandbResource(api_key=SECRET, base_url="http://127.0.0.1:1", entity="team")
+    assert SECRET not in repr(resource) and SECRET not in str(resource)
+    assert "team" in repr(resource)
+
+
+def test_envvar_resolves_at_run_time_and_client_is_shared_per_process(monkeypatch):
+    monkeypatch.setenv("MY_WANDB_KEY", SECRET)
+    resource = WandbResource(api_key=dg.EnvVar("MY_WANDB_KEY"), base_url="http://127.0.0.1:1")
+    with resource.process_config_and_initialize_cm() as live:
+        first, second = live.get_client(), live.get_client()
+        assert first is second
+        assert first.api_key_set
+        assert SECRET not in repr(first)
+    # an unresolved EnvVar (e.g. a sensor built outside a run) reads the variable too
+    assert resource.get_client() is first
+
+
+def test_resource_pickles_without_its_client(monkeypatch):
+    resource = WandbResource(api_key=SECRET, base_url="http://127.0.0.1:1", entity="team")
+    client = resource.get_client()
+    clone = pickle.loads(pickle.dumps(resource))
+    assert clone.entity == "team" and clone.base_url == "http://127.0.0.1:1"
+    assert clone.get_client() is client  # same process, same configuration: same client
+    by_name = pickle.loads(pickle.dumps(WandbResource(api_key=dg.EnvVar("WANDB_API_KEY"))))
+    assert isinstance(by_name.api_key, dg.EnvVar) and SECRET.encode() not in pickle.dumps(by_name)
+
+
+def test_missing_envvar_fails_with_the_variable_name(monkeypatch):
+    monkeypatch.delenv("ABSENT_WANDB_KEY", raising=False)
+    resource = WandbResource(api_key=dg.EnvVar("ABSENT_WANDB_KEY"))
+    with pytest.raises(Exception, match="ABSENT_WANDB_KEY"):
+        with resource.process_config_and_initialize_cm():
+            pass
