@@ -62,6 +62,16 @@ def _json_column(values: Sequence[Any]) -> pa.Array:
     )
 
 
+_ARROW_CONVERSION_ERRORS = (
+    pa.ArrowInvalid,
+    pa.ArrowTypeError,
+    pa.ArrowNotImplementedError,
+    OverflowError,
+    TypeError,
+    ValueError,
+)
+
+
 def _plain_array(values: Sequence[Any]) -> pa.Array | None:
     """An Arrow array of ``values`` if they share a plain (non-struct) type, else None."""
     try:
@@ -120,8 +130,17 @@ def rows_to_columns(rows: Sequence[Mapping[str, Any]], prefix: str = "") -> dict
 
 def rows_to_table(rows: Sequence[Mapping[str, Any]], *, first: Iterable[str] = (STEP,)) -> pa.Table:
     """A table with one row per input row, columns = union of keys, ``first`` columns first."""
-    columns = rows_to_columns(rows)
-    return order_columns(pa.table(columns) if columns else _empty(len(rows)), first)
+    table = None
+    if rows:
+        try:
+            # fast path: Arrow infers one struct over the union of keys in C++
+            table = normalize_arrow_table(pa.Table.from_struct_array(pa.array(rows)))
+        except _ARROW_CONVERSION_ERRORS:
+            table = None
+    if table is None:
+        columns = rows_to_columns(rows)
+        table = pa.table(columns) if columns else _empty(len(rows))
+    return order_columns(table, first)
 
 
 def _empty(num_rows: int) -> pa.Table:
@@ -137,6 +156,12 @@ def order_columns(table: pa.Table, first: Iterable[str] = (STEP,)) -> pa.Table:
 
 def normalize_arrow_table(table: pa.Table) -> pa.Table:
     """Apply the flat representation to a table read from parquet (structs -> dotted columns)."""
+    for i, field in enumerate(table.schema):
+        if _has_struct(field.type) and not pa.types.is_struct(field.type):
+            # lists of dicts: kept whole, as JSON text
+            table = table.set_column(
+                i, field.name, pa.chunked_array([_json_column(table.column(i).to_pylist())])
+            )
     while any(pa.types.is_struct(f.type) for f in table.schema):
         arrays: list[pa.ChunkedArray] = []
         names: list[str] = []

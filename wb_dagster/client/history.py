@@ -34,6 +34,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from wb_dagster.client import queries
@@ -103,6 +104,42 @@ def parse_history_lines(lines: Sequence[str]) -> list[dict[str, Any]]:
     except ValueError:
         rows = [json.loads(line, strict=False) for line in lines]
     return [r for r in rows if isinstance(r, dict)]
+
+
+def lines_to_table(lines: Sequence[str]) -> pa.Table:
+    """A history page (JSON strings) as a flat table, parsed by Arrow's JSON reader.
+
+    Falls back to ``json.loads`` + :func:`rows_to_table` when Arrow's reader cannot hold the
+    page as is (a key changing type, timestamps it would re-type, huge integers).
+
+    Example:
+        >>> lines_to_table(['{"_step": 0, "a": {"b": 1}}', '{"_step": 1, "c": NaN}']).column_names
+        ['_step', 'a.b', 'c']
+    """
+    if not lines:
+        return rows_to_table([])
+    data = "\n".join(lines).encode()
+    try:
+        table = pa_json.read_json(
+            io.BytesIO(data),
+            read_options=pa_json.ReadOptions(block_size=max(1 << 20, len(data) + 1)),
+        )
+        if not any(_retyped(f.type) for f in table.schema):
+            return order_columns(normalize_arrow_table(table))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        pass
+    return rows_to_table(parse_history_lines(lines))
+
+
+def _retyped(typ: pa.DataType) -> bool:
+    """Types Arrow's JSON reader infers from strings (W&B keeps them as text)."""
+    if pa.types.is_timestamp(typ) or pa.types.is_date(typ) or pa.types.is_time(typ):
+        return True
+    if pa.types.is_struct(typ):
+        return any(_retyped(typ.field(i).type) for i in range(typ.num_fields))
+    if pa.types.is_list(typ) or pa.types.is_large_list(typ):
+        return _retyped(typ.value_type)
+    return False
 
 
 def step_windows(lo: int, stop: int, line_count: int, page_rows: int) -> list[tuple[int, int]]:
@@ -191,7 +228,12 @@ class HistoryReader:
     def fetch_export(self, url: str) -> bytes:
         return self.transport.get_bytes(url, what=f"downloading history export of {self.path}")
 
-    def live_page(self, window: tuple[int, int]) -> list[dict[str, Any]]:
+    def live_windows(self, plan: HistoryPlan) -> list[tuple[int, int]]:
+        if plan.live_from is None:
+            return []
+        return step_windows(plan.live_from, plan.stop, plan.line_count, self.page_rows)
+
+    def live_lines(self, window: tuple[int, int]) -> list[str]:
         lo, hi = window
         data = self.transport.graphql(
             queries.HISTORY_PAGE,
@@ -207,15 +249,13 @@ class HistoryReader:
         run = (data.get("project") or {}).get("run")
         if run is None:
             raise NotFoundError(f"Could not find run {self.path} while reading its history.")
-        return parse_history_lines(run.get("history") or [])
+        return run.get("history") or []
 
-    def live_windows(self, plan: HistoryPlan) -> list[tuple[int, int]]:
-        if plan.live_from is None:
-            return []
-        return step_windows(plan.live_from, plan.stop, plan.line_count, self.page_rows)
+    def live_page(self, window: tuple[int, int]) -> list[dict[str, Any]]:
+        return parse_history_lines(self.live_lines(window))
 
     def live_table(self, window: tuple[int, int]) -> pa.Table:
-        return rows_to_table(self.live_page(window))
+        return lines_to_table(self.live_lines(window))
 
     # -- the table -------------------------------------------------------------------------------
 
