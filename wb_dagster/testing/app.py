@@ -34,6 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wb_dagster.testing.graphql_api import operation_name_of
 from wb_dagster.testing.routes_control import control_routes
+from wb_dagster.testing.routes_file_stream import file_stream_routes
 from wb_dagster.testing.routes_files import file_routes
 from wb_dagster.testing.routes_graphql import graphql_routes
 from wb_dagster.testing.routes_otel import otel_routes
@@ -153,5 +154,11 @@ def _operation(body: bytes) -> str | None:
 
 def build_app(state: ServerState) -> ASGIApp:
     """The ASGI app serving one backend."""
-    routes = [*graphql_routes(state), *file_routes(state), *otel_routes(), *control_routes(state)]
+    routes = [
+        *graphql_routes(state),
+        *file_stream_routes(state),
+        *file_routes(state),
+        *otel_routes(),
+        *control_routes(state),
+    ]
     return ControlMiddleware(Starlette(routes=routes), state)

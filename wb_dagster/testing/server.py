@@ -25,6 +25,7 @@ import uvicorn
 
 from wb_dagster.testing.app import build_app
 from wb_dagster.testing.backend import Backend
+from wb_dagster.testing.run_lifecycle import CrashWatchdog, set_heartbeat_timeout
 from wb_dagster.testing.seed import SeedBuilder
 from wb_dagster.testing.server_state import ServerState
 
@@ -83,6 +84,8 @@ class LocalWandbServer:
         api_key: the key clients must send (Basic ``api:<key>``); random when omitted.
         latency_ms: delay added to every response.
         host, port: bind address (``port=0`` picks a free port).
+        heartbeat_timeout_s: how long a ``running`` run may stay silent before it becomes
+            ``crashed`` (default 300 s; kept in the data directory).
 
     Attributes: ``base_url``, ``api_key``, ``entity`` (the viewer's default entity), ``seed``
     (a :class:`~wb_dagster.testing.seed.SeedBuilder`), ``backend``.
@@ -96,6 +99,7 @@ class LocalWandbServer:
         latency_ms: int = 0,
         host: str = "127.0.0.1",
         port: int = 0,
+        heartbeat_timeout_s: float | None = None,
     ) -> None:
         self._seed_name = seed
         self._data_dir = Path(data_dir) if data_dir is not None else None
@@ -103,6 +107,8 @@ class LocalWandbServer:
         self._latency_ms = latency_ms
         self._host = host
         self._port = port
+        self._heartbeat_timeout_s = heartbeat_timeout_s
+        self._watchdog: CrashWatchdog | None = None
         self._tmp: str | None = None
         self._thread: threading.Thread | None = None
         self._uvicorn: uvicorn.Server | None = None
@@ -120,6 +126,10 @@ class LocalWandbServer:
             data_dir = self._data_dir
         backend = Backend.open(data_dir, self._api_key)
         apply_seed(backend, self._seed_name)
+        if self._heartbeat_timeout_s is not None:
+            set_heartbeat_timeout(backend.runs, self._heartbeat_timeout_s)
+        self._watchdog = CrashWatchdog(backend.runs, backend.history)
+        self._watchdog.start()
         self.state = ServerState(backend, latency_ms=self._latency_ms)
         sock = bind_socket(self._host, self._port)
         host, port = sock.getsockname()[:2]
@@ -147,6 +157,9 @@ class LocalWandbServer:
             self._thread.join(timeout=10)
         self._thread = None
         self._uvicorn = None
+        if self._watchdog is not None:
+            self._watchdog.stop()
+            self._watchdog = None
         if self.state is not None:
             self.state.backend.close()
         if self._tmp is not None:
