@@ -1,0 +1,61 @@
+"""``wb-dagster server``: run the local W&B-compatible server in the foreground.
+
+The first stdout line is one JSON object (flushed before serving)::
+
+    {"base_url": "http://127.0.0.1:54321", "api_key": "...", "entity": "wb-demo",
+     "projects": ["wb-demo/cifar"]}
+
+then the server runs until SIGINT/SIGTERM. Point the official SDK or ``WandbClient`` at it with
+``WANDB_BASE_URL=<base_url>`` and ``WANDB_API_KEY=<api_key>``. Restarting with the same
+``--data`` directory keeps the data and the key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from wb_dagster.testing.backend import Backend
+from wb_dagster.testing.server import apply_seed, bind_socket, is_loopback, make_uvicorn
+from wb_dagster.testing.server_state import ServerState
+
+
+def run_server(args: argparse.Namespace) -> int:
+    """Entry point used by ``wb_dagster.cli`` (``args`` from its ``server`` subcommand)."""
+    if not is_loopback(args.host) and not getattr(args, "allow_remote", False):
+        print(
+            f"refusing to bind {args.host!r}: the local server has no TLS and test-only control "
+            "endpoints; bind 127.0.0.1 (default) or pass --allow-remote",
+            file=sys.stderr,
+        )
+        return 2
+    tmp: tempfile.TemporaryDirectory[str] | None = None
+    if args.data:
+        data_dir = Path(args.data)
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="wb-dagster-server-")
+        data_dir = Path(tmp.name)
+    try:
+        backend = Backend.open(data_dir, args.api_key)
+        apply_seed(backend, args.seed)
+        state = ServerState(backend, latency_ms=args.latency_ms or 0)
+        sock = bind_socket(args.host, args.port)
+        host, port = sock.getsockname()[:2]
+        shown_host = f"[{host}]" if ":" in host else host
+        line = {
+            "base_url": f"http://{shown_host}:{port}",
+            "api_key": backend.api_key,
+            "entity": backend.default_entity,
+            "projects": backend.runs.project_names(),
+        }
+        print(json.dumps(line), flush=True)
+        server = make_uvicorn(state)
+        server.run(sockets=[sock])  # handles SIGINT/SIGTERM: finishes requests, then returns
+        backend.close()
+        return 0
+    finally:
+        if tmp is not None:
+            tmp.cleanup()

@@ -1,0 +1,103 @@
+"""Shared fixtures: local W&B servers and an isolated environment for the official SDK.
+
+* ``demo_server`` (session): a :class:`LocalWandbServer` with the ``demo`` seed; read-only use.
+* ``server`` (function): a fresh server with the ``demo`` seed; mutate freely.
+* ``empty_server`` (function): a fresh server without data.
+* ``sdk_env`` (function): fresh HOME / WANDB_CACHE_DIR / WANDB_DIR / WANDB_CONFIG_DIR, no
+  inherited ``WANDB_*`` variables, error reporting off (monkeypatched, undone after the test).
+* ``sdk_api`` (function): a ``wandb.Api`` against ``server`` (needs ``sdk_env``; included).
+* ``demo_sdk_api`` (function): a ``wandb.Api`` against ``demo_server``.
+* :func:`make_sdk_api` builds a ``wandb.Api`` against any server (call it inside ``sdk_env``).
+
+Example::
+
+    def test_config(demo_sdk_api):
+        run = demo_sdk_api.run("wb-demo/cifar/cifar000")
+        assert run.config["lr"] == DEMO_RUNS_BY_ID["cifar000"].lr
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wb_dagster.testing import LocalWandbServer
+
+
+@dataclass(frozen=True)
+class SdkEnv:
+    """The isolated directories the official SDK uses in one test."""
+
+    home: Path
+    cache_dir: Path
+    wandb_dir: Path
+    config_dir: Path
+
+
+@pytest.fixture(scope="session")
+def demo_server() -> Iterator[LocalWandbServer]:
+    """A session-wide server with the demo seed. Do not mutate it (use ``server``)."""
+    with LocalWandbServer(seed="demo") as srv:
+        yield srv
+
+
+@pytest.fixture
+def server() -> Iterator[LocalWandbServer]:
+    """A fresh server with the demo seed, for tests that change data, faults or latency."""
+    with LocalWandbServer(seed="demo") as srv:
+        yield srv
+
+
+@pytest.fixture
+def empty_server() -> Iterator[LocalWandbServer]:
+    """A fresh server without any seed."""
+    with LocalWandbServer(seed=None) as srv:
+        yield srv
+
+
+@pytest.fixture
+def sdk_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SdkEnv:
+    """Isolate the official SDK: fresh dirs per test, no inherited WANDB_* settings."""
+    for key in list(os.environ):
+        if key.startswith("WANDB_"):
+            monkeypatch.delenv(key)
+    env = SdkEnv(
+        home=tmp_path / "home",
+        cache_dir=tmp_path / "wandb-cache",
+        wandb_dir=tmp_path / "wandb-dir",
+        config_dir=tmp_path / "wandb-config",
+    )
+    for path in (env.home, env.cache_dir, env.wandb_dir, env.config_dir):
+        path.mkdir()
+    monkeypatch.setenv("HOME", str(env.home))
+    monkeypatch.setenv("WANDB_CACHE_DIR", str(env.cache_dir))
+    monkeypatch.setenv("WANDB_DIR", str(env.wandb_dir))
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(env.config_dir))
+    monkeypatch.setenv("WANDB_DATA_DIR", str(env.cache_dir / "data"))
+    monkeypatch.setenv("WANDB_ERROR_REPORTING", "false")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    return env
+
+
+def make_sdk_api(server: LocalWandbServer, **kwargs: Any) -> Any:
+    """A ``wandb.Api`` talking to ``server`` (use inside the ``sdk_env`` fixture)."""
+    import wandb
+
+    return wandb.Api(api_key=server.api_key, overrides={"base_url": server.base_url}, **kwargs)
+
+
+@pytest.fixture
+def sdk_api(server: LocalWandbServer, sdk_env: SdkEnv) -> Any:
+    """A ``wandb.Api`` against the function-scoped ``server``."""
+    return make_sdk_api(server)
+
+
+@pytest.fixture
+def demo_sdk_api(demo_server: LocalWandbServer, sdk_env: SdkEnv) -> Any:
+    """A ``wandb.Api`` against the session-scoped ``demo_server`` (read-only tests)."""
+    return make_sdk_api(demo_server)
