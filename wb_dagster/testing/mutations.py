@@ -98,6 +98,8 @@ def mutation_root(ctx: Ctx) -> dict[str, Any]:
                 )
             entity = input.get("entityName") or backend.default_entity
             inserted = backend.runs.get_run(entity, project, name) is None
+            if inserted:  # a run belongs to the key's user (wandb.Api needs `user`)
+                fields.setdefault("username", backend.viewer_username)
             backend.runs.upsert_run(entity, project, name, fields)
             run = backend.runs.get_run(entity, project, name) or {}
         fresh = backend.runs.get_run_by_pk(run["pk"])
@@ -164,7 +166,10 @@ def mutation_root(ctx: Ctx) -> dict[str, Any]:
             backend.runs.touch(run_pk)
         return {"success": True}
 
+    from wb_dagster.testing.sweep_agents import sweep_agent_mutations
+
     return {
+        **sweep_agent_mutations(ctx),
         "upsertBucket": upsert_bucket,
         "deleteRun": delete_run,
         "updateRunState": update_run_state,
