@@ -41,11 +41,12 @@ from graphql.language import ast as gql_ast
 from graphql.utilities import value_from_ast_untyped
 
 from wb_dagster.testing.backend import Backend
+from wb_dagster.testing.file_stream import events_tail, history_tail, log_line_count
 from wb_dagster.testing.history_store import sample_positions
 from wb_dagster.testing.storage_ids import encode_id
 
 # Features this server implements (the SDK treats unknown ones as disabled).
-SERVER_FEATURES = ("MARK_RUN_FILES_UPLOADED",)
+SERVER_FEATURES = ("MARK_RUN_FILES_UPLOADED", "FILESTREAM_GZIP")
 
 
 # ---------------------------------------------------------------------------- scalars
@@ -348,10 +349,10 @@ def run_node(ctx: Ctx, r: dict[str, Any]) -> dict[str, Any]:
         "wandbConfig": wandb_config,
         "historyKeys": history_keys,
         "historyLineCount": r["history_line_count"],
-        "logLineCount": 0,
+        "logLineCount": lambda info: log_line_count(backend.files, pk),
         "eventsLineCount": r["events_line_count"],
-        "historyTail": "[]",
-        "eventsTail": "[]",
+        "historyTail": lambda info: history_tail(backend.history, pk, r["last_step"]),
+        "eventsTail": lambda info: events_tail(backend.runs, pk),
         "history": history,
         "events": events,
         "sampledHistory": sampled_history,
