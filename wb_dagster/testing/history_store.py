@@ -510,7 +510,12 @@ class HistoryStore:
         out: list[str] = []
         exported_pos = positions[positions < n_exported]
         if len(exported_pos):
-            combined = pa.concat_tables(slices) if len(slices) > 1 else slices[0]
+            # parts may differ in columns (a resumed run logs new keys): unify, null-filling
+            combined = (
+                pa.concat_tables(slices, promote_options="permissive")
+                if len(slices) > 1
+                else slices[0]
+            )
             picked = combined if len(exported_pos) == n_exported else combined.take(exported_pos)
             out.extend(_table_rows_json(picked))
         live_pos = positions[positions >= n_exported] - n_exported
