@@ -248,7 +248,6 @@ GET_SWEEPS = (
     """
 query GetSweeps($project: String!, $entity: String!, $cursor: String, $perPage: Int = 50) {
     project(name: $project, entityName: $entity) {
-        totalSweeps
         sweeps(after: $cursor, first: $perPage) {
             pageInfo { endCursor hasNextPage }
             edges { node { ...SweepFields } }
