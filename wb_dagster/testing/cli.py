@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from wb_dagster.testing.backend import Backend
-from wb_dagster.testing.run_lifecycle import CrashWatchdog
+from wb_dagster.testing.run_lifecycle import CrashWatchdog, set_heartbeat_timeout
 from wb_dagster.testing.server import apply_seed, bind_socket, is_loopback, make_uvicorn
 from wb_dagster.testing.server_state import ServerState
 
@@ -54,10 +54,16 @@ def run_server(args: argparse.Namespace) -> int:
         }
         print(json.dumps(line), flush=True)
         server = make_uvicorn(state)
-        watchdog = CrashWatchdog(backend.runs, backend.history)  # silent running -> crashed
-        watchdog.start()
+        # opt-in (a --heartbeat-timeout flag): seeded running runs never heartbeat
+        timeout = getattr(args, "heartbeat_timeout", None)
+        watchdog = None
+        if timeout is not None:
+            set_heartbeat_timeout(backend.runs, timeout)
+            watchdog = CrashWatchdog(backend.runs, backend.history)  # silent running -> crashed
+            watchdog.start()
         server.run(sockets=[sock])  # handles SIGINT/SIGTERM: finishes requests, then returns
-        watchdog.stop()
+        if watchdog is not None:
+            watchdog.stop()
         backend.close()
         return 0
     finally:

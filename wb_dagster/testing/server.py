@@ -84,8 +84,9 @@ class LocalWandbServer:
         api_key: the key clients must send (Basic ``api:<key>``); random when omitted.
         latency_ms: delay added to every response.
         host, port: bind address (``port=0`` picks a free port).
-        heartbeat_timeout_s: how long a ``running`` run may stay silent before it becomes
-            ``crashed`` (default 300 s; kept in the data directory).
+        heartbeat_timeout_s: when given, a crash watchdog makes a ``running`` run that stays
+            silent this long ``crashed`` (as W&B does for killed processes). Default ``None``:
+            no watchdog, so seeded running runs (the demo's ``cifar009``) stay running.
 
     Attributes: ``base_url``, ``api_key``, ``entity`` (the viewer's default entity), ``seed``
     (a :class:`~wb_dagster.testing.seed.SeedBuilder`), ``backend``.
@@ -127,9 +128,10 @@ class LocalWandbServer:
         backend = Backend.open(data_dir, self._api_key)
         apply_seed(backend, self._seed_name)
         if self._heartbeat_timeout_s is not None:
+            # opt-in: seeded "running" runs (e.g. the demo's) never heartbeat and must stay running
             set_heartbeat_timeout(backend.runs, self._heartbeat_timeout_s)
-        self._watchdog = CrashWatchdog(backend.runs, backend.history)
-        self._watchdog.start()
+            self._watchdog = CrashWatchdog(backend.runs, backend.history)
+            self._watchdog.start()
         self.state = ServerState(backend, latency_ms=self._latency_ms)
         sock = bind_socket(self._host, self._port)
         host, port = sock.getsockname()[:2]
