@@ -397,18 +397,25 @@ class HistoryReader:
             if exported is not None and exported.num_rows:
                 steps = exported.column(STEP)
                 mask = pc.and_(pc.greater_equal(steps, lo), pc.less(steps, hi))
-                rows = exported.filter(mask).to_pylist()
+                page = exported.filter(mask)
+                if keys:
+                    # like wandb 0.31's parquet path: every step, requested columns that exist
+                    page = page.select([STEP, *[k for k in keys if k in page.column_names]])
+                rows = page.to_pylist()
                 seen = {r[STEP] for r in rows}
             if plan.live_from is not None and hi > plan.live_from:
                 live = self.live_page((max(lo, plan.live_from), hi))
-                rows += [r for r in live if int(r.get(STEP, -1)) not in seen]
-            rows.sort(key=lambda r: r.get(STEP, 0))
-            for row in rows:
+                live = [r for r in live if int(r.get(STEP, -1)) not in seen]
                 if keys:
-                    if any(row.get(k) is None for k in keys):
-                        continue
-                    row = {STEP: row.get(STEP), **{k: row[k] for k in keys}}
-                yield row
+                    # like W&B's live path (sampledHistory): only rows holding every key
+                    live = [
+                        {STEP: r.get(STEP), **{k: r[k] for k in keys}}
+                        for r in live
+                        if all(r.get(k) is not None for k in keys)
+                    ]
+                rows += live
+            rows.sort(key=lambda r: r.get(STEP, 0))
+            yield from rows
 
 
 # -- table helpers -------------------------------------------------------------------------------

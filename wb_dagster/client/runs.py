@@ -312,9 +312,11 @@ class Run:
     ) -> HistoryScan:
         """Every history row in ``[min_step, max_step)``, like ``wandb``'s ``scan_history``.
 
-        Rows are W&B rows (nested dicts stay nested); with ``keys`` only rows holding all keys
-        are returned, projected to ``_step`` + keys. Each row appears once (no duplicate at the
-        export boundary).
+        Rows are W&B rows (nested dicts stay nested), each step once (the SDK repeats the page
+        straddling the export boundary; we do not). With ``keys`` rows are projected to
+        ``_step`` + keys and, exactly as wandb 0.31 does, exported steps are all returned (None
+        for keys a step did not log) while live steps are returned only if they hold every key.
+        For a consistent union of keys use :meth:`history_table`.
         """
         if keys is not None and not isinstance(keys, list):
             raise ValueError("keys must be a list of strings")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,13 @@ def make_client(server: LocalWandbServer, **kwargs: object) -> WandbClient:
     kwargs.setdefault("backoff_factor", 0.05)
     kwargs.setdefault("retry_budget_s", 20.0)
     return WandbClient(api_key=server.api_key, base_url=server.base_url, **kwargs)  # type: ignore[arg-type]
+
+
+def make_sdk_api(server: LocalWandbServer) -> Any:
+    """The official SDK against ``server`` (call inside the ``sdk_env`` fixture)."""
+    import wandb
+
+    return wandb.Api(api_key=server.api_key, overrides={"base_url": server.base_url})
 
 
 @pytest.fixture

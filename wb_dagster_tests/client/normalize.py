@@ -6,9 +6,6 @@
   value is None dropped (the SDK's parquet rows carry ``key: None`` for keys a step did not log,
   its live rows omit them), W&B typed values (``_type`` dicts; JSON text in our tables) compared
   as parsed JSON;
-* with ``keys``, the SDK's parquet path returns every step (``None`` for absent keys) although
-  its docstring (and its live path) keep only rows holding every requested key; rows lacking a
-  requested key are dropped (``require=``) so both follow the documented rule;
 * the SDK 0.31 repeats rows of the page straddling the export boundary (wandb-protocol.md
   §4.2 step 6); those exact repeats are dropped, keeping the first, before comparing.
 """
@@ -46,17 +43,12 @@ def flat_row(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def sdk_rows(
-    rows: Iterable[Mapping[str, Any]], require: Iterable[str] = ()
-) -> list[dict[str, Any]]:
+def sdk_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """SDK scan rows, normalized, with the boundary page's repeated steps dropped."""
     out: list[dict[str, Any]] = []
     seen: set[Any] = set()
-    required = list(require)
     for row in rows:
         flat = flat_row(row)
-        if any(k not in flat for k in required):
-            continue
         step = flat.get("_step")
         if step in seen:
             continue
