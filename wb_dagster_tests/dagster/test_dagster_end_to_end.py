@@ -1,0 +1,243 @@
+"""End to end against the local W&B server: sensors, partitions, materializations, storage.
+
+Expected values come from the official ``wandb`` SDK run live against the same server, or from
+the demo seed's inputs (``wb_dagster.testing.demo_seed``).
+"""
+
+import os
+from collections.abc import Iterator
+
+import dagster as dg
+import pyarrow.parquet as pq
+import pytest
+from dagster_sdk_compare import rows
+
+from wb_dagster.defs import build_wandb_defs
+from wb_dagster.demo import evaluate_sensor, launch_requests
+from wb_dagster.testing import LocalWandbServer
+from wb_dagster.testing.demo_seed import (
+    DEMO_RUNNING_RUN,
+    DEMO_RUNS,
+    DEMO_RUNS_BY_ID,
+    DEMO_SWEEP_ID,
+    demo_files,
+)
+
+KEY_ENV = "WB_DAGSTER_TEST_KEY"
+RUN_SENSOR = "wandb_wb_demo__cifar__run_sensor"
+SWEEP_SENSOR = "wandb_wb_demo__cifar__sweep_sensor"
+HISTORY = dg.AssetKey(["wandb", "cifar", "run_history"])
+SYSTEM = dg.AssetKey(["wandb", "cifar", "run_system_metrics"])
+RUNS = dg.AssetKey(["wandb", "cifar", "runs"])
+BEST = dg.AssetKey(["wandb", "cifar", "sweep_best_model"])
+TERMINAL = {"finished", "crashed", "failed", "killed"}
+
+
+@pytest.fixture
+def wb_server(monkeypatch) -> Iterator[LocalWandbServer]:
+    # a long heartbeat timeout keeps the seeded running run (heartbeat in 2024) running
+    with LocalWandbServer(seed="demo", heartbeat_timeout_s=10**9) as srv:
+        monkeypatch.setenv(KEY_ENV, srv.api_key)
+        yield srv
+
+
+@pytest.fixture
+def defs(wb_server, tmp_path) -> dg.Definitions:
+    return build_wandb_defs(
+        entity="wb-demo",
+        project="cifar",
+        api_key=dg.EnvVar(KEY_ENV),
+        base_url=wb_server.base_url,
+        storage_dir=str(tmp_path / "store"),
+    )
+
+
+def total_requests(srv: LocalWandbServer) -> int:
+    stats = srv.stats()
+    return int(stats.get("requests", stats.get("total", 0)))
+
+
+def materializations(instance, key, partition) -> int:
+    result = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=50
+    )
+    return len(result.records)
+
+
+def tick_and_launch(defs, instance, sensor, cursor):
+    result = evaluate_sensor(defs, sensor, instance, cursor)
+    launched = launch_requests(defs, sensor, result, instance)
+    assert all(r.success for r in launched.results)
+    return result, launched
+
+
+def history_path(tmp_path, run_id):
+    return tmp_path / "store" / "wandb" / "cifar" / "run_history" / f"{run_id}.parquet"
+
+
+def test_loading_definitions_makes_no_request(wb_server, tmp_path, monkeypatch):
+    before = wb_server.stats()
+    defs = build_wandb_defs(
+        entity="wb-demo", project="cifar", base_url=wb_server.base_url, storage_dir=str(tmp_path)
+    )
+    dg.Definitions.validate_loadable(defs)
+    defs.resolve_asset_graph()
+    defs.get_repository_def()
+    assert wb_server.stats() == before
+
+
+def test_sensor_partitions_and_parquet_equal_the_official_sdk(
+    wb_server, defs, tmp_path, instance, sdk_env
+):
+    from wandb import Api
+
+    api = Api(api_key=wb_server.api_key, overrides={"base_url": wb_server.base_url})
+    tick, launched = tick_and_launch(defs, instance, RUN_SENSOR, None)
+
+    ended = sorted(r.run_id for r in DEMO_RUNS if r.state in TERMINAL)
+    parts = sorted(instance.get_dynamic_partitions("wandb_runs__wb_demo__cifar"))
+    assert parts == ended
+    per_run = sorted(r.partition_key for r in launched.requests if r.partition_key)
+    assert per_run == ended
+    assert [r.asset_selection for r in launched.requests if not r.partition_key] == [[RUNS]]
+
+    for run_id in ("cifar000", "cifar002", "cifar010"):  # cifar002 logs a NaN loss
+        sdk_run = api.run(f"wb-demo/cifar/{run_id}")
+        ours = pq.read_table(history_path(tmp_path, run_id)).to_pylist()
+        assert rows(ours) == rows(sdk_run.scan_history())
+        assert len(ours) == DEMO_RUNS_BY_ID[run_id].num_steps
+        system = pq.read_table(
+            tmp_path / "store" / "wandb" / "cifar" / "run_system_metrics" / f"{run_id}.parquet"
+        ).to_pylist()
+        expected = sdk_run.history(stream="events", pandas=False)
+        assert rows(system, key="_timestamp") == rows(expected, key="_timestamp")
+
+    # the run table equals the SDK's listing
+    table = pq.read_table(tmp_path / "store" / "wandb" / "cifar" / "runs.parquet")
+    sdk_runs = {r.id: r for r in api.runs("wb-demo/cifar")}
+    assert sorted(table.column("id").to_pylist()) == sorted(sdk_runs)
+    for row in table.to_pylist():
+        assert row["state"] == sdk_runs[row["id"]].state
+        assert row["config.lr"] == pytest.approx(sdk_runs[row["id"]].config["lr"])
+
+    # nothing changed: the next tick requests nothing, every partition materialized once
+    again = evaluate_sensor(defs, RUN_SENSOR, instance, tick.cursor)
+    assert again.run_requests == []
+    assert {materializations(instance, HISTORY, p) for p in ended} == {1}
+
+
+def test_finished_resumed_and_rewound_runs_refresh_exactly_once(
+    wb_server, defs, tmp_path, instance, sdk_env
+):
+    from wandb import Api
+
+    api = Api(api_key=wb_server.api_key, overrides={"base_url": wb_server.base_url})
+    seed = wb_server.seed
+    tick, _ = tick_and_launch(defs, instance, RUN_SENSOR, None)
+    assert DEMO_RUNNING_RUN not in instance.get_dynamic_partitions("wandb_runs__wb_demo__cifar")
+
+    # the running run finishes: requested once
+    seed.finish_run(f"wb-demo/cifar/{DEMO_RUNNING_RUN}")
+    tick, launched = tick_and_launch(defs, instance, RUN_SENSOR, tick.cursor)
+    assert [r.partition_key for r in launched.requests if r.partition_key] == [DEMO_RUNNING_RUN]
+
+    # cifar001 is resumed, logs 30 more steps and finishes again: appended, not re-fetched
+    path = "wb-demo/cifar/cifar001"
+    n = DEMO_RUNS_BY_ID["cifar001"].num_steps
+    seed.resume_run(path)
+    seed.append_history(path, [{"_step": n + i, "loss": 0.01 * i} for i in range(30)])
+    tick, launched = tick_and_launch(defs, instance, RUN_SENSOR, tick.cursor)
+    assert launched.requests == []  # still running
+    seed.finish_run(path)
+    tick, launched = tick_and_launch(defs, instance, RUN_SENSOR, tick.cursor)
+    assert [r.partition_key for r in launched.requests if r.partition_key] == ["cifar001"]
+    meta = launched.results[0].get_asset_materialization_events()[0].materialization.metadata
+    assert meta["mode"].value == "append" and meta["fetched_rows"].value == 30
+    ours = pq.read_table(history_path(tmp_path, "cifar001")).to_pylist()
+    assert len(ours) == n + 30
+    assert rows(ours) == rows(api.run(path).scan_history())
+
+    # cifar003 is rewound to step 500 and finishes: rewritten from scratch
+    seed.resume_run("wb-demo/cifar/cifar003")
+    seed.rewind_run("wb-demo/cifar/cifar003", 500)
+    seed.finish_run("wb-demo/cifar/cifar003")
+    tick, launched = tick_and_launch(defs, instance, RUN_SENSOR, tick.cursor)
+    assert [r.partition_key for r in launched.requests if r.partition_key] == ["cifar003"]
+    ours = pq.read_table(history_path(tmp_path, "cifar003")).to_pylist()
+    assert len(ours) == 500
+    assert rows(ours) == rows(api.run("wb-demo/cifar/cifar003").scan_history())
+
+    # and then nothing more
+    last = evaluate_sensor(defs, RUN_SENSOR, instance, tick.cursor)
+    assert last.run_requests == []
+    assert materializations(instance, HISTORY, "cifar001") == 2
+    assert materializations(instance, HISTORY, "cifar000") == 1
+
+
+def test_sweep_sensor_stores_the_best_model_with_the_servers_bytes(
+    wb_server, defs, tmp_path, instance, sdk_env
+):
+    from wandb import Api
+
+    api = Api(api_key=wb_server.api_key, overrides={"base_url": wb_server.base_url})
+    tick, launched = tick_and_launch(defs, instance, SWEEP_SENSOR, None)
+    assert [r.partition_key for r in launched.requests] == [DEMO_SWEEP_ID]
+    best = api.sweep(f"wb-demo/cifar/{DEMO_SWEEP_ID}").best_run()
+    stored = tmp_path / "store" / "wandb" / "cifar" / "sweep_best_model" / DEMO_SWEEP_ID
+    assert [p.name for p in stored.iterdir()] == ["model-best.h5"]
+    expected = demo_files(DEMO_RUNS_BY_ID[best.id])["model-best.h5"]
+    assert (stored / "model-best.h5").read_bytes() == expected
+    checks = launched.results[0].get_asset_check_evaluations()
+    assert [(c.check_name, c.passed) for c in checks] == [("best_model_md5", True)]
+    again = evaluate_sensor(defs, SWEEP_SENSOR, instance, tick.cursor)
+    assert again.run_requests == []
+
+
+def test_runs_table_refresh_is_incremental(wb_server, defs, tmp_path, instance, sdk_env):
+    from wandb import Api
+
+    assets, resources = list(defs.assets), dict(defs.resources)
+    first = dg.materialize(assets, selection=[RUNS], instance=instance, resources=resources)
+    assert (
+        first.asset_materializations_for_node("wandb_wb_demo__cifar__runs")[0]
+        .metadata["wandb/refresh_mode"]
+        .value
+        == "full"
+    )
+    wb_server.seed.finish_run(f"wb-demo/cifar/{DEMO_RUNNING_RUN}")
+    no_lookback = {"ops": {"wandb_wb_demo__cifar__runs": {"config": {"lookback_seconds": 0}}}}
+    second = dg.materialize(
+        assets, selection=[RUNS], instance=instance, resources=resources, run_config=no_lookback
+    )
+    meta = second.asset_materializations_for_node("wandb_wb_demo__cifar__runs")[0].metadata
+    assert meta["wandb/refresh_mode"].value == "incremental"
+    assert meta["wandb/fetched_rows"].value == 1  # only the run that was not yet terminal
+    table = pq.read_table(tmp_path / "store" / "wandb" / "cifar" / "runs.parquet").to_pylist()
+    api = Api(api_key=wb_server.api_key, overrides={"base_url": wb_server.base_url})
+    assert {r["id"]: r["state"] for r in table} == {
+        r.id: r.state for r in api.runs("wb-demo/cifar")
+    }
+    checks = second.get_asset_check_evaluations()
+    assert [(c.check_name, c.passed) for c in checks] == [("unique_run_ids", True)]
+
+
+def test_workspace_validates_offline_without_requests(wb_server, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    workspace = Path(__file__).resolve().parents[2] / "workspace.yaml"
+    before = wb_server.stats()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "DAGSTER_HOME"))}
+    env.update(WANDB_BASE_URL=wb_server.base_url, WANDB_API_KEY=wb_server.api_key)
+    proc = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-w", str(workspace)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "All code locations passed validation" in proc.stderr + proc.stdout
+    assert wb_server.stats() == before
