@@ -55,7 +55,16 @@ def finish_run(runs: RunStore, history: HistoryStore, run_pk: int, exit_code: in
     state = state_for_exit_code(exit_code)
     history.export_live(run_pk)
     runs.update_run(run_pk, {"state": state})
+    _finish_sweep(runs, run_pk)
     return state
+
+
+def _finish_sweep(runs: RunStore, run_pk: int) -> None:
+    from wb_dagster.testing.sweep_agents import finish_sweep_if_done
+
+    run = runs.get_run_by_pk(run_pk)
+    if run is not None and run["sweep_name"]:
+        finish_sweep_if_done(runs, int(run["project_pk"]), run["sweep_name"])
 
 
 def mark_stale_runs_crashed(runs: RunStore, history: HistoryStore, timeout_s: float) -> list[int]:
@@ -82,6 +91,7 @@ def mark_stale_runs_crashed(runs: RunStore, history: HistoryStore, timeout_s: fl
                 continue
             history.export_live(pk)
             runs.update_run(pk, {"state": "crashed"})
+        _finish_sweep(runs, pk)
         changed.append(pk)
     return changed
 

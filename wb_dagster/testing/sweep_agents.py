@@ -202,12 +202,7 @@ class SweepAgents:
             if point is not None:
                 self.runs.store.set_setting(counter, str(issued + 1))
         if point is None:
-            kept = ("display_name", "method", "description", "config", "created_at")
-            fields = {k: sweep[k] for k in kept} | {
-                "state": "FINISHED",
-                "run_count_expected": sweep["run_count_expected"],
-            }
-            self.runs.upsert_sweep(agent.entity, agent.project, agent.sweep, fields)
+            finish_sweep_if_done(self.runs, int(sweep["project_pk"]), agent.sweep)
             return [{"type": "exit"}]
         return [
             {
@@ -233,6 +228,34 @@ class SweepAgents:
 def commands_json(commands: list[dict[str, Any]]) -> str:
     """``agentHeartbeat.commands`` is a JSON string."""
     return json.dumps(commands)
+
+
+def finish_sweep_if_done(runs: RunStore, project_pk: int, sweep_name: str) -> bool:
+    """Mark a grid sweep ``FINISHED`` once every point was handed out and no run is running.
+
+    Called when one of its runs ends; returns whether the sweep was finished now.
+    """
+    sweep = runs.get_sweep(project_pk, sweep_name)
+    if sweep is None or sweep["state"] != "RUNNING" or sweep["method"] != "grid":
+        return False
+    issued = int(runs.store.get_setting(f"sweep_issued:{project_pk}:{sweep_name}") or 0)
+    if issued < grid_size(parse_sweep_config(sweep["config"])):
+        return False
+    active = runs.store.conn().execute(
+        "SELECT 1 FROM runs WHERE project_pk = ? AND sweep_name = ? "
+        "AND state IN ('running', 'pending', 'preempting') LIMIT 1",
+        (project_pk, sweep_name),
+    ).fetchone()
+    if active:
+        return False
+    _set_sweep_state(runs, sweep, "FINISHED")
+    return True
+
+
+def _set_sweep_state(runs: RunStore, sweep: dict[str, Any], state: str) -> None:
+    kept = ("display_name", "method", "description", "config", "created_at", "run_count_expected")
+    fields = {k: sweep[k] for k in kept} | {"state": state}
+    runs.upsert_sweep(sweep["entity"], sweep["project"], sweep["name"], fields)
 
 
 def sweep_agent_mutations(ctx: Any) -> dict[str, Any]:
