@@ -241,11 +241,15 @@ def finish_sweep_if_done(runs: RunStore, project_pk: int, sweep_name: str) -> bo
     issued = int(runs.store.get_setting(f"sweep_issued:{project_pk}:{sweep_name}") or 0)
     if issued < grid_size(parse_sweep_config(sweep["config"])):
         return False
-    active = runs.store.conn().execute(
-        "SELECT 1 FROM runs WHERE project_pk = ? AND sweep_name = ? "
-        "AND state IN ('running', 'pending', 'preempting') LIMIT 1",
-        (project_pk, sweep_name),
-    ).fetchone()
+    active = (
+        runs.store.conn()
+        .execute(
+            "SELECT 1 FROM runs WHERE project_pk = ? AND sweep_name = ? "
+            "AND state IN ('running', 'pending', 'preempting') LIMIT 1",
+            (project_pk, sweep_name),
+        )
+        .fetchone()
+    )
     if active:
         return False
     _set_sweep_state(runs, sweep, "FINISHED")
