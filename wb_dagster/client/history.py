@@ -564,7 +564,11 @@ class _open_dest:
     def __enter__(self) -> Any:
         if hasattr(self.dest, "write"):
             return self.dest
-        if hasattr(self.dest, "open") and not isinstance(self.dest, (str, bytes)):
+        if hasattr(self.dest, "open") and not isinstance(self.dest, str | bytes | os.PathLike):
+            # UPath and friends (s3://, gs://, ...)
+            parent = getattr(self.dest, "parent", None)
+            if parent is not None and hasattr(parent, "mkdir"):
+                parent.mkdir(parents=True, exist_ok=True)
             self._fh = self.dest.open("wb")
             return self._fh
         path = os.fspath(self.dest)
