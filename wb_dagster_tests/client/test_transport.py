@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -44,6 +46,13 @@ def scripted() -> Iterator[tuple[str, Script]]:
             self.rfile.read(length)
             script.received.append(dict(self.headers))
             status, headers, body = script.next()
+            if status == 0:  # connection reset: RST instead of an answer
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+                self.connection.close()
+                self.close_connection = True
+                return
             self.send_response(status)
             for k, v in headers.items():
                 self.send_header(k, v)
@@ -179,3 +188,12 @@ def test_rate_gate_pauses_everyone() -> None:
     gate.wait(deadline=started + 5)
     gate.wait(deadline=started + 5)
     assert time.monotonic() - started >= 0.3 + 0.04
+
+
+def test_connection_resets_are_retried_for_queries_only(scripted: tuple[str, Script]) -> None:
+    url, script = scripted
+    script.responses = [(0, {}, ""), (0, {}, ""), OK]
+    assert make(url).graphql("query { ok }", what="probe") == {"ok": True}
+    script.responses = [(0, {}, ""), OK]
+    with pytest.raises(CommError, match="may or may not have been applied"):
+        make(url).graphql("mutation { x }", what="m", idempotent=False)
