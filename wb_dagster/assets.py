@@ -11,22 +11,28 @@ automation condition: per-run work is launched by the run sensor (see ``sensors.
 Example:
     >>> from wb_dagster.project import WandbProjectAssetsSpec
     >>> p = WandbProjectAssetsSpec.build(entity="wb-demo", project="cifar")
-    >>> [k.to_user_string() for k in build_wandb_run_assets(p).keys]
+    >>> sorted(k.to_user_string() for k in build_wandb_run_assets(p).keys)
     ['wandb/cifar/run_history', 'wandb/cifar/run_system_metrics']
 """
 
-import base64
 import fnmatch
-import hashlib
 import math
-from pathlib import Path
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pyarrow as pa
 from pydantic import Field
 
+from wb_dagster.checks import (
+    BEST_MODEL_MD5_CHECK,
+    HISTORY_CONSISTENT_CHECK,
+    RUNS_UNIQUE_CHECK,
+    file_md5,
+    history_check,
+    md5_matches,
+)
 from wb_dagster.history_sync import sync_history
 from wb_dagster.io_manager import (
     FILES_STORAGE,
@@ -47,9 +53,6 @@ from wb_dagster.runs_table import (
 from wb_dagster.storage import local_scratch, put_local_file_atomic, read_table, summarize_parquet
 
 DEFAULT_POOL = "wandb_api"
-RUNS_UNIQUE_CHECK = "unique_run_ids"
-HISTORY_CONSISTENT_CHECK = "history_matches_run"
-BEST_MODEL_MD5_CHECK = "best_model_md5"
 MAX_SUMMARY_METADATA = 20
 DEFAULT_RETRY = dg.RetryPolicy(
     max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
@@ -246,26 +249,6 @@ def _history_metadata(run: Any, sync: Any, path: Any) -> dict[str, Any]:
     return meta
 
 
-def _history_check(run: Any, sync: Any, key: dg.AssetKey) -> dg.AssetCheckResult:
-    stored = sync.stored
-    lines = int(getattr(run, "history_line_count", 0) or 0)
-    last = int(getattr(run, "last_history_step", -1))
-    stored_last = stored.max_step if stored.max_step is not None else -1
-    rows_ok = lines == 0 or stored.rows == lines
-    return dg.AssetCheckResult(
-        check_name=HISTORY_CONSISTENT_CHECK,
-        asset_key=key,
-        passed=rows_ok and stored_last == last,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            "stored_rows": stored.rows,
-            "history_line_count": lines,
-            "stored_last_step": stored_last,
-            "run_last_step": last,
-        },
-    )
-
-
 def build_wandb_run_assets(
     p: WandbProjectAssetsSpec,
     *,
@@ -324,7 +307,7 @@ def build_wandb_run_assets(
             yield dg.MaterializeResult(
                 asset_key=history_key,
                 metadata=_history_metadata(run, sync, path),
-                check_results=[_history_check(run, sync, history_key)],
+                check_results=[history_check(run, sync.stored, history_key)],
             )
         if system_key in selected:
             from wb_dagster.storage import write_table_atomic
@@ -359,21 +342,6 @@ def fresh_run(client: Any, project_path: str, run_id: str) -> Any:
     return run
 
 
-def md5_matches(data_md5: bytes, expected: str) -> bool:
-    """W&B reports md5 as base64 (sometimes hex); compare a raw digest against either."""
-    expected = (expected or "").strip()
-    return expected in (base64.b64encode(data_md5).decode(), data_md5.hex())
-
-
-def file_md5(path: Any) -> bytes:
-    """Raw md5 digest of a stored file (streamed)."""
-    digest = hashlib.md5()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.digest()
-
-
 def sweep_order(sweep_config: Mapping[str, Any], config: SweepBestModelConfig) -> tuple[str, str]:
     """(metric, goal) from the run config, else the sweep's ``metric`` section."""
     metric_cfg = sweep_config.get("metric") if isinstance(sweep_config, Mapping) else None
@@ -405,7 +373,8 @@ def build_wandb_sweep_best_model_asset(
 
     Example:
         >>> from wb_dagster.project import WandbProjectAssetsSpec
-        >>> a = build_wandb_sweep_best_model_asset(WandbProjectAssetsSpec.build(entity="t", project="p"))
+        >>> p = WandbProjectAssetsSpec.build(entity="t", project="p")
+        >>> a = build_wandb_sweep_best_model_asset(p)
         >>> a.partitions_def.name
         'wandb_sweeps__t__p'
     """

@@ -9,8 +9,8 @@ Example:
     ...     entity="wb-demo", project="cifar",
     ...     api_key=dg.EnvVar("WANDB_API_KEY"), storage_dir="/tmp/wb_storage",
     ... )
-    >>> sorted(k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys())
-    ['wandb/cifar/project', 'wandb/cifar/run_history', 'wandb/cifar/run_system_metrics', 'wandb/cifar/runs', 'wandb/cifar/sweep_best_model']
+    >>> sorted(k.path[-1] for k in defs.resolve_asset_graph().get_all_asset_keys())
+    ['project', 'run_history', 'run_system_metrics', 'runs', 'sweep_best_model']
 """
 
 from __future__ import annotations

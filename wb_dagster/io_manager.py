@@ -96,7 +96,7 @@ class WandbParquetIOManager(dg.ConfigurableIOManager):
     Writes are atomic: a failed or killed step keeps the previous file.
 
     Example:
-        >>> io = WandbParquetIOManager(base_dir="s3://bucket/wandb", storage_options={"anon": False})
+        >>> io = WandbParquetIOManager(base_dir="s3://bucket/wandb", storage_options={"anon": 0})
     """
 
     base_dir: str | None = Field(

@@ -66,7 +66,7 @@ def write_table_atomic(table: pa.Table, dest: UPath) -> None:
 
 
 def put_local_file_atomic(local: Path, dest: UPath) -> None:
-    """Copy a finished local file to ``dest`` atomically (rename locally, upload + move remotely)."""
+    """Copy a finished local file to ``dest`` atomically (local rename, or upload then move)."""
     with atomic_destination(dest) as tmp:
         if is_local(dest):
             shutil.copyfile(local, tmp.path)
@@ -161,12 +161,15 @@ def concat_parquet_atomic(parts: list[UPath | Path], dest: UPath) -> ParquetSumm
         with f.open("rb") as fh:
             schemas.append(pq.ParquetFile(fh).schema_arrow)
     schema = unify_schemas(schemas)
-    with atomic_destination(dest) as tmp:
-        with tmp.open("wb") as out, pq.ParquetWriter(out, schema) as writer:
-            for f in files:
-                with f.open("rb") as fh:
-                    for batch in pq.ParquetFile(fh).iter_batches(batch_size=MERGE_BATCH_ROWS):
-                        writer.write_batch(conform_batch(batch, schema))
+    with (
+        atomic_destination(dest) as tmp,
+        tmp.open("wb") as out,
+        pq.ParquetWriter(out, schema) as writer,
+    ):
+        for f in files:
+            with f.open("rb") as fh:
+                for batch in pq.ParquetFile(fh).iter_batches(batch_size=MERGE_BATCH_ROWS):
+                    writer.write_batch(conform_batch(batch, schema))
     summary = summarize_parquet(dest)
     assert summary is not None
     return summary

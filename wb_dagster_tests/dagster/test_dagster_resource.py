@@ -1,4 +1,4 @@
-"""WandbResource: the key stays out of snapshots, reprs and pickles' text; one client per process."""
+"""WandbResource: the key stays out of snapshots and reprs; picklable; one client per process."""
 
 import pickle
 
@@ -62,6 +62,8 @@ def test_resource_pickles_without_its_client(monkeypatch):
 def test_missing_envvar_fails_with_the_variable_name(monkeypatch):
     monkeypatch.delenv("ABSENT_WANDB_KEY", raising=False)
     resource = WandbResource(api_key=dg.EnvVar("ABSENT_WANDB_KEY"))
-    with pytest.raises(Exception, match="ABSENT_WANDB_KEY"):
-        with resource.process_config_and_initialize_cm():
-            pass
+    with (
+        pytest.raises(Exception, match="ABSENT_WANDB_KEY"),
+        resource.process_config_and_initialize_cm(),
+    ):
+        pass

@@ -120,7 +120,7 @@ def test_failed_write_keeps_previous_file(tmp_path):
         num_rows = 5
         schema = pa.schema([("x", pa.int64())])
 
-    with pytest.raises(Exception):
+    with pytest.raises(TypeError):
         write_table_atomic(Exploding(), dest)  # type: ignore[arg-type]
     assert read_table(dest).column("x").to_pylist() == [1, 2]
     assert [p.name for p in tmp_path.iterdir()] == ["t.parquet"]

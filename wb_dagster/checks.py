@@ -1,0 +1,61 @@
+"""Asset checks of the W&B assets, evaluated in the same step as the materialization.
+
+* ``unique_run_ids`` (blocking) on ``runs``: every run id appears once;
+* ``history_matches_run`` (WARN) on ``run_history``: stored rows equal the run's
+  ``historyLineCount`` and the stored last step equals the run's last step;
+* ``best_model_md5`` (blocking) on ``sweep_best_model``: stored bytes have W&B's md5.
+
+Example:
+    >>> import hashlib
+    >>> md5_matches(hashlib.md5(b"x").digest(), "nT8Qzol4uyWo+ukYz4ILBQ==")
+    False
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+import dagster as dg
+
+from wb_dagster.storage import ParquetSummary
+
+RUNS_UNIQUE_CHECK = "unique_run_ids"
+HISTORY_CONSISTENT_CHECK = "history_matches_run"
+BEST_MODEL_MD5_CHECK = "best_model_md5"
+
+
+def history_check(run: Any, stored: ParquetSummary, key: dg.AssetKey) -> dg.AssetCheckResult:
+    """``history_matches_run``: stored rows and last step agree with the run (WARN)."""
+    lines = int(getattr(run, "history_line_count", 0) or 0)
+    last = int(getattr(run, "last_history_step", -1))
+    stored_last = stored.max_step if stored.max_step is not None else -1
+    rows_ok = lines == 0 or stored.rows == lines
+    return dg.AssetCheckResult(
+        check_name=HISTORY_CONSISTENT_CHECK,
+        asset_key=key,
+        passed=rows_ok and stored_last == last,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "stored_rows": stored.rows,
+            "history_line_count": lines,
+            "stored_last_step": stored_last,
+            "run_last_step": last,
+        },
+    )
+
+
+def md5_matches(data_md5: bytes, expected: str) -> bool:
+    """W&B reports md5 as base64 (sometimes hex); compare a raw digest against either."""
+    expected = (expected or "").strip()
+    return expected in (base64.b64encode(data_md5).decode(), data_md5.hex())
+
+
+def file_md5(path: Any) -> bytes:
+    """Raw md5 digest of a stored file (streamed)."""
+    digest = hashlib.md5()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.digest()
