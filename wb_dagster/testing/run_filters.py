@@ -19,8 +19,8 @@ Anything else raises :class:`FilterError` with a message saying what is wrong.
 
 Example:
     >>> sql = compile_filters('{"$or": [{"config.experiment_name": "foo"}, {"state": "failed"}]}')
-    >>> sql.where
-    "((json_extract(r.config, '$.\\"experiment_name\\".value') IS ?) OR (r.state IS ?))"
+    >>> print(sql.where)
+    ((json_extract(r.config, '$."experiment_name".value') IS ?) OR (r.state IS ?))
     >>> sql.params
     ['foo', 'failed']
 """
@@ -204,6 +204,8 @@ def _field_condition(name: str, op: str, value: Any) -> SqlFragment:
 def _combine(parts: list[SqlFragment], joiner: str) -> SqlFragment:
     if not parts:
         return SqlFragment("1" if joiner == "AND" else "0")
+    if len(parts) == 1:
+        return parts[0]
     where = "(" + f" {joiner} ".join(f"({p.where})" for p in parts) + ")"
     return SqlFragment(where, [v for p in parts for v in p.params])
 

@@ -367,6 +367,33 @@ class RunStore:
         )
         return None if row is None or row[0] is None else float(row[0])
 
+    def insert_runs_bulk(self, project_pk: int, runs: Sequence[dict[str, Any]]) -> None:
+        """Insert many new runs in one transaction (scale seeding; no per-run upsert logic).
+
+        Each dict has ``name state config summary tags created_at heartbeat_at`` (config and
+        summary already as JSON text, config wrapped) and optionally the plain columns.
+        """
+        columns = (
+            "name",
+            "display_name",
+            "state",
+            "config",
+            "summary",
+            "tags",
+            "group_name",
+            "job_type",
+            "sweep_name",
+            "username",
+            "created_at",
+            "heartbeat_at",
+        )
+        with self.store.write() as conn:
+            conn.executemany(
+                f"INSERT INTO runs(project_pk, {', '.join(columns)}) "
+                f"VALUES (?, {', '.join('?' for _ in columns)})",
+                [(project_pk, *(r.get(c) for c in columns)) for r in runs],
+            )
+
     # ------------------------------------------------------------ system-metric events
     def append_events(self, run_pk: int, rows: Sequence[dict[str, Any]]) -> None:
         """Append system-metric rows; ``systemMetrics`` becomes the last row's system.* values."""

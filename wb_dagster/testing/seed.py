@@ -19,7 +19,7 @@ Example:
     ...     seed.append_history(run, [{"loss": 0.25}])                 # live step 2
     ...     seed.rewind_run(run, 1)               # keeps step 0 only
     ...     seed.set_state(run, "crashed")
-    ...     seed.add_file(run, "notes.txt", b"hi")
+    ...     _ = seed.add_file(run, "notes.txt", b"hi")
     ...     seed.delete_run(run)
 """
 

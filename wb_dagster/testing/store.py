@@ -62,9 +62,10 @@ CREATE INDEX IF NOT EXISTS runs_by_created ON runs (project_pk, created_at, pk);
 CREATE INDEX IF NOT EXISTS runs_by_heartbeat ON runs (project_pk, heartbeat_at, pk);
 CREATE INDEX IF NOT EXISTS runs_by_state ON runs (project_pk, state);
 CREATE INDEX IF NOT EXISTS runs_by_sweep ON runs (project_pk, sweep_name);
+-- a rowid table: rows are large JSON texts, which WITHOUT ROWID b-trees store poorly
 CREATE TABLE IF NOT EXISTS history_live (
     run_pk INTEGER NOT NULL, step INTEGER NOT NULL, row TEXT NOT NULL,
-    PRIMARY KEY (run_pk, step)) WITHOUT ROWID;
+    PRIMARY KEY (run_pk, step));
 CREATE TABLE IF NOT EXISTS history_exports (
     run_pk INTEGER NOT NULL, part INTEGER NOT NULL, token TEXT NOT NULL,
     min_step INTEGER NOT NULL, max_step INTEGER NOT NULL, rows INTEGER NOT NULL,
