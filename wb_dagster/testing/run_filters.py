@@ -49,7 +49,6 @@ class SqlFragment:
 
 _COLUMNS: dict[str, str] = {
     "name": "r.name",
-    "id": "r.name",
     "displayName": "r.display_name",
     "display_name": "r.display_name",
     "state": "r.state",
