@@ -447,7 +447,8 @@ def build_wandb_sweep_best_model_asset(
                 )
                 if old.is_file() and rel not in keep:
                     old.unlink()
-        value = (best.summary or {}).get(metric)
+        summary: dict[str, Any] = dict(best.summary_metrics or {})
+        value = summary.get(metric)
         meta: dict[str, Any] = {
             "wandb/sweep_id": sweep_id,
             "best_run": best.id,

@@ -111,7 +111,11 @@ def build_wandb_defs(
         key_prefix=key_prefix,
         group_name=group_name,
     )
-    common = {"resource_key": resource_key, "io_manager_key": io_manager_key, "pool": pool}
+    common: dict[str, Any] = {
+        "resource_key": resource_key,
+        "io_manager_key": io_manager_key,
+        "pool": pool,
+    }
     assets: list[Any] = [p.specs["project"]]
     if "runs" in include:
         assets.append(build_wandb_runs_asset(p, **common))
@@ -119,7 +123,11 @@ def build_wandb_defs(
     if per_run:
         run_assets = build_wandb_run_assets(p, **common)
         if per_run != {"run_history", "run_system_metrics"}:
-            run_assets = run_assets.subset_for({p.key(k) for k in per_run}, None)
+            keep = {
+                p.key("run_history") if k == "run_history" else p.key("run_system_metrics")
+                for k in per_run
+            }
+            run_assets = run_assets.subset_for(keep, None)
         assets.append(run_assets)
     if "sweep_best_model" in include:
         assets.append(

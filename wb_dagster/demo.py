@@ -79,12 +79,12 @@ def launch_requests(
     Like the sensor daemon, a request whose ``run_key`` was already launched by this sensor is
     skipped (run keys are permanent).
     """
-    for req in result.dynamic_partitions_requests or []:
-        if isinstance(req, dg.AddDynamicPartitionsRequest):
-            instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
+    for change in result.dynamic_partitions_requests or []:
+        if isinstance(change, dg.AddDynamicPartitionsRequest):
+            instance.add_dynamic_partitions(change.partitions_def_name, list(change.partition_keys))
         else:
-            for key in req.partition_keys:
-                instance.delete_dynamic_partition(req.partitions_def_name, key)
+            for key in change.partition_keys:
+                instance.delete_dynamic_partition(change.partitions_def_name, key)
     launched = Launched()
     for req in result.run_requests or []:
         if req.run_key and instance.get_run_records(
@@ -97,7 +97,7 @@ def launch_requests(
         if req.run_key:
             tags[RUN_KEY_TAG] = req.run_key
         run = dg.materialize(
-            list(defs.assets or []),
+            _assets(defs),
             selection=list(req.asset_selection or []),
             partition_key=req.partition_key,
             instance=instance,
@@ -111,6 +111,10 @@ def launch_requests(
         if on_run is not None:
             on_run(req, run)
     return launched
+
+
+def _assets(defs: dg.Definitions) -> list[Any]:
+    return list(defs.assets or [])
 
 
 def _meta(run: dg.ExecuteInProcessResult, key: dg.AssetKey) -> dict[str, Any]:
@@ -236,7 +240,7 @@ def _demo_steps(
 ) -> int:
     say.step(f"[1/5] materializing {keys['runs'].to_user_string()} ...")
     table = dg.materialize(
-        list(defs.assets or []),
+        _assets(defs),
         selection=[keys["runs"]],
         instance=instance,
         resources=dict(defs.resources or {}),
