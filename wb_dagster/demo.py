@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -32,6 +33,7 @@ import dagster as dg
 from wb_dagster.defs import build_wandb_defs
 
 DEMO_KEY_ENV = "WB_DAGSTER_DEMO_API_KEY"
+DEMO_MARKER = "WB_DAGSTER_DEMO_INSTANCE"
 RUN_KEY_TAG = "dagster/run_key"
 SENSOR_NAME_TAG = "dagster/sensor_name"
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
@@ -185,9 +187,12 @@ def run_demo(output: str | None = None, *, out: TextIO | None = None) -> int:
     root = Path(output or "wb_demo_output").resolve()
     root.mkdir(parents=True, exist_ok=True)
     home = root / ".dagster"
+    if (home / DEMO_MARKER).exists():
+        # a previous demo's instance: its permanent run keys would make this run a no-op
+        shutil.rmtree(home)
     home.mkdir(exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    (home / DEMO_MARKER).write_text("created by `wb-dagster demo`; replaced on the next run\n")
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     say.step("starting the local W&B server with the demo seed ...")
     # the seeded running run has an old heartbeat: keep the crash watchdog from ending it
     with LocalWandbServer(seed="demo", heartbeat_timeout_s=10**9) as srv:
