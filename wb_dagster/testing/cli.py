@@ -13,10 +13,13 @@ then the server runs until SIGINT/SIGTERM. Point the official SDK or ``WandbClie
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
 import tempfile
 from pathlib import Path
+from types import FrameType
 
 from wb_dagster.testing.backend import Backend
 from wb_dagster.testing.run_lifecycle import CrashWatchdog, set_heartbeat_timeout
@@ -52,8 +55,17 @@ def run_server(args: argparse.Namespace) -> int:
             "entity": backend.default_entity,
             "projects": backend.runs.project_names(),
         }
-        print(json.dumps(line), flush=True)
         server = make_uvicorn(state)
+        # our own handlers, installed before the JSON line: uvicorn's would re-raise the signal
+        # after shutdown (exit status -15 instead of a clean 0)
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+
+        def _request_stop(signum: int, frame: FrameType | None) -> None:
+            server.should_exit = True
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _request_stop)
+        print(json.dumps(line), flush=True)
         # opt-in (a --heartbeat-timeout flag): seeded running runs never heartbeat
         timeout = getattr(args, "heartbeat_timeout", None)
         watchdog = None
@@ -61,7 +73,7 @@ def run_server(args: argparse.Namespace) -> int:
             set_heartbeat_timeout(backend.runs, timeout)
             watchdog = CrashWatchdog(backend.runs, backend.history)  # silent running -> crashed
             watchdog.start()
-        server.run(sockets=[sock])  # handles SIGINT/SIGTERM: finishes requests, then returns
+        server.run(sockets=[sock])  # returns after SIGINT/SIGTERM once requests are finished
         if watchdog is not None:
             watchdog.stop()
         backend.close()
