@@ -63,7 +63,7 @@ class WandbClient:
         project: str | None = None,
         max_requests_per_s: float | None = None,
         backoff_factor: float = 0.5,
-        history_page_rows: int = 2000,
+        history_page_rows: int = 10_000,
     ) -> None:
         self.base_url = (base_url or os.environ.get("WANDB_BASE_URL") or DEFAULT_BASE_URL).rstrip(
             "/"
@@ -272,7 +272,7 @@ class WandbClient:
             conn = proj.get("sweeps") or {}
             for edge in conn.get("edges") or []:
                 node = edge.get("node") or {}
-                out.append(Sweep(self, ObjectPath(entity, project, node.get("name")), node))
+                out.append(Sweep(self, ObjectPath(entity, project, str(node.get("name"))), node))
             info = conn.get("pageInfo") or {}
             if not info.get("hasNextPage") or not info.get("endCursor"):
                 return out

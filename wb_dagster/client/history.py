@@ -169,7 +169,7 @@ class HistoryReader:
         path: ObjectPath,
         *,
         workers: int = 8,
-        page_rows: int = 2000,
+        page_rows: int = 10_000,
     ) -> None:
         self.transport = transport
         self.path = path
