@@ -28,11 +28,56 @@ _EXPORTS: dict[str, str] = {
     "AuthenticationError": "wb_dagster.client",
     "NotFoundError": "wb_dagster.client",
     "RateLimitError": "wb_dagster.client",
+    "WandbResource": "wb_dagster.resource",
+    "DagsterWandbTranslator": "wb_dagster.translator",
+    "WandbAssetProps": "wb_dagster.translator",
+    "WandbParquetIOManager": "wb_dagster.io_manager",
+    "build_wandb_defs": "wb_dagster.defs",
+    "build_wandb_runs_schedule": "wb_dagster.defs",
+    "build_wandb_run_sensor": "wb_dagster.sensors",
+    "build_wandb_sweep_sensor": "wb_dagster.sensors",
+    "RunSensorCursor": "wb_dagster.sensors",
+    "build_wandb_runs_asset": "wb_dagster.assets",
+    "build_wandb_run_assets": "wb_dagster.assets",
+    "build_wandb_sweep_best_model_asset": "wb_dagster.assets",
+    "RunsRefreshConfig": "wb_dagster.assets",
+    "SweepBestModelConfig": "wb_dagster.assets",
+    "WandbProjectAssetsSpec": "wb_dagster.project",
+    "WandbProjectComponent": "wb_dagster.component",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "AuthenticationError",
+    "CommError",
+    "DagsterWandbTranslator",
+    "NotFoundError",
+    "RateLimitError",
+    "RunSensorCursor",
+    "RunsRefreshConfig",
+    "SweepBestModelConfig",
+    "WandbAssetProps",
+    "WandbClient",
+    "WandbParquetIOManager",
+    "WandbProjectAssetsSpec",
+    "WandbProjectComponent",
+    "WandbResource",
+    "build_wandb_defs",
+    "build_wandb_run_assets",
+    "build_wandb_run_sensor",
+    "build_wandb_runs_asset",
+    "build_wandb_runs_schedule",
+    "build_wandb_sweep_best_model_asset",
+    "build_wandb_sweep_sensor",
+]
 
 if TYPE_CHECKING:
+    from wb_dagster.assets import (
+        RunsRefreshConfig,
+        SweepBestModelConfig,
+        build_wandb_run_assets,
+        build_wandb_runs_asset,
+        build_wandb_sweep_best_model_asset,
+    )
     from wb_dagster.client import (
         AuthenticationError,
         CommError,
@@ -40,6 +85,17 @@ if TYPE_CHECKING:
         RateLimitError,
         WandbClient,
     )
+    from wb_dagster.component import WandbProjectComponent
+    from wb_dagster.defs import build_wandb_defs, build_wandb_runs_schedule
+    from wb_dagster.io_manager import WandbParquetIOManager
+    from wb_dagster.project import WandbProjectAssetsSpec
+    from wb_dagster.resource import WandbResource
+    from wb_dagster.sensors import (
+        RunSensorCursor,
+        build_wandb_run_sensor,
+        build_wandb_sweep_sensor,
+    )
+    from wb_dagster.translator import DagsterWandbTranslator, WandbAssetProps
 
 
 def __getattr__(name: str) -> Any:
