@@ -28,6 +28,14 @@ _EXPORTS: dict[str, str] = {
     "AuthenticationError": "wb_dagster.client",
     "NotFoundError": "wb_dagster.client",
     "RateLimitError": "wb_dagster.client",
+    "Run": "wb_dagster.client",
+    "Runs": "wb_dagster.client",
+    "File": "wb_dagster.client",
+    "Sweep": "wb_dagster.client",
+    "Summary": "wb_dagster.client",
+    "HistoryExport": "wb_dagster.client",
+    "RunUpdate": "wb_dagster.client",
+    "histogram": "wb_dagster.client",
     "WandbResource": "wb_dagster.resource",
     "DagsterWandbTranslator": "wb_dagster.translator",
     "WandbAssetProps": "wb_dagster.translator",
@@ -50,10 +58,17 @@ __all__ = [
     "AuthenticationError",
     "CommError",
     "DagsterWandbTranslator",
+    "File",
+    "HistoryExport",
     "NotFoundError",
     "RateLimitError",
+    "Run",
     "RunSensorCursor",
+    "RunUpdate",
+    "Runs",
     "RunsRefreshConfig",
+    "Summary",
+    "Sweep",
     "SweepBestModelConfig",
     "WandbAssetProps",
     "WandbClient",
@@ -68,6 +83,7 @@ __all__ = [
     "build_wandb_runs_schedule",
     "build_wandb_sweep_best_model_asset",
     "build_wandb_sweep_sensor",
+    "histogram",
 ]
 
 if TYPE_CHECKING:
@@ -81,9 +97,17 @@ if TYPE_CHECKING:
     from wb_dagster.client import (
         AuthenticationError,
         CommError,
+        File,
+        HistoryExport,
         NotFoundError,
         RateLimitError,
+        Run,
+        Runs,
+        RunUpdate,
+        Summary,
+        Sweep,
         WandbClient,
+        histogram,
     )
     from wb_dagster.component import WandbProjectComponent
     from wb_dagster.defs import build_wandb_defs, build_wandb_runs_schedule
