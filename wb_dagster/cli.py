@@ -18,6 +18,12 @@ def _build_parser() -> argparse.ArgumentParser:
     server.add_argument("--api-key", default=None, help="key clients must send (default: random)")
     server.add_argument("--latency-ms", type=int, default=0, help="added to every response")
     server.add_argument(
+        "--heartbeat-timeout",
+        type=float,
+        default=None,
+        help="mark running runs without a heartbeat for this many seconds as crashed (off)",
+    )
+    server.add_argument(
         "--allow-remote",
         action="store_true",
         help="allow binding a non-loopback address (the server has no TLS; loopback by default)",
