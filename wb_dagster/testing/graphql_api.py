@@ -44,9 +44,10 @@ from wb_dagster.testing.backend import Backend
 from wb_dagster.testing.file_stream import events_tail, history_tail, log_line_count
 from wb_dagster.testing.history_store import sample_positions
 from wb_dagster.testing.storage_ids import encode_id
+from wb_dagster.testing.sweep_filters import compile_sweep_filters
 
 # Features this server implements (the SDK treats unknown ones as disabled).
-SERVER_FEATURES = ("MARK_RUN_FILES_UPLOADED", "FILESTREAM_GZIP")
+SERVER_FEATURES = ("MARK_RUN_FILES_UPLOADED", "FILESTREAM_GZIP", "SWEEPS_QUERY_FILTERING")
 
 
 # ---------------------------------------------------------------------------- scalars
@@ -205,8 +206,16 @@ def project_node(ctx: Ctx, row: dict[str, Any]) -> dict[str, Any]:
         found = runs_store.get_sweep(pk, sweepName)
         return None if found is None else sweep_node(ctx, found)
 
-    def sweeps(info: Any, first: int | None = None, after: str | None = None) -> Any:
-        rows, more = runs_store.list_sweeps(pk, first, _unb64(after) if after else None)
+    def sweeps(
+        info: Any, first: int | None = None, after: str | None = None, filters: Any = None
+    ) -> Any:
+        match = compile_sweep_filters(filters)
+        start = int(_unb64(after)) if after else 0
+        limit = 50 if first is None else max(0, int(first))
+        # a project has few sweeps: filter in Python, then page by primary key
+        every, _ = runs_store.list_sweeps(pk, 1_000_000, None)
+        kept = [s for s in every if s["pk"] > start and match(s)]
+        rows, more = kept[:limit], len(kept) > limit
         edges = [{"node": sweep_node(ctx, s), "cursor": _b64(str(s["pk"]))} for s in rows]
         return {
             "edges": edges,
@@ -227,6 +236,7 @@ def project_node(ctx: Ctx, row: dict[str, Any]) -> dict[str, Any]:
         "bucket": bucket,
         "sweep": sweep,
         "sweeps": sweeps,
+        "totalSweeps": lambda info: len(runs_store.list_sweeps(pk, 1_000_000, None)[0]),
     }
 
 
