@@ -397,6 +397,25 @@ class Transport:
 
         return self._call(what, attempt, idempotent=idempotent)
 
+    def post_json(self, url: str, body: Mapping[str, Any], *, what: str) -> Any:
+        """POST a JSON body to a non-GraphQL API route (``file_stream``); return the JSON reply.
+
+        Retried like reads: callers only send bodies that are safe to repeat.
+        """
+        url = self.absolute(url)
+        payload = json.dumps(dict(body), allow_nan=True)
+
+        def attempt(timeout: float) -> Any:
+            resp = self._send("POST", url, timeout, data=payload, what=what)
+            self._check_status(what, resp)
+            self._note_rate_headers(resp)
+            try:
+                return resp.json()
+            except ValueError:
+                return None
+
+        return self._call(what, attempt, idempotent=True)
+
     def _send(
         self, method: str, url: str, timeout: float, *, what: str, **kwargs: Any
     ) -> requests.Response:
