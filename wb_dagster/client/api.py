@@ -229,6 +229,37 @@ class WandbClient:
             self._runs[path] = run
         return run
 
+    def create_run(
+        self,
+        path: str | None = None,
+        job_type: str = "analysis",
+        name: str | None = None,
+        config: dict[str, Any] | None = None,
+        summary: dict[str, Any] | None = None,
+        tags: list[str] | None = None,
+        notes: str | None = None,
+        group: str | None = None,
+        run_id: str | None = None,
+        *,
+        files: dict[str, Any] | None = None,
+        tables: dict[str, Any] | None = None,
+        table_format: str = "parquet",
+    ) -> Run:
+        """Create a finished run (e.g. an analysis run) in ``entity/project``, as ``wandb.init``
+        would; with an existing ``run_id`` update that run instead. ``files``: {name: bytes or
+        local path}; ``tables``: {name: DataFrame}. See :mod:`wb_dagster.client.analysis`."""
+        from wb_dagster.client.analysis import create_run
+
+        run = create_run(
+            self, path or self._project or "", job_type=job_type, name=name, config=config,
+            summary=summary, tags=tags, notes=notes, group=group, run_id=run_id, files=files,
+            tables=tables, table_format=table_format,
+        )  # fmt: skip
+        with self._lock:  # cached copies of this run are stale now
+            for key in [k for k, v in self._runs.items() if v.path == run.path]:
+                del self._runs[key]
+        return run
+
     def sweep(self, path: str = "") -> Sweep:
         """One sweep by path (``entity/project/sweep_id``, ``entity/project/sweeps/id``, ...)."""
         with self._lock:
