@@ -25,8 +25,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import hmac
 import json
+import socket
+import struct
 from typing import Any
 
 from starlette.applications import Starlette
@@ -95,7 +98,12 @@ class ControlMiddleware:
         if rule is not None:
             if rule.delay_ms:
                 await asyncio.sleep(rule.delay_ms / 1000)
-            if rule.status is not None:
+            if rule.action == "reset":
+                await _reset_connection(send)
+                return
+            if rule.action == "truncate":
+                send = _truncating(send, rule.truncate_bytes)
+            elif rule.status is not None:
                 await _send_json(send, rule.status, rule.response_body(), rule.headers)
                 return
         if _needs_auth(method, path) and not _authorized(scope, self.state.backend.api_key):
@@ -106,6 +114,58 @@ class ControlMiddleware:
             await _send_json(send, 401, json.dumps({"errors": [{"message": message}]}).encode(), {})
             return
         await self.app(scope, receive, send)
+
+
+def _transport(send: Send) -> Any:
+    # uvicorn's send is a bound method of its per-request cycle, which holds the connection
+    return getattr(getattr(send, "__self__", None), "transport", None)
+
+
+async def _reset_connection(send: Send) -> None:
+    """Drop the client's connection with a TCP RST (SO_LINGER 0), no answer sent."""
+    transport = _transport(send)
+    if transport is None:
+        raise ConnectionAbortedError("injected fault: connection reset")
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+    await asyncio.sleep(0)  # let uvicorn see the disconnect (no 500 written, no error logged)
+
+
+def _truncating(send: Send, limit: int | None) -> Send:
+    """``send`` that forwards the real answer but cuts the connection after ``limit`` body
+    bytes (default: half of ``Content-Length``, else half of the first body chunk)."""
+    state: dict[str, Any] = {"limit": limit, "sent": 0, "cut": False}
+
+    async def cut_send(message: Message) -> None:
+        if state["cut"]:
+            return
+        if message["type"] == "http.response.start" and state["limit"] is None:
+            for name, value in message.get("headers", []):
+                if name.lower() == b"content-length":
+                    state["limit"] = int(value) // 2
+        if message["type"] != "http.response.body":
+            await send(message)
+            return
+        body = message.get("body", b"")
+        if state["limit"] is None:
+            state["limit"] = len(body) // 2
+        room = state["limit"] - state["sent"]
+        if len(body) < room:
+            state["sent"] += len(body)
+            await send(message)
+            return
+        await send({"type": "http.response.body", "body": body[:room], "more_body": True})
+        state["cut"] = True
+        transport = _transport(send)
+        if transport is None:
+            raise ConnectionAbortedError("injected fault: response truncated")
+        transport.abort()
+        await asyncio.sleep(0)
+
+    return cut_send
 
 
 async def _read_body(receive: Receive) -> bytes:

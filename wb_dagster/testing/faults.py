@@ -7,6 +7,11 @@ declared in the document, since the SDK sends ``operationName: ""``) or by ``"ME
 ``status: null`` the rule only delays the real answer. ``count`` limits how many requests it
 hits (then it is spent); ``probability`` makes it hit randomly (seeded: reproducible).
 
+``action`` picks what a hit does: ``"respond"`` (default, the answer above), ``"reset"`` (the
+connection is dropped with a TCP reset before any answer, as a crashed proxy does) or
+``"truncate"`` (the real answer is sent with its full ``Content-Length`` but the connection is
+cut after ``truncate_bytes`` bytes of body, default half: a download cut mid-stream).
+
 Example:
     >>> rules = FaultSet()
     >>> rules.add([{"match": "Run", "status": 429, "headers": {"Retry-After": "1"}, "count": 1}])
@@ -22,7 +27,7 @@ import random
 import re
 import threading
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -39,6 +44,8 @@ class FaultRule(BaseModel):
     count: int | None = None
     probability: float = 1.0
     delay_ms: int = 0
+    action: Literal["respond", "reset", "truncate"] = "respond"
+    truncate_bytes: int | None = Field(default=None, ge=0)
 
     @field_validator("match")
     @classmethod
