@@ -3,8 +3,9 @@
 The middleware, in order: counts the request (stats), adds ``--latency-ms``, applies fault
 rules, then checks auth. Only ``/graphql`` needs auth (HTTP Basic ``api:<key>``); file,
 upload, parquet and telemetry URLs behave like pre-signed URLs, and ``/_control`` is for tests
-on loopback. Each route group lives in its own ``routes_*.py`` module, so more (e.g. the
-logging path's ``file_stream``) can be added beside them.
+on loopback (from another host it needs the key too). Each route group lives in its own
+``routes_*.py`` module, so more (e.g. the logging path's ``file_stream``) can be added beside
+them.
 
 Example:
     >>> import tempfile, pathlib
@@ -27,6 +28,7 @@ import base64
 import binascii
 import contextlib
 import hmac
+import ipaddress
 import json
 import socket
 import struct
@@ -48,6 +50,16 @@ _MAX_GRAPHQL_BODY = 64 * 1024 * 1024
 
 def _needs_auth(method: str, path: str) -> bool:
     return path == "/graphql" or (method == "POST" and path.endswith("/file_stream"))
+
+
+def _loopback_peer(scope: Scope) -> bool:
+    client = scope.get("client")
+    if not client:
+        return False
+    try:
+        return ipaddress.ip_address(str(client[0]).split("%")[0]).is_loopback
+    except ValueError:
+        return False
 
 
 def _authorized(scope: Scope, api_key: str) -> bool:
@@ -82,8 +94,18 @@ class ControlMiddleware:
         self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith("/_control/"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope["path"].startswith("/_control/"):
+            # test controls: free on loopback, but a server bound with --allow-remote must not
+            # hand its fault rules and seeding to anyone on the network without the key
+            if _loopback_peer(scope) or _authorized(scope, self.state.backend.api_key):
+                await self.app(scope, receive, send)
+            else:
+                message = "control endpoints need the API key when called from another host"
+                body = json.dumps({"errors": [{"message": message}]}).encode()
+                await _send_json(send, 401, body, {})
             return
         method, path = scope["method"], scope["path"]
         operation = None
