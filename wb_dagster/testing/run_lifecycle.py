@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from wb_dagster.testing.history_store import HistoryStore
 from wb_dagster.testing.run_store import RunStore
@@ -67,12 +67,22 @@ def _finish_sweep(runs: RunStore, run_pk: int) -> None:
         finish_sweep_if_done(runs, int(run["project_pk"]), run["sweep_name"])
 
 
-def mark_stale_runs_crashed(runs: RunStore, history: HistoryStore, timeout_s: float) -> list[int]:
+def mark_stale_runs_crashed(
+    runs: RunStore,
+    history: HistoryStore,
+    timeout_s: float,
+    watching_since: datetime | None = None,
+) -> list[int]:
     """Set ``crashed`` on every ``running`` run silent for longer than ``timeout_s``.
 
-    Returns the pks of the runs it changed.
+    ``watching_since`` is when the server started watching: a heartbeat older than that counts
+    as that time, so a run seeded (or left running by a previous server) with an old heartbeat
+    gets a full timeout before it is declared crashed. Returns the pks of the runs it changed.
     """
-    cutoff = format_time(utc_now() - timedelta(seconds=timeout_s))
+    limit = utc_now() - timedelta(seconds=timeout_s)
+    if watching_since is not None and watching_since > limit:
+        return []
+    cutoff = format_time(limit)
     stale = [
         int(row[0])
         for row in runs.store.conn().execute(
@@ -123,7 +133,9 @@ class CrashWatchdog:
     """Background thread marking silent runs ``crashed`` (see :func:`mark_stale_runs_crashed`).
 
     The timeout is read from the store on every pass (:func:`set_heartbeat_timeout`), so it can
-    be changed while the server runs; passes run every ``min(1 s, timeout / 4)``.
+    be changed while the server runs; passes run every ``min(1 s, timeout / 4)``. Heartbeats
+    older than the watchdog's start count from its start (the demo's running run stays running
+    for a full timeout).
 
     >>> import tempfile, pathlib
     >>> from wb_dagster.testing.store import Store
@@ -137,10 +149,12 @@ class CrashWatchdog:
         self.history = history
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._since: datetime | None = None
 
     def start(self) -> None:
         if self._thread is not None:
             return
+        self._since = utc_now()
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="wb-crash-watchdog", daemon=True)
         self._thread.start()
@@ -157,7 +171,7 @@ class CrashWatchdog:
             try:
                 timeout = heartbeat_timeout(self.runs)
                 interval = min(1.0, timeout / 4)
-                changed = mark_stale_runs_crashed(self.runs, self.history, timeout)
+                changed = mark_stale_runs_crashed(self.runs, self.history, timeout, self._since)
             except Exception:  # the watchdog must outlive one bad pass (e.g. store closing)
                 logger.exception("crash watchdog pass failed")
                 continue
