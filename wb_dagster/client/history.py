@@ -10,6 +10,8 @@ Where the rows come from (the same sources the official SDK 0.31 reads, without 
    width so the server never down-samples), in step windows fetched concurrently.
 4. A live row whose step is also in an export is dropped (the server may return both), so there
    is exactly one row per logged step; rows are sorted by ``_step``.
+5. Export URLs are signed and expire: a parquet URL answering 403 or 404 makes the reader ask for
+   fresh URLs (step 1 again, at most ``URL_REFRESHES`` times) instead of failing the read.
 
 Representation: see :mod:`wb_dagster.client.flatten` (dotted nested keys, typed values such as
 histograms as their W&B JSON text, nulls where a key was not logged); ``_step`` is int64 and first.
@@ -30,7 +32,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -38,7 +40,7 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from wb_dagster.client import queries
-from wb_dagster.client.errors import CommError, NotFoundError
+from wb_dagster.client.errors import AuthenticationError, CommError, NotFoundError
 from wb_dagster.client.flatten import (
     STEP,
     concat_tables,
@@ -51,6 +53,18 @@ from wb_dagster.client.paths import ObjectPath
 from wb_dagster.client.transport import Transport
 
 _MAX_GRAPHQL_INT = 2**31 - 1
+URL_REFRESHES = 2  # times a read asks for fresh export URLs after one answered 403/404
+_T = TypeVar("_T")
+
+
+class ExportUrlExpired(CommError):
+    """A signed history-export URL answered 403/404 (it expired, or the export was replaced)."""
+
+    @classmethod
+    def from_error(cls, exc: CommError) -> ExportUrlExpired:
+        response = getattr(exc.exc, "response", None)
+        status = getattr(response, "status_code", None) or "403/404"
+        return cls(f"the export URL answered HTTP {status}", exc=exc.exc)
 
 
 @dataclass(frozen=True)
@@ -226,7 +240,28 @@ class HistoryReader:
             return list(pool.map(fn, items))
 
     def fetch_export(self, url: str) -> bytes:
-        return self.transport.get_bytes(url, what=f"downloading history export of {self.path}")
+        try:
+            return self.transport.get_bytes(url, what=f"downloading history export of {self.path}")
+        except (NotFoundError, AuthenticationError) as exc:
+            raise ExportUrlExpired.from_error(exc) from exc
+
+    def with_fresh_urls(
+        self, min_step: int, max_step: int | None, work: Callable[[HistoryPlan], _T]
+    ) -> _T:
+        """``work(plan)``; when an export URL of the plan expired, plan again (fresh URLs)."""
+        for attempt in range(URL_REFRESHES + 1):
+            plan = self.plan(min_step, max_step)
+            try:
+                return work(plan)
+            except ExportUrlExpired as exc:
+                if attempt == URL_REFRESHES:
+                    raise CommError(
+                        f"reading the history of run {self.path}: its exported parquet URL kept "
+                        f"failing after asking W&B for fresh URLs {URL_REFRESHES} times "
+                        f"({exc.message}). The export may be being rewritten; try again later.",
+                        exc=exc.exc,
+                    ) from exc
+        raise AssertionError("unreachable")
 
     def live_windows(self, plan: HistoryPlan) -> list[tuple[int, int]]:
         if plan.live_from is None:
@@ -262,7 +297,10 @@ class HistoryReader:
     def table(
         self, keys: Sequence[str] | None = None, min_step: int = 0, max_step: int | None = None
     ) -> pa.Table:
-        plan = self.plan(min_step, max_step)
+        return self.with_fresh_urls(min_step, max_step, lambda plan: self._table(plan, keys))
+
+    def _table(self, plan: HistoryPlan, keys: Sequence[str] | None) -> pa.Table:
+        min_step = plan.min_step
         if plan.stop <= min_step:
             return _select_keys(_empty_history(), keys)
         windows = self.live_windows(plan)
@@ -298,9 +336,12 @@ class HistoryReader:
             i, url = item
             dest = os.path.join(workdir, f"export-{i:05d}.parquet")
             with open(dest, "wb") as fh:
-                self.transport.download_to(
-                    url, fh, what=f"downloading history export of {self.path}"
-                )
+                try:
+                    self.transport.download_to(
+                        url, fh, what=f"downloading history export of {self.path}"
+                    )
+                except (NotFoundError, AuthenticationError) as exc:
+                    raise ExportUrlExpired.from_error(exc) from exc
             return ("export", dest)
 
         files += self._map(download, list(enumerate(plan.parquet_urls)))
@@ -325,9 +366,8 @@ class HistoryReader:
         self, min_step: int = 0, max_step: int | None = None, batch_rows: int = 65_536
     ) -> Iterator[pa.RecordBatch]:
         """Record batches of the whole history under one unified schema (bounded memory)."""
-        plan = self.plan(min_step, max_step)
         with tempfile.TemporaryDirectory(prefix="wb-history-") as workdir:
-            files = self.spool(plan, workdir) if plan.stop > min_step else []
+            plan, files = self._spooled(min_step, max_step, workdir)
             schema = _unified_schema([p for _, p in files])
             for kind, path in files:
                 reader = pq.ParquetFile(path)
@@ -338,14 +378,23 @@ class HistoryReader:
                     if table.num_rows:
                         yield from _conform(table, schema).to_batches()
 
+    def _spooled(
+        self, min_step: int, max_step: int | None, workdir: str
+    ) -> tuple[HistoryPlan, list[tuple[str, str]]]:
+        def spool(plan: HistoryPlan) -> tuple[HistoryPlan, list[tuple[str, str]]]:
+            for leftover in os.listdir(workdir):  # from an attempt with expired URLs
+                os.unlink(os.path.join(workdir, leftover))
+            return plan, (self.spool(plan, workdir) if plan.stop > min_step else [])
+
+        return self.with_fresh_urls(min_step, max_step, spool)
+
     def write_parquet(self, dest: Any, min_step: int = 0) -> HistoryExport:
-        plan = self.plan(min_step, None)
         rows = 0
         first: int | None = None
         last: int | None = None
         keys: list[str] = []
         with tempfile.TemporaryDirectory(prefix="wb-history-") as workdir:
-            files = self.spool(plan, workdir) if plan.stop > min_step else []
+            plan, files = self._spooled(min_step, None, workdir)
             schema = _unified_schema([p for _, p in files])
             keys = [n for n in schema.names if n != STEP]
             with _open_dest(dest) as sink, pq.ParquetWriter(sink, schema) as writer:
@@ -378,13 +427,14 @@ class HistoryReader:
         self, keys: Sequence[str] | None, page_size: int, min_step: int, max_step: int | None
     ) -> Iterator[dict[str, Any]]:
         """Rows like ``wandb``'s ``scan_history``: raw W&B rows, page by page, in step order."""
-        plan = self.plan(min_step, max_step)
+
+        def fetch_all(plan: HistoryPlan) -> tuple[HistoryPlan, list[bytes]]:
+            return plan, self._map(self.fetch_export, plan.parquet_urls)
+
+        plan, blobs = self.with_fresh_urls(min_step, max_step, fetch_all)
         exported: pa.Table | None = None
         if plan.parquet_urls:
-            raw = [
-                pq.read_table(io.BytesIO(b))
-                for b in self._map(self.fetch_export, plan.parquet_urls)
-            ]
+            raw = [pq.read_table(io.BytesIO(b)) for b in blobs]
             exported = concat_tables(raw) if raw else None
             if exported is not None and STEP in exported.column_names:
                 exported = exported.set_column(
