@@ -9,10 +9,12 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import netrc
 import os
 import threading
-from typing import Any
+from collections import OrderedDict
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from wb_dagster.client import queries
@@ -27,6 +29,58 @@ from wb_dagster.client.paths import (
 from wb_dagster.client.runs import Run, Runs
 from wb_dagster.client.sweeps import Sweep
 from wb_dagster.client.transport import RetrySettings, Transport
+
+log = logging.getLogger(__name__)
+_V = TypeVar("_V")
+CACHE_SIZE = 256  # runs/sweeps kept by run()/sweep() per client (most recently used)
+
+
+class _RecentCache(Generic[_V]):
+    """The ``size`` most recently used lookups (a long-lived process must not grow forever)."""
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self.size = size
+        self._items: OrderedDict[str, _V] = OrderedDict()
+
+    def get(self, key: str) -> _V | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def __setitem__(self, key: str, value: _V) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def __delitem__(self, key: str) -> None:
+        del self._items[key]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def items(self) -> list[tuple[str, _V]]:
+        return list(self._items.items())
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+def check_base_url(base_url: str) -> str:
+    """``base_url`` without trailing slash; ``ValueError`` naming it when it is not http(s).
+
+    Example:
+        >>> check_base_url("http://127.0.0.1:8080/")
+        'http://127.0.0.1:8080'
+    """
+    parts = urlsplit(base_url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"Invalid W&B base URL {base_url!r}: expected http(s)://host[:port], e.g. "
+            "https://api.wandb.ai (set base_url= or WANDB_BASE_URL)."
+        )
+    return base_url.strip().rstrip("/")
 
 
 def _netrc_key(base_url: str) -> str | None:
@@ -65,9 +119,16 @@ class WandbClient:
         backoff_factor: float = 0.5,
         history_page_rows: int = 10_000,
     ) -> None:
-        self.base_url = (base_url or os.environ.get("WANDB_BASE_URL") or DEFAULT_BASE_URL).rstrip(
-            "/"
+        self.base_url = check_base_url(
+            base_url or os.environ.get("WANDB_BASE_URL") or DEFAULT_BASE_URL
         )
+        if verify is False:
+            log.warning(
+                "TLS certificate verification is OFF for %s (verify=False): answers could be "
+                "forged by anyone on the network path. Use it only for a trusted test server, "
+                "or pass verify='/path/to/ca-bundle.pem' instead.",
+                self.base_url,
+            )
         key = api_key or os.environ.get("WANDB_API_KEY") or _netrc_key(self.base_url)
         self._entity = entity or os.environ.get("WANDB_ENTITY") or None
         self._project = project or os.environ.get("WANDB_PROJECT") or None
@@ -87,8 +148,8 @@ class WandbClient:
         self._lock = threading.Lock()
         self._default_entity: str | None = None
         self._features: dict[str, bool] | None = None
-        self._runs: dict[str, Run] = {}
-        self._sweeps: dict[str, Sweep] = {}
+        self._runs: _RecentCache[Run] = _RecentCache()
+        self._sweeps: _RecentCache[Sweep] = _RecentCache()
 
     def __repr__(self) -> str:
         return f"WandbClient(base_url={self.base_url!r}, entity={self._entity!r})"
@@ -218,7 +279,11 @@ class WandbClient:
         return run
 
     def run(self, path: str = "") -> Run:
-        """One run by path (``entity/project/run_id`` and the other ``wandb.Api`` forms)."""
+        """One run by path (``entity/project/run_id`` and the other ``wandb.Api`` forms).
+
+        Like ``wandb.Api`` the run is cached per client (the most recent ``CACHE_SIZE``): call
+        :meth:`flush` or ``run.load(force=True)`` to see changes made since.
+        """
         with self._lock:
             cached = self._runs.get(path)
         if cached is not None:
@@ -261,7 +326,10 @@ class WandbClient:
         return run
 
     def sweep(self, path: str = "") -> Sweep:
-        """One sweep by path (``entity/project/sweep_id``, ``entity/project/sweeps/id``, ...)."""
+        """One sweep by path (``entity/project/sweep_id``, ``entity/project/sweeps/id``, ...).
+
+        Cached per client like :meth:`run`; :meth:`flush` forgets it.
+        """
         with self._lock:
             cached = self._sweeps.get(path)
         if cached is not None:
