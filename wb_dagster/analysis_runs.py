@@ -132,9 +132,11 @@ def analysis_lineage(
 ) -> dict[str, Any]:
     """The lineage written into the analysis run's config under ``"lineage"``.
 
+    Bare run ids in ``source_runs`` are runs of ``entity/project``.
+
     ``{"wandb_runs": ["entity/project/id", ...], "dagster": {"asset_key", "partition_key",
-    "run_id", "job_name", "upstream": [{"asset_key", "partition_keys"?}, ...]}}``; bare run
-    ids in ``source_runs`` are taken as runs of ``entity/project``.
+    "run_id", "job_name", "upstream": [{"asset_key", "partition_keys"?}, ...]}}``
+    (``partition_keys`` only for partitioned upstream assets).
     """
     key = context.asset_key_for_output(output_name)
     runs = list(dict.fromkeys(_run_path(r, entity, project) for r in source_runs))
@@ -194,6 +196,7 @@ def publish_analysis_run(
     summary: Mapping[str, Any] | None = None,
     config: Mapping[str, Any] | None = None,
     source_runs: Iterable[Any] = (),
+    source_project: str | None = None,
     files: Mapping[str, Any] | None = None,
     name: str | None = None,
     run_id: str | None = None,
@@ -213,11 +216,12 @@ def publish_analysis_run(
     (default name: the asset key's last part), a dict becomes the summary. ``summary`` and
     ``config`` are the run's (``config`` must not use the ``"lineage"`` key, which holds the
     lineage, see :func:`analysis_lineage`). ``source_runs``: the W&B runs the result came from
-    (client ``Run`` objects, paths, or run ids of ``project``). ``run_id`` defaults to
-    :func:`analysis_run_id` of the asset key and partition; ``name`` (display name) to the asset
-    key (+ partition). ``files``: extra files, ``{name: bytes or local path}``. ``metadata`` is
-    added to the materialization. Use it as ``yield from publish_analysis_run(...)``; see the
-    module docstring for an example and for what happens when publishing fails.
+    (client ``Run`` objects, paths, or bare run ids of ``source_project``, default
+    ``project``). ``run_id`` defaults to :func:`analysis_run_id` of the asset key and
+    partition; ``name`` (display name) to the asset key (+ partition). ``files``: extra files,
+    ``{name: bytes or local path}``. ``metadata`` is added to the materialization. Use it as
+    ``yield from publish_analysis_run(...)``; see the module docstring for an example and for
+    what happens when publishing fails.
     """
     summary_from_result, table = _split_result(result)
     if config is not None and LINEAGE_KEY in config:
@@ -235,10 +239,13 @@ def publish_analysis_run(
         client = _client(wandb)
         entity, project_name = _project_parts(client, project)
         where = f"W&B project {entity}/{project_name} (run id {run_id!r})"
+        source_entity, source_name = (
+            _project_parts(client, source_project) if source_project else (entity, project_name)
+        )
         lineage = analysis_lineage(
             context,
-            entity=entity,
-            project=project_name,
+            entity=source_entity,
+            project=source_name,
             source_runs=source_runs,
             output_name=output_name,
         )
