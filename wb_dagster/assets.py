@@ -33,6 +33,7 @@ from wb_dagster.checks import (
     history_check,
     md5_matches,
 )
+from wb_dagster.failures import wandb_failures
 from wb_dagster.history_sync import sync_history
 from wb_dagster.io_manager import (
     FILES_STORAGE,
@@ -135,6 +136,7 @@ def build_wandb_runs_asset(
     resource_key: str = "wandb",
     io_manager_key: str = "wandb_io_manager",
     pool: str | None = DEFAULT_POOL,
+    retry_policy: dg.RetryPolicy | None = DEFAULT_RETRY,
 ) -> dg.AssetsDefinition:
     """The ``runs`` table of ``p`` (incremental refresh; check ``unique_run_ids`` blocks).
 
@@ -159,9 +161,15 @@ def build_wandb_runs_asset(
         ],
         required_resource_keys={resource_key, io_manager_key},
         pool=pool,
-        retry_policy=DEFAULT_RETRY,
+        retry_policy=retry_policy,
     )
     def _runs(context: dg.AssetExecutionContext, config: RunsRefreshConfig) -> dg.MaterializeResult:
+        with wandb_failures(f"refreshing the run table of {p.path}"):
+            return _refresh_runs(context, config)
+
+    def _refresh_runs(
+        context: dg.AssetExecutionContext, config: RunsRefreshConfig
+    ) -> dg.MaterializeResult:
         client = _resource(context, resource_key).get_client()
         io = getattr(context.resources, io_manager_key)
         stored: pa.Table | None = None
@@ -255,6 +263,7 @@ def build_wandb_run_assets(
     resource_key: str = "wandb",
     io_manager_key: str = "wandb_io_manager",
     pool: str | None = DEFAULT_POOL,
+    retry_policy: dg.RetryPolicy | None = DEFAULT_RETRY,
 ) -> dg.AssetsDefinition:
     """``run_history`` and ``run_system_metrics`` of ``p``: one partition per run id.
 
@@ -289,9 +298,13 @@ def build_wandb_run_assets(
         can_subset=True,
         required_resource_keys={resource_key, io_manager_key},
         pool=pool,
-        retry_policy=DEFAULT_RETRY,
+        retry_policy=retry_policy,
     )
     def _run_assets(context: dg.AssetExecutionContext) -> Iterator[Any]:
+        with wandb_failures(f"exporting run {p.path}/{context.partition_key}"):
+            yield from _export_run(context)
+
+    def _export_run(context: dg.AssetExecutionContext) -> Iterator[Any]:
         client = _resource(context, resource_key).get_client()
         storage = _storage(context, io_manager_key)
         run_id = context.partition_key
@@ -365,6 +378,7 @@ def build_wandb_sweep_best_model_asset(
     io_manager_key: str = "wandb_io_manager",
     pool: str | None = DEFAULT_POOL,
     file_pattern: str = "model-best.*",
+    retry_policy: dg.RetryPolicy | None = DEFAULT_RETRY,
 ) -> dg.AssetsDefinition:
     """``sweep_best_model`` of ``p``: the best finished run's model files, md5-verified.
 
@@ -396,14 +410,21 @@ def build_wandb_sweep_best_model_asset(
         ],
         required_resource_keys={resource_key, io_manager_key},
         pool=pool,
-        retry_policy=DEFAULT_RETRY,
+        retry_policy=retry_policy,
     )
     def _best_model(
+        context: dg.AssetExecutionContext, config: SweepBestModelConfig
+    ) -> dg.MaterializeResult:
+        with wandb_failures(f"storing the best model of sweep {p.path}/{context.partition_key}"):
+            return _store_best_model(context, config)
+
+    def _store_best_model(
         context: dg.AssetExecutionContext, config: SweepBestModelConfig
     ) -> dg.MaterializeResult:
         client = _resource(context, resource_key).get_client()
         storage = _storage(context, io_manager_key)
         sweep_id = context.partition_key
+        client.flush()  # the process-wide client may hold this sweep from an earlier run
         sweep = client.sweep(f"{p.path}/{sweep_id}")
         metric, goal = sweep_order(sweep.config or {}, config)
         order = f"{'-' if goal == 'maximize' else '+'}summary_metrics.{metric}"

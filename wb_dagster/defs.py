@@ -22,6 +22,7 @@ import dagster as dg
 
 from wb_dagster.assets import (
     DEFAULT_POOL,
+    DEFAULT_RETRY,
     build_wandb_run_assets,
     build_wandb_runs_asset,
     build_wandb_sweep_best_model_asset,
@@ -87,11 +88,14 @@ def build_wandb_defs(
     sweep_sensor: bool = True,
     runs_schedule: str | None = "0 3 * * *",
     best_model_pattern: str = "model-best.*",
+    retry_policy: dg.RetryPolicy | None = DEFAULT_RETRY,
 ) -> dg.Definitions:
     """Definitions for one W&B project: assets, checks, sensors, schedule and resources.
 
     ``api_key`` should be ``dg.EnvVar("WANDB_API_KEY")`` (default when neither ``api_key`` nor
     ``resource`` is given), so the key never enters the code-location snapshot.
+    ``retry_policy`` is the step retry of every asset after the client's own retries gave up
+    (``None``: fail at once); errors a retry cannot fix (unknown run, rejected key) never retry.
 
     Example:
         >>> import dagster as dg
@@ -115,6 +119,7 @@ def build_wandb_defs(
         "resource_key": resource_key,
         "io_manager_key": io_manager_key,
         "pool": pool,
+        "retry_policy": retry_policy,
     }
     assets: list[Any] = [p.specs["project"]]
     if "runs" in include:

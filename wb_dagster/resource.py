@@ -58,7 +58,14 @@ class WandbResource(dg.ConfigurableResource):
     retry_budget_s: float = Field(
         default=60.0, description="Total time one call may spend retrying 429/5xx answers."
     )
-    verify: bool = Field(default=True, description="Verify TLS certificates.")
+    verify: bool = Field(
+        default=True,
+        description="Verify TLS certificates (turning it off logs a warning on first use).",
+    )
+    backoff_factor: float = Field(
+        default=0.5,
+        description="Base of the exponential backoff between retries, in seconds.",
+    )
 
     def __repr__(self) -> str:
         return (
@@ -90,6 +97,7 @@ class WandbResource(dg.ConfigurableResource):
             repr(self.max_concurrency),
             repr(self.retry_budget_s),
             repr(self.verify),
+            repr(self.backoff_factor),
         ]
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
@@ -110,6 +118,7 @@ class WandbResource(dg.ConfigurableResource):
                     max_concurrency=self.max_concurrency,
                     retry_budget_s=self.retry_budget_s,
                     verify=self.verify,
+                    backoff_factor=self.backoff_factor,
                 )
                 _CLIENTS[cache_key] = client
             return client
