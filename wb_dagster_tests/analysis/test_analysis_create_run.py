@@ -7,8 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from wb_dagster.client import WandbClient
+from wb_dagster.client import CommError, WandbClient
 from wb_dagster.testing import LocalWandbServer
+from wb_dagster_tests.analysis.conftest import make_client
 from wb_dagster_tests.conftest import SdkEnv, make_sdk_api
 
 PROJECT = "analysis"
@@ -150,3 +151,22 @@ def test_unsupported_table_type_is_refused_before_any_request(
     with pytest.raises(TypeError, match="pandas DataFrame or a pyarrow Table"):
         client.create_run(f"{server.entity}/{PROJECT}", tables={"t": [1, 2, 3]})
     assert "UpsertBucket" not in server.stats()["by_operation"]
+
+
+def test_an_interrupted_publish_is_completed_by_publishing_again(
+    server: LocalWandbServer, sdk_env: SdkEnv, tmp_path: Path
+) -> None:
+    path = f"{server.entity}/{PROJECT}"
+    server.add_faults([{"match": "PUT /_upload/.*", "status": 500}])
+    with make_client(server, retry_budget_s=0.5) as client, pytest.raises(CommError) as failed:
+        client.create_run(path, run_id="retry-me", files={"report.txt": b"findings"})
+    assert "report.txt" in str(failed.value) and "retry-me" in str(failed.value)
+    # the run exists but never finished (as a wandb.init process that died would leave it)
+    assert make_sdk_api(server).run(f"{path}/retry-me").state == "running"
+
+    server.clear_faults()
+    with make_client(server) as client:
+        client.create_run(path, run_id="retry-me", files={"report.txt": b"findings"})
+    runs = list(make_sdk_api(server).runs(path))
+    assert [(r.id, r.state) for r in runs] == [("retry-me", "finished")]
+    assert _download(runs[0], "report.txt", tmp_path) == b"findings"
