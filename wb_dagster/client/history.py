@@ -16,10 +16,10 @@ Where the rows come from (the same sources the official SDK 0.31 reads, without 
 Representation: see :mod:`wb_dagster.client.flatten` (dotted nested keys, typed values such as
 histograms as their W&B JSON text, nulls where a key was not logged); ``_step`` is int64 and first.
 
-Example (against a server):
-    >>> table = client.run("team/proj/abc").history_table()  # doctest: +SKIP
-    >>> table.column_names[:2]  # doctest: +SKIP
-    ['_step', '_runtime']
+Example (``client`` connected to the local server with the demo seed):
+    >>> table = client.run("wb-demo/cifar/cifar000").history_table()
+    >>> table.column_names[0], table.num_rows
+    ('_step', 2000)
 """
 
 from __future__ import annotations

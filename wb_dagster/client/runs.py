@@ -6,9 +6,10 @@
 :class:`Sweep` (``sweep_name`` its id string). Listing always requests the full fields, so reading
 ``config``/``summary`` of listed runs costs no extra request.
 
-Example (against a server):
-    >>> run = client.run("team/proj/abc123")  # doctest: +SKIP
-    >>> run.config["lr"], run.summary["loss"], run.history_table().num_rows  # doctest: +SKIP
+Example (``client`` connected to the local server with the demo seed):
+    >>> run = client.run("wb-demo/cifar/cifar000")
+    >>> run.config["optimizer"], run.state, run.history_table().num_rows
+    ('sgd', 'finished', 2000)
 """
 
 from __future__ import annotations

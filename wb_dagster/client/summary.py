@@ -5,9 +5,12 @@ copy only; ``summary.update({...})`` (or ``run.update()``) sends. Unlike it, onl
 changed are applied on top of the summary the server holds *at that moment*, so metrics the run
 wrote meanwhile survive. ``_json_dict`` is the raw JSON dict (the W&B guide reads it).
 
-Example (against a server):
-    >>> run.summary["best_acc"] = 0.93  # doctest: +SKIP
-    >>> run.summary.update()  # doctest: +SKIP
+Example (``client`` connected to the local server with the demo seed):
+    >>> run = client.run("wb-demo/cifar/cifar001")
+    >>> run.summary["reviewed"] = True
+    >>> _ = run.summary.update()
+    >>> client.flush(); client.run("wb-demo/cifar/cifar001").summary["reviewed"]
+    True
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Sweeps: ``Sweep`` (config, runs, ``best_run``) as ``wandb.Api().sweep()`` returns it.
 
-Example (against a server):
-    >>> sweep = client.sweep("team/proj/sweep_id")  # doctest: +SKIP
-    >>> sweep.best_run().summary["val_acc"]  # doctest: +SKIP
+Example (``client`` connected to the local server with the demo seed):
+    >>> sweep = client.sweep("wb-demo/cifar/cifarswp")
+    >>> sweep.config["metric"], sweep.best_run().id
+    ({'goal': 'maximize', 'name': 'val_acc'}, 'cifar007')
 """
 
 from __future__ import annotations
