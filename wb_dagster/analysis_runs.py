@@ -53,6 +53,8 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
+from wb_dagster.client import AuthenticationError, NotFoundError
+
 if TYPE_CHECKING:
     from wb_dagster.client import Run, WandbClient
     from wb_dagster.resource import WandbResource
@@ -273,7 +275,14 @@ def publish_analysis_run(
             "updated rather than duplicated."
         )
         yield dg.Output(result, output_name, metadata={**extra, "wandb/publish_error": message})
-        raise dg.Failure(description=message) from exc
+        # like wb_dagster.failures: a retry cannot fix a rejected key, an unknown entity or a
+        # bad argument, so those fail at once; transient errors keep the step's retry policy
+        permanent = isinstance(exc, (NotFoundError, AuthenticationError, ValueError, TypeError))
+        raise dg.Failure(
+            description=message,
+            metadata={"error": type(exc).__name__},
+            allow_retries=not permanent,
+        ) from None
     context.log.info("published analysis run %s", run.url)
     yield dg.Output(result, output_name, metadata={**extra, **analysis_run_metadata(run)})
 
