@@ -1,0 +1,270 @@
+"""Issue 7, item 1: the fault matrix, injected through the local server's fault rules.
+
+* Every fault kind on ~20% of the requests the assets make (GraphQL, file downloads, parquet
+  exports): the client's results equal the fault-free ones.
+* All kinds mixed on 20% of requests: every asset (runs, run_history, run_system_metrics,
+  sweep_best_model) and both sensors store exactly what the fault-free pipeline stores.
+* Permanent faults: a clear failure within the retry budget, and the files stored before are
+  byte-for-byte intact (no temporary file left behind).
+* GraphQL errors with partial data are answers, not transient faults (like wandb-core): the
+  call fails at once with the server's message and the partial data is never used.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+import requests
+
+from wb_dagster.client import CommError, RateLimitError, WandbClient
+from wb_dagster.demo import evaluate_sensor, launch_requests
+from wb_dagster.testing import LocalWandbServer
+from wb_dagster.testing.demo_seed import DEMO_RUNS_BY_ID, DEMO_SWEEP_ID, demo_files
+
+from .conftest import (
+    PROJECT,
+    RUN_SENSOR,
+    RUNS,
+    SWEEP_SENSOR,
+    failure_message,
+    fast_client,
+    make_defs,
+    materialize,
+    store_snapshot,
+)
+
+GRAPHQL = "POST /graphql"
+DOWNLOADS = r"GET /(files|_history)/"
+# one fault kind = what a hit does; "applies" = which requests it can hit
+KINDS: dict[str, dict[str, Any]] = {
+    "429-retry-after": {"status": 429, "headers": {"Retry-After": "0"}},
+    "429-bare": {"status": 429},
+    "429-ratelimit-headers": {
+        "status": 429,
+        "headers": {"RateLimit-Limit": "50", "RateLimit-Remaining": "0", "RateLimit-Reset": "0"},
+    },
+    "500": {"status": 500},
+    "502": {"status": 502, "body": "<html>Bad Gateway</html>"},
+    "503": {"status": 503},
+    "504": {"status": 504, "body": ""},
+    "reset": {"action": "reset"},
+    "truncated": {"action": "truncate"},
+    "malformed-json": {"status": 200, "body": '{"data": {"project": {"ru', "graphql_only": True},
+    "slow": {"status": None, "delay_ms": 900},
+}
+HITS = 10**6  # "count" of the mixed rules: what is left of it tells how often each hit
+SLOW_TIMEOUT = 0.5  # per-attempt timeout when the "slow" kind is active (< its delay)
+
+
+def rules(kind: str, probability: float) -> list[dict[str, Any]]:
+    spec = dict(KINDS[kind])
+    graphql_only = spec.pop("graphql_only", False)
+    targets = [GRAPHQL] if graphql_only else [GRAPHQL, DOWNLOADS]
+    return [{"match": m, "probability": probability, **spec} for m in targets]
+
+
+def observe(client: WandbClient, tmp: Path) -> dict[str, Any]:
+    """What the assets read: run table, exported + live history, system metrics, a file, the
+    sweep's best run."""
+    out: dict[str, Any] = {"runs": client.runs(PROJECT).to_table()}
+    out["history_exported"] = client.run(f"{PROJECT}/cifar001").history_table()
+    out["history_live"] = client.run(f"{PROJECT}/cifar009").history_table()
+    out["system"] = client.run(f"{PROJECT}/cifar010").system_metrics_table()
+    f = client.run(f"{PROJECT}/cifar004").file("model-best.h5")
+    f.download(root=str(tmp), replace=True).close()
+    out["file"] = (tmp / "model-best.h5").read_bytes()
+    best = client.sweep(f"{PROJECT}/{DEMO_SWEEP_ID}").best_run()
+    out["best"] = best.id if best is not None else None
+    return out
+
+
+def assert_same(got: dict[str, Any], expected: dict[str, Any]) -> None:
+    assert got.keys() == expected.keys()
+    for name, value in expected.items():
+        if isinstance(value, pa.Table):
+            assert got[name].equals(value), name
+        else:
+            assert got[name] == value, name
+
+
+@pytest.fixture
+def expected(wb: LocalWandbServer, tmp_path: Path) -> dict[str, Any]:
+    with fast_client(wb) as client:
+        result = observe(client, tmp_path / "baseline")
+    # the expected values themselves come from the seed's inputs where they exist
+    assert result["file"] == demo_files(DEMO_RUNS_BY_ID["cifar004"])["model-best.h5"]
+    assert result["history_exported"].num_rows == DEMO_RUNS_BY_ID["cifar001"].num_steps
+    assert result["history_live"].num_rows == DEMO_RUNS_BY_ID["cifar009"].num_steps
+    return result
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_client_reads_equal_fault_free_with_20_percent_faults(
+    kind: str, wb: LocalWandbServer, expected: dict[str, Any], tmp_path: Path
+) -> None:
+    # the first request of each target always hits (not a vacuous pass), then 20% at random
+    wb.add_faults([{**rule, "count": 1} for rule in rules(kind, 1.0)] + rules(kind, 0.2))
+    wb.reset_stats()
+    timeout = SLOW_TIMEOUT if kind == "slow" else 5.0
+    with fast_client(wb, timeout=timeout, history_page_rows=400) as client:
+        got = observe(client, tmp_path / "faulty")
+        retries = client.transport.stats["retries"]
+    assert_same(got, expected)
+    assert retries >= len(rules(kind, 1.0))
+
+
+def test_429_with_ratelimit_reset_pauses_every_thread(wb: LocalWandbServer) -> None:
+    wb.add_faults(
+        [
+            {
+                "match": "Runs",
+                "status": 429,
+                "count": 1,
+                "headers": {"RateLimit-Remaining": "0", "RateLimit-Reset": "1"},
+            }
+        ]
+    )
+    client = fast_client(wb)
+    done: dict[str, float] = {}
+    started = time.monotonic()
+
+    def other() -> None:
+        time.sleep(0.2)  # starts while the 429's pause is in force (a thread, not the test)
+        client.run(f"{PROJECT}/cifar000")
+        done["other"] = time.monotonic() - started
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    table = client.runs(PROJECT).to_table()
+    thread.join(timeout=30)
+    assert table.num_rows == 12
+    assert time.monotonic() - started >= 0.95
+    # the other thread's unrelated request waited for the shared pause too
+    assert done["other"] >= 0.95
+
+
+def test_429_retry_after_is_honoured_and_persistent_429_is_rate_limit_error(
+    wb: LocalWandbServer,
+) -> None:
+    wb.add_faults([{"match": "Run", "status": 429, "headers": {"Retry-After": "1"}, "count": 1}])
+    started = time.monotonic()
+    assert fast_client(wb).run(f"{PROJECT}/cifar000").id == "cifar000"
+    assert time.monotonic() - started >= 0.95
+    wb.add_faults([{"match": "Run", "status": 429}])
+    started = time.monotonic()
+    with pytest.raises(RateLimitError, match=r"fetching run wb-demo/cifar/cifar001.*rate limit"):
+        fast_client(wb, retry_budget_s=1.0).run(f"{PROJECT}/cifar001")
+    assert time.monotonic() - started < 2.0
+
+
+def test_graphql_errors_with_partial_data_fail_at_once(wb: LocalWandbServer) -> None:
+    partial = {
+        "data": {"project": {"run": None, "id": "UHJvamVjdDox"}},
+        "errors": [{"message": "upstream timeout reading run", "path": ["project", "run"]}],
+    }
+    wb.add_faults([{"match": "Run", "status": 200, "body": partial}])
+    wb.reset_stats()
+    with pytest.raises(CommError) as err:
+        fast_client(wb).run(f"{PROJECT}/cifar001")
+    # the server's message, where it applies, and not "not found" from the partial null run
+    assert "project.run: upstream timeout reading run" in str(err.value)
+    assert "fetching run wb-demo/cifar/cifar001" in str(err.value)
+    assert "Could not find" not in str(err.value)
+    assert wb.stats()["by_operation"].get("Run") == 1
+
+
+def test_download_cut_mid_stream_is_retried_and_verified(
+    wb: LocalWandbServer, tmp_path: Path
+) -> None:
+    wb.add_faults([{"match": r"GET /files/.*model-best", "action": "truncate", "count": 2}])
+    client = fast_client(wb)
+    f = client.run(f"{PROJECT}/cifar004").file("model-best.h5")
+    f.download(root=str(tmp_path)).close()
+    assert (tmp_path / "model-best.h5").read_bytes() == demo_files(DEMO_RUNS_BY_ID["cifar004"])[
+        "model-best.h5"
+    ]
+    assert client.transport.stats["retries"] == 2
+    # always cut: a clear error, and neither the target nor a temporary file is left
+    wb.add_faults([{"match": r"GET /files/.*model-best", "action": "truncate"}])
+    dest = tmp_path / "again"
+    with pytest.raises(CommError, match=r"downloading model-best.h5 of run .*retry budget"):
+        fast_client(wb, retry_budget_s=0.8).run(f"{PROJECT}/cifar004").file(
+            "model-best.h5"
+        ).download(root=str(dest))
+    assert not dest.exists() or list(dest.rglob("*")) == []
+
+
+@pytest.mark.parametrize("status", [403, 404])
+def test_expired_parquet_url_asks_for_fresh_urls(
+    status: int, wb: LocalWandbServer, expected: dict[str, Any], tmp_path: Path
+) -> None:
+    wb.add_faults([{"match": r"GET /_history/", "status": status, "count": 1}])
+    wb.reset_stats()
+    client = fast_client(wb)
+    assert client.run(f"{PROJECT}/cifar001").history_table().equals(expected["history_exported"])
+    # the export list was asked for again after the URL failed
+    assert wb.stats()["by_operation"]["RunParquetHistory"] == 2
+    export = client.run(f"{PROJECT}/cifar001").write_history_parquet(tmp_path / "h.parquet")
+    assert export.rows == DEMO_RUNS_BY_ID["cifar001"].num_steps
+    wb.add_faults([{"match": r"GET /_history/", "status": status}])
+    with pytest.raises(
+        CommError, match=rf"fresh URLs 2 times \(the export URL answered HTTP {status}"
+    ):
+        client.run(f"{PROJECT}/cifar002").history_table()
+
+
+# -- the Dagster layer ------------------------------------------------------------------------
+
+
+def run_pipeline(srv: LocalWandbServer, store: Path, instance: Any, **resource: Any) -> dict:
+    """Both sensors' first tick with their requests executed, then the run table."""
+    defs = make_defs(srv, store, **resource)
+    out: dict[str, Any] = {}
+    for sensor in (RUN_SENSOR, SWEEP_SENSOR):
+        tick = evaluate_sensor(defs, sensor, instance, None)
+        launched = launch_requests(defs, sensor, tick, instance)
+        failed = [failure_message(r) for r in launched.results if not r.success]
+        assert not failed, failed
+        out[sensor] = sorted(r.run_key or "" for r in tick.run_requests)
+    assert materialize(defs, instance, [RUNS]).success
+    out["stored"] = store_snapshot(store)
+    return out
+
+
+def mixed_rules(total: float) -> list[dict[str, Any]]:
+    """Every kind, together hitting about ``total`` of the requests (first match wins)."""
+    per_rule = 1 - (1 - total) ** (1 / len(KINDS))
+    return [{**rule, "count": HITS} for kind in sorted(KINDS) for rule in rules(kind, per_rule)]
+
+
+def test_every_asset_and_sensor_equal_the_fault_free_run_under_20_percent_faults(
+    wb: LocalWandbServer, tmp_path: Path
+) -> None:
+    import dagster as dg
+
+    with dg.instance_for_test() as clean_instance:
+        expected = run_pipeline(wb, tmp_path / "clean", clean_instance)
+    wb.add_faults(mixed_rules(0.2))
+    wb.reset_stats()
+    with dg.instance_for_test() as faulty_instance:
+        got = run_pipeline(wb, tmp_path / "faulty", faulty_instance, timeout=SLOW_TIMEOUT)
+    assert got[RUN_SENSOR] == expected[RUN_SENSOR]
+    assert got[SWEEP_SENSOR] == expected[SWEEP_SENSOR]
+    assert got["stored"].keys() == expected["stored"].keys()
+    for name, value in expected["stored"].items():
+        assert got["stored"][name] == value, name
+    stored = set(expected["stored"])
+    assert "wandb/cifar/runs.parquet" in stored
+    assert f"wandb/cifar/sweep_best_model/{DEMO_SWEEP_ID}/model-best.h5" in stored
+    for asset in ("run_history", "run_system_metrics"):
+        assert sum(n.startswith(f"wandb/cifar/{asset}/") for n in stored) == 11
+    # about a fifth of the requests really failed, every kind at least once
+    active = requests.get(f"{wb.base_url}/_control/faults", timeout=10).json()["faults"]
+    hits = [HITS - rule["remaining"] for rule in active]
+    served = wb.stats()["requests"]
+    assert 0.1 * served < sum(hits) < 0.3 * served, (sum(hits), served)
