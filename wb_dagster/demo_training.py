@@ -101,8 +101,9 @@ class Mlp:
         rng = np.random.default_rng(seed)
         w1 = rng.normal(0.0, math.sqrt(2.0 / n_in), size=(n_in, hidden))
         w2 = rng.normal(0.0, math.sqrt(2.0 / hidden), size=(hidden, N_CLASSES))
-        params = [w1, np.zeros(hidden), w2, np.zeros(N_CLASSES)]
-        return cls(*params, velocity=[np.zeros_like(p) for p in params])
+        b1, b2 = np.zeros(hidden), np.zeros(N_CLASSES)
+        velocity = [np.zeros_like(p) for p in (w1, b1, w2, b2)]
+        return cls(w1=w1, b1=b1, w2=w2, b2=b2, velocity=velocity)
 
     def params(self) -> list[np.ndarray]:
         return [self.w1, self.b1, self.w2, self.b2]
@@ -353,7 +354,7 @@ def run_sweep(
 
     # wandb's agent polls its server every 5 s between runs; its own tests lower this class
     # attribute the same way. Only affects this (demo) process.
-    pyagent.Agent.HEARTBEAT_SLEEP_SECONDS = 0.1
+    pyagent.Agent.HEARTBEAT_SLEEP_SECONDS = 0.1  # type: ignore[assignment]
     sweep_id = wandb.sweep(sweep_config(project), entity=entity, project=project)
     run_ids: list[str] = []
     finished: list[str] = []

@@ -58,7 +58,7 @@ def run_server(args: argparse.Namespace) -> int:
         server = make_uvicorn(state)
         # our own handlers, installed before the JSON line: uvicorn's would re-raise the signal
         # after shutdown (exit status -15 instead of a clean 0)
-        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
 
         def _request_stop(signum: int, frame: FrameType | None) -> None:
             server.should_exit = True

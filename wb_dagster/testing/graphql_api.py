@@ -33,7 +33,7 @@ from graphql import (
     GraphQLScalarType,
     GraphQLSchema,
     build_schema,
-    execute,
+    execute_sync,
     parse,
     validate,
 )
@@ -563,7 +563,8 @@ def execute_request(backend: Backend, base_url: str, body: Any) -> tuple[int, di
         for d in document.definitions
     )
     root = mutation_root(ctx) if is_mutation else query_root(ctx)
-    result = execute(
+    # every resolver is synchronous, so graphql-core returns a result, never an awaitable
+    result = execute_sync(
         schema, document, root_value=root, variable_values=variables, operation_name=op_name
     )
     reply: dict[str, Any] = {"data": result.data}

@@ -243,10 +243,11 @@ def compile_filters(filters: str | dict[str, Any] | None) -> SqlFragment:
     if filters is None or filters == "":
         return SqlFragment()
     if isinstance(filters, str):
+        text = filters
         try:
-            filters = json.loads(filters)
+            filters = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise FilterError(f"filters is not valid JSON ({exc}): {filters[:200]!r}") from exc
+            raise FilterError(f"filters is not valid JSON ({exc}): {text[:200]!r}") from exc
     if filters in (None, {}):
         return SqlFragment()
     return _compile_node(filters)

@@ -85,7 +85,7 @@ def seed_scale(backend: Backend, spec: ScaleSpec) -> dict[str, Any]:
     rows = []
     for i in range(spec.runs):
         created = SCALE_START + timedelta(seconds=i)
-        config = {
+        config: dict[str, dict[str, Any]] = {
             f"param_{k:02d}": {"value": float(v), "desc": None} for k, v in enumerate(configs[i])
         }
         config["experiment_name"] = {"value": _EXPERIMENTS[i % 3], "desc": None}

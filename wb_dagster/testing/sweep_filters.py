@@ -48,6 +48,11 @@ def _field_predicate(name: str, condition: Any) -> SweepPredicate:
     return lambda row: all(check(row.get(column), want) for check, want in checks)
 
 
+def _junction(op: str, subs: list[SweepPredicate]) -> SweepPredicate:
+    join = all if op == "$and" else any
+    return lambda row: join(s(row) for s in subs)
+
+
 def _node_predicate(node: Any) -> SweepPredicate:
     if not isinstance(node, dict):
         raise FilterError(f"a sweep filter must be a JSON object, got {node!r}")
@@ -56,9 +61,7 @@ def _node_predicate(node: Any) -> SweepPredicate:
         if key in ("$and", "$or"):
             if not isinstance(value, list):
                 raise FilterError(f"{key} needs a list of filters, got {value!r}")
-            subs = [_node_predicate(v) for v in value]
-            join = all if key == "$and" else any
-            parts.append(lambda row, subs=subs, join=join: join(s(row) for s in subs))
+            parts.append(_junction(key, [_node_predicate(v) for v in value]))
         else:
             parts.append(_field_predicate(key, value))
     return lambda row: all(p(row) for p in parts)
