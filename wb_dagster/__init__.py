@@ -52,6 +52,8 @@ _EXPORTS: dict[str, str] = {
     "SweepBestModelConfig": "wb_dagster.assets",
     "WandbProjectAssetsSpec": "wb_dagster.project",
     "WandbProjectComponent": "wb_dagster.component",
+    "publish_analysis_run": "wb_dagster.analysis_runs",
+    "analysis_run_id": "wb_dagster.analysis_runs",
 }
 
 __all__ = [
@@ -76,6 +78,7 @@ __all__ = [
     "WandbProjectAssetsSpec",
     "WandbProjectComponent",
     "WandbResource",
+    "analysis_run_id",
     "build_wandb_defs",
     "build_wandb_run_assets",
     "build_wandb_run_sensor",
@@ -84,9 +87,11 @@ __all__ = [
     "build_wandb_sweep_best_model_asset",
     "build_wandb_sweep_sensor",
     "histogram",
+    "publish_analysis_run",
 ]
 
 if TYPE_CHECKING:
+    from wb_dagster.analysis_runs import analysis_run_id, publish_analysis_run
     from wb_dagster.assets import (
         RunsRefreshConfig,
         SweepBestModelConfig,

@@ -202,8 +202,10 @@ def upload_files(run: Run, files: Mapping[str, FileContent]) -> list[File]:
 def upload_table(run: Run, table: Any, name: str, format: str = "parquet") -> File:
     """Upload a pandas DataFrame / ``pyarrow.Table`` to ``run`` as ``<name>.<format>``.
 
-    Example:
-        >>> upload_table(run, df, "leaderboard", format="csv").name  # doctest: +SKIP
+    Example (``client`` connected to the local server with the demo seed):
+        >>> import pandas as pd
+        >>> run = client.run("wb-demo/cifar/cifar000")
+        >>> upload_table(run, pd.DataFrame({"lr": [0.1]}), "leaderboard", format="csv").name
         'leaderboard.csv'
     """
     (uploaded,) = upload_files(run, {table_file_name(name, format): table_bytes(table, format)})
