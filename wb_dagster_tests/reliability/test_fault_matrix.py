@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -35,6 +36,7 @@ from .conftest import (
     fast_client,
     make_defs,
     materialize,
+    raw_snapshot,
     store_snapshot,
 )
 
@@ -268,3 +270,119 @@ def test_every_asset_and_sensor_equal_the_fault_free_run_under_20_percent_faults
     hits = [HITS - rule["remaining"] for rule in active]
     served = wb.stats()["requests"]
     assert 0.1 * served < sum(hits) < 0.3 * served, (sum(hits), served)
+
+
+# -- permanent faults: clear failure within the budget, previous files intact ------------------
+
+BUDGET_S = 1.0
+PERMANENT: dict[str, list[dict[str, Any]]] = {
+    "5xx": [{"match": GRAPHQL, "status": 503}, {"match": DOWNLOADS, "status": 502}],
+    "reset": [{"match": GRAPHQL, "action": "reset"}, {"match": DOWNLOADS, "action": "reset"}],
+    "slow": [{"match": GRAPHQL, "status": None, "delay_ms": 1500}],
+    "429": [{"match": GRAPHQL, "status": 429, "headers": {"Retry-After": "0"}}],
+    "truncated-downloads": [{"match": DOWNLOADS, "action": "truncate"}],
+    "partial-graphql": [
+        {
+            "match": GRAPHQL,
+            "status": 200,
+            "body": {"data": {"project": None}, "errors": [{"message": "internal: db gone"}]},
+        }
+    ],
+}
+# (what to materialize, the change on the server that forces a new write, fault, message)
+CASES = [
+    ("runs", "finish-running", "5xx", r"refreshing the run table of wb-demo/cifar: .*HTTP 503"),
+    ("runs", "finish-running", "partial-graphql", r"run table .*internal: db gone"),
+    ("history", "append", "reset", r"exporting run wb-demo/cifar/cifar001: .*connection error"),
+    ("history", "append", "truncated-downloads", r"exporting run .*download interrupted"),
+    ("history", "rewind", "slow", r"exporting run wb-demo/cifar/cifar001: .*no response within"),
+    ("best_model", "new-best", "429", r"best model of sweep wb-demo/cifar/cifarswp: .*rate limit"),
+    ("best_model", "new-best", "truncated-downloads", r"best model .*download interrupted"),
+]
+
+
+def change_server(srv: LocalWandbServer, change: str) -> None:
+    seed, run = srv.seed, f"{PROJECT}/cifar001"
+    if change == "finish-running":
+        seed.finish_run(f"{PROJECT}/cifar009")
+    elif change == "append":
+        n = DEMO_RUNS_BY_ID["cifar001"].num_steps
+        seed.resume_run(run)
+        seed.append_history(run, [{"_step": n + i, "loss": 0.5} for i in range(20)])
+        seed.finish_run(run)
+    elif change == "rewind":
+        seed.resume_run(run)
+        seed.rewind_run(run, 700)
+        seed.finish_run(run)
+    elif change == "new-best":
+        # cifar003 becomes the sweep's best run with a new model file
+        seed.set_summary(f"{PROJECT}/cifar003", {"val_acc": 0.999})
+        seed.add_file(f"{PROJECT}/cifar003", "model-best.h5", b"new weights" * 1000)
+
+
+def selection(asset: str) -> tuple[list[Any], str | None]:
+    import dagster as dg
+
+    if asset == "runs":
+        return [RUNS], None
+    if asset == "history":
+        return [dg.AssetKey(["wandb", "cifar", "run_history"])], "cifar001"
+    return [dg.AssetKey(["wandb", "cifar", "sweep_best_model"])], DEMO_SWEEP_ID
+
+
+@pytest.mark.parametrize(("asset", "change", "fault", "message"), CASES)
+def test_permanent_faults_fail_clearly_within_budget_and_keep_previous_files(
+    asset: str,
+    change: str,
+    fault: str,
+    message: str,
+    wb: LocalWandbServer,
+    tmp_path: Path,
+    instance: Any,
+) -> None:
+    store = tmp_path / "store"
+    defs = make_defs(wb, store, retry_budget_s=BUDGET_S, timeout=SLOW_TIMEOUT)
+    keys, partition = selection(asset)
+    if partition == "cifar001":
+        instance.add_dynamic_partitions("wandb_runs__wb_demo__cifar", ["cifar001"])
+    if partition == DEMO_SWEEP_ID:
+        instance.add_dynamic_partitions("wandb_sweeps__wb_demo__cifar", [DEMO_SWEEP_ID])
+    assert materialize(defs, instance, keys, partition).success
+    before = raw_snapshot(store)
+    assert before
+    change_server(wb, change)
+    wb.add_faults(PERMANENT[fault])
+    started = time.monotonic()
+    result = materialize(defs, instance, keys, partition)
+    elapsed = time.monotonic() - started
+    assert not result.success
+    text = failure_message(result)
+    assert re.search(message, text), text
+    assert "Traceback" not in text
+    # budget per call, plus Dagster's own run overhead
+    assert elapsed < BUDGET_S + 3.0, elapsed
+    # nothing half-written: the same files with the same bytes, no temporary sibling
+    assert raw_snapshot(store) == before
+    # and once the faults are gone the same materialization converges
+    wb.clear_faults()
+    assert materialize(defs, instance, keys, partition).success
+    assert raw_snapshot(store) != before
+
+
+def test_sensor_tick_under_permanent_faults_fails_and_keeps_its_cursor(
+    wb: LocalWandbServer, tmp_path: Path, instance: Any
+) -> None:
+    defs = make_defs(wb, tmp_path / "store", retry_budget_s=BUDGET_S)
+    first = evaluate_sensor(defs, RUN_SENSOR, instance, None)
+    wb.seed.finish_run(f"{PROJECT}/cifar009")
+    for rules_ in (PERMANENT["5xx"], PERMANENT["reset"], PERMANENT["partial-graphql"]):
+        wb.clear_faults()
+        wb.add_faults(rules_)
+        started = time.monotonic()
+        with pytest.raises(CommError, match=r"listing runs of wb-demo/cifar"):
+            evaluate_sensor(defs, RUN_SENSOR, instance, first.cursor)
+        assert time.monotonic() - started < BUDGET_S + 1.0
+    wb.clear_faults()
+    # the daemon keeps the previous cursor after a failed tick: the finished run is not lost
+    after = evaluate_sensor(defs, RUN_SENSOR, instance, first.cursor)
+    assert [r.partition_key for r in after.run_requests if r.partition_key] == ["cifar009"]
