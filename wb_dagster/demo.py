@@ -7,8 +7,13 @@ persistent Dagster instance under ``DIR/.dagster``:
 2. ticks the run sensor: finished runs become partitions and run requests;
 3. materializes every requested per-run partition (history + system metrics);
 4. ticks the sweep sensor and materializes the sweep's best model;
-5. finishes the still-running run on the server and shows the sensor picking it up (and
-   ignoring every unchanged run).
+5. a real training script (:mod:`wb_dagster.demo_training`, numpy only) logs two runs and a
+   four-run grid sweep driven by ``wandb.agent`` through the official ``wandb`` SDK, the
+   still-running seeded run finishes, and the sensors pick up exactly those runs and the new
+   sweep (and ignore every unchanged run).
+
+The project therefore holds both the synthetic ``demo`` seed (documented in
+:mod:`wb_dagster.testing.demo_seed`) and runs written in W&B's own encoding by the SDK.
 
 Sensor ticks are evaluated here and their run requests executed in-process with
 ``dg.materialize`` (what the daemon would launch), skipping run keys already launched.
@@ -19,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import sys
@@ -270,24 +276,29 @@ def _demo_steps(
     sweep_tick = evaluate_sensor(defs, sweep_sensor, instance, None)
     sweeps = launch_requests(defs, sweep_sensor, sweep_tick, instance, on_run=show)
 
-    say.step(f"[5/5] finishing the running run {running_run} on the server ...")
+    say.step("[5/5] a training script logs new runs with the official wandb SDK; ")
+    say(f"      meanwhile the running run {running_run} finishes on the server ...")
+    _log_training_runs(say, srv, _project(keys))
     srv.seed.finish_run(f"{srv.entity}/{_project(keys)}/{running_run}")
     tick2 = evaluate_sensor(defs, run_sensor, instance, cursor)
     picked = [r.partition_key for r in tick2.run_requests or [] if r.partition_key]
     say(f"      the sensor picked up: {', '.join(picked) or 'nothing'}")
     second = launch_requests(defs, run_sensor, tick2, instance, on_run=show)
+    sweep_tick2 = evaluate_sensor(defs, sweep_sensor, instance, sweep_tick.cursor)
+    new_sweeps = launch_requests(defs, sweep_sensor, sweep_tick2, instance, on_run=show)
     tick3 = evaluate_sensor(defs, run_sensor, instance, tick2.cursor)
     again = [r for r in tick3.run_requests or [] if r.partition_key]
     say(f"      next tick: {len(again)} run requests (unchanged runs are not re-materialized)")
 
-    runs = [*first.results, *sweeps.results, *second.results]
+    sweep_runs = [*sweeps.results, *new_sweeps.results]
+    runs = [*first.results, *sweep_runs, *second.results]
     failed = [r for r in [table, *runs] if not r.success]
     n_partitions = len(instance.get_dynamic_partitions(_partitions_name(defs, keys)))
     say()
     say("Summary")
     say(f"  assets        {', '.join(sorted(k.to_user_string() for k in keys.values()))}")
     say(f"  Dagster runs  {1 + len(runs)} ({len(failed)} failed)")
-    say(f"  run partitions {n_partitions}, sweep partitions {len(sweeps.results)}")
+    say(f"  run partitions {n_partitions}, sweep partitions {len(sweep_runs)}")
     say(f"  storage       {root}")
     for rel, count, size in _files_summary(root):
         say(f"    {rel + '/':<36} {count:>3} files {size / 1e6:8.2f} MB")
@@ -302,6 +313,24 @@ def _demo_steps(
         "to run new materializations)"
     )
     return 1 if failed else 0
+
+
+def _log_training_runs(say: _Printer, srv: Any, project: str) -> None:
+    """Log real training runs (and a grid sweep driven by ``wandb.agent``) into the server.
+
+    This is the flow users have: a training script logs to W&B, the sensor sees the runs
+    finish. The official SDK is a demo extra, not a dependency: without it the step is skipped.
+    """
+    if importlib.util.find_spec("wandb") is None:
+        say("      skipped: the official wandb SDK is missing (pip install 'wb-dagster[demo]')")
+        return
+    from wb_dagster.demo_training import populate_with_sdk
+
+    logged = populate_with_sdk(srv.base_url, srv.api_key, entity=srv.entity, project=project)
+    say(
+        f"      logged {len(logged.run_ids)} runs + sweep {logged.sweep_id} "
+        f"({len(logged.sweep_run_ids)} runs via wandb.agent) in {logged.wall_time_s:.1f} s"
+    )
 
 
 def _project(keys: dict[str, dg.AssetKey]) -> str:

@@ -370,10 +370,18 @@ def run_sweep(
             run.log(row, step=step)
             ledger.rows.append({**row, "_step": step})
 
-        best = train(config, log)
+        model_path = Path(run.dir) / MODEL_FILE
+
+        def keep_best(end: EpochEnd) -> None:
+            if end.improved:  # the sweep's best model is what Dagster's sweep_best_model fetches
+                model_path.write_bytes(end.model.to_bytes())
+                ledger.files[MODEL_FILE] = hashlib.md5(model_path.read_bytes()).hexdigest()
+
+        best = train(config, log, keep_best)
         run.summary["best_val_acc"] = best
         ledger.summary["best_val_acc"] = best
         ledger.config = dict(run.config)
+        run.save(str(model_path), base_path=run.dir, policy="end")
         run.finish()
         finished.append(run.id)
         if ledger_dir is not None:

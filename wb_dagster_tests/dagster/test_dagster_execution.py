@@ -9,11 +9,13 @@ import textwrap
 from collections.abc import Iterator
 
 import dagster as dg
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
 from wb_dagster.defs import build_wandb_defs
 from wb_dagster.demo import evaluate_sensor, launch_requests, run_demo
+from wb_dagster.demo_training import grid_points
 from wb_dagster.testing import LocalWandbServer
 from wb_dagster.testing.demo_seed import DEMO_RUNS, DEMO_RUNS_BY_ID
 
@@ -127,9 +129,19 @@ def test_demo_command_materializes_everything_and_shows_the_pickup(tmp_path):
     text = out.getvalue()
     root = tmp_path / "demo" / "wandb" / "cifar"
     assert (root / "runs.parquet").exists()
+    table = pd.read_parquet(root / "runs.parquet")
+    seeded = {r.run_id for r in DEMO_RUNS}
+    logged = table[~table["id"].isin(seeded)]  # written by the training script through the SDK
+    assert len(logged) == 2 + len(list(grid_points()))  # two runs and the grid sweep's runs
+    assert set(logged["state"]) == {"finished"}
     histories = sorted(p.stem for p in (root / "run_history").iterdir())
-    assert histories == sorted(r.run_id for r in DEMO_RUNS)  # the running run too, once finished
-    assert (root / "sweep_best_model" / "cifarswp" / "model-best.h5").exists()
-    assert "the sensor picked up: cifar009" in text
+    assert histories == sorted(table["id"])  # the seeded running run too, once finished
+    (new_sweep,) = set(logged["sweep"].dropna())
+    for sweep_id in ("cifarswp", new_sweep):
+        assert (root / "sweep_best_model" / sweep_id / "model-best.h5").exists()
+    picked = next(line for line in text.splitlines() if "the sensor picked up:" in line)
+    assert sorted(picked.split(":", 1)[1].replace(",", " ").split()) == sorted(
+        [*logged["id"], "cifar009"]
+    )
     assert "next tick: 0 run requests" in text
     assert "dagster dev" in text and "(0 failed)" in text
