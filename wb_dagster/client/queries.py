@@ -97,10 +97,10 @@ query RunEvents($project: String!, $entity: String!, $name: String!, $samples: I
 }
 """
 
-RUN_EVENTS_COUNT = """
-query RunEventsCount($project: String!, $entity: String!, $name: String!) {
+RUN_EVENTS_AND_COUNT = """
+query RunEventsAndCount($project: String!, $entity: String!, $name: String!, $samples: Int) {
     project(name: $project, entityName: $entity) {
-        run(name: $name) { eventsLineCount }
+        run(name: $name) { eventsLineCount events(samples: $samples) }
     }
 }
 """

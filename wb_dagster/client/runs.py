@@ -28,8 +28,13 @@ from wb_dagster.client.changes import Change, RunUpdate, diff
 from wb_dagster.client.encoding import dumps, encode_value, loads_object
 from wb_dagster.client.errors import CommError, NotFoundError
 from wb_dagster.client.files import File, Files
-from wb_dagster.client.flatten import flatten_dict, rows_to_columns, rows_to_table
-from wb_dagster.client.history import HistoryExport, HistoryReader, parse_history_lines
+from wb_dagster.client.flatten import flatten_dict, order_columns, rows_to_columns
+from wb_dagster.client.history import (
+    HistoryExport,
+    HistoryReader,
+    lines_to_table,
+    parse_history_lines,
+)
 from wb_dagster.client.paths import ObjectPath
 from wb_dagster.client.summary import Summary
 
@@ -40,6 +45,8 @@ if TYPE_CHECKING:
     from wb_dagster.client.sweeps import Sweep
 
 WANDB_INTERNAL_KEYS = frozenset({"_wandb", "wandb_version"})
+# system-metric rows read with the count in one request (15 s sampling: ~40 h of a run)
+SYSTEM_METRICS_FIRST_READ = 10_000
 # run attributes written back by update(): python name -> (GraphQL field, mutation variable)
 _EDITABLE = {
     "displayName": "display_name",
@@ -349,18 +356,26 @@ class Run:
         """Every system-metrics event row (``system.*``, ``_timestamp``, ``_runtime``)."""
         variables = {"entity": self.entity, "project": self.project, "name": self.id}
         what = f"reading system metrics of run {self}"
-        data = self.client.transport.graphql(queries.RUN_EVENTS_COUNT, variables, what=what)
+        # one request for most runs: the count and up to SYSTEM_METRICS_FIRST_READ rows together
+        data = self.client.transport.graphql(
+            queries.RUN_EVENTS_AND_COUNT,
+            {**variables, "samples": SYSTEM_METRICS_FIRST_READ},
+            what=what,
+        )
         run = (data.get("project") or {}).get("run")
         if run is None:
             raise NotFoundError(f"Could not find run {self}.")
         count = int(run.get("eventsLineCount") or 0)
         if count <= 0:
             return pa.table({"_timestamp": pa.array([], type=pa.float64())})
-        data = self.client.transport.graphql(
-            queries.RUN_EVENTS, {**variables, "samples": count}, what=what
-        )
-        lines = ((data.get("project") or {}).get("run") or {}).get("events") or []
-        return rows_to_table(parse_history_lines(lines), first=("_timestamp", "_runtime"))
+        lines = run.get("events") or []
+        if len(lines) < count:  # longer than the first read (the server sampled it): read all
+            data = self.client.transport.graphql(
+                queries.RUN_EVENTS, {**variables, "samples": count}, what=what
+            )
+            lines = ((data.get("project") or {}).get("run") or {}).get("events") or []
+        # Arrow's JSON reader (C++) instead of json.loads + dicts: ~2.4x less client CPU
+        return order_columns(lines_to_table(lines), first=("_timestamp", "_runtime"))
 
     # -- files ---------------------------------------------------------------------------------
 
