@@ -141,8 +141,13 @@ def run_worker(
     params: dict[str, Any],
     *,
     timeout_s: float = 900.0,
+    profile_to: Path | None = None,
 ) -> Measurement:
-    """Run ``bench.worker`` for (workload, side) and measure it."""
+    """Run ``bench.worker`` for (workload, side) and measure it.
+
+    With ``profile_to`` the worker runs under pyinstrument (``pip install pyinstrument``) and
+    its text profile is written there (timings are then inflated; use only to find causes).
+    """
     with tempfile.TemporaryDirectory(prefix=f"wb-bench-{workload}-") as tmp:
         scratch = Path(tmp)
         result_path = scratch / "result.json"
@@ -163,8 +168,11 @@ def run_worker(
         before_requests = server.requests_served()
         before_cpu = server.cpu_seconds()
         started = time.perf_counter()
+        cmd = [sys.executable, "-m", "bench.worker", str(spec_path)]
+        if profile_to is not None:
+            cmd[1:1] = ["-m", "pyinstrument", "--renderer", "text", "-o", str(profile_to)]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.worker", str(spec_path)],
+            cmd,
             cwd=str(REPO),
             env=env,
             stdout=subprocess.PIPE,

@@ -36,6 +36,7 @@ from bench.server_process import BenchServer
 from bench.workloads import SIZES, WORKLOADS, Workload
 
 RESULTS = Path(__file__).resolve().parent / "results"
+PROFILES = RESULTS / "profiles"
 
 
 def _order(sides: list[str], repeat: int) -> list[str]:
@@ -44,7 +45,12 @@ def _order(sides: list[str], repeat: int) -> list[str]:
 
 
 def run_workload(
-    srv: BenchServer, workload: Workload, size_name: str, repeats: int, work: Path
+    srv: BenchServer,
+    workload: Workload,
+    size_name: str,
+    repeats: int,
+    work: Path,
+    profile: list[str] | None = None,
 ) -> WorkloadResult:
     size = SIZES[size_name]
     started = time.perf_counter()
@@ -59,7 +65,11 @@ def run_workload(
         for side in _order(plan.sides, repeat):
             if repeat >= plan.max_repeats.get(side, repeats):
                 continue
-            m = run_worker(srv, workload.name, side, plan.params[side])
+            profile_to = None
+            if profile and side in profile:
+                PROFILES.mkdir(parents=True, exist_ok=True)
+                profile_to = PROFILES / f"{workload.name}-{side}-{repeat}.txt"
+            m = run_worker(srv, workload.name, side, plan.params[side], profile_to=profile_to)
             print(
                 f"  {workload.name} {side:<13} {m.wall_s:8.3f} s  {m.peak_rss / 2**20:7.0f} MiB "
                 f"{m.requests:6d} req",
@@ -78,6 +88,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", choices=sorted(SIZES), default="full")
     parser.add_argument("--latency-ms", type=int, default=20)
     parser.add_argument("--json", type=Path, default=None, help="result file (default: results/)")
+    parser.add_argument(
+        "--profile",
+        action="append",
+        metavar="SIDE",
+        help="run this side's workers under pyinstrument (profiles in results/profiles/; "
+        "timings inflated)",
+    )
     args = parser.parse_args(argv)
     names = args.only or list(WORKLOADS)
     notes = machine_notes()
@@ -93,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n== {name}: {workload.title} ==", flush=True)
             work = Path(tmp) / name
             work.mkdir()
-            result = run_workload(srv, workload, args.size, args.repeats, work)
+            result = run_workload(srv, workload, args.size, args.repeats, work, args.profile)
             print_workload(result)
             results.append(result)
         notes["server_peak_rss_mib"] = round(srv.rss_bytes() / 2**20)
