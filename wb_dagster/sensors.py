@@ -71,12 +71,17 @@ class RunSensorCursor(BaseModel):
 
 
 def run_fingerprint(run: Any) -> str:
-    """Short digest of what makes a finished run worth re-materializing."""
+    """Short digest of what makes a finished run worth re-materializing.
+
+    The heartbeat is taken at full precision (two changes within one second must differ) and
+    with the history's line count and last step.
+    """
     hb = to_utc(getattr(run, "heartbeat_at", None))
     parts = [
         str(getattr(run, "state", "")),
-        iso(hb) if hb else "",
+        hb.isoformat() if hb else "",
         str(getattr(run, "history_line_count", "") or 0),
+        str(getattr(run, "last_history_step", "")),
     ]
     return hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
 
@@ -137,11 +142,13 @@ def scan_runs(
     watermark = to_utc(cursor.watermark) if cursor.watermark else None
     scan = RunScan()
     requested: set[str] = set()
+    listed: set[str] = set()
     for run in runs:
         if clock() >= deadline:
             scan.stopped_by = "budget"
             break
         run_id = str(run.id)
+        listed.add(run_id)
         state = str(getattr(run, "state", "") or "")
         hb = to_utc(getattr(run, "heartbeat_at", None))
         hb_iso = iso(hb) if hb else ""
@@ -164,6 +171,9 @@ def scan_runs(
         floor = iso(watermark - _delta(lookback_s))
         # runs older than the lookback window are not listed again unless their heartbeat moves
         seen = {k: v for k, v in seen.items() if v[1] >= floor}
+    if scan.stopped_by is None:
+        # every open run was asked for by name: one that was not listed has been deleted
+        open_runs = {k: v for k, v in open_runs.items() if k in listed}
     if len(open_runs) > MAX_OPEN_RUNS:
         newest = sorted(open_runs.items(), key=lambda kv: kv[1])[-MAX_OPEN_RUNS:]
         open_runs = dict(newest)

@@ -2,7 +2,9 @@
 
 Every write goes to a hidden temporary sibling first and is moved into place only once complete,
 so a failed or killed materialization never leaves a half-written file and keeps the previous one
-readable. On object stores the final move is a server-side copy, which is atomic per object.
+readable. A temporary file left by a killed writer is removed by a later successful write of the
+same file once it is older than ``STALE_TEMP_S`` (local stores). On object stores the final
+move is a server-side copy, which is atomic per object.
 
 Example:
     >>> import pyarrow as pa, tempfile
@@ -19,6 +21,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,8 +40,21 @@ def is_local(path: UPath) -> bool:
     return getattr(path, "protocol", "") in ("", "file", "local")
 
 
+# a temporary sibling this old was left by a killed writer (a live one finishes much sooner)
+STALE_TEMP_S = 600.0
+
+
 def _temp_sibling(dest: UPath) -> UPath:
     return dest.parent / f".{dest.name}.tmp-{uuid.uuid4().hex[:12]}"
+
+
+def _remove_stale_temps(dest: UPath) -> None:
+    """Delete temporary siblings of ``dest`` left by writers that were killed (local only)."""
+    cutoff = time.time() - STALE_TEMP_S
+    for leftover in Path(dest.path).parent.glob(f".{dest.name}.tmp-*"):
+        with contextlib.suppress(OSError):
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
 
 
 @contextlib.contextmanager
@@ -50,6 +66,7 @@ def atomic_destination(dest: UPath) -> Iterator[UPath]:
         yield tmp
         if is_local(dest):
             os.replace(tmp.path, dest.path)
+            _remove_stale_temps(dest)
         else:
             tmp.fs.mv(tmp.path, dest.path)
     except BaseException:

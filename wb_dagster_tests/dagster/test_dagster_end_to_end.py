@@ -141,7 +141,8 @@ def test_finished_resumed_and_rewound_runs_refresh_exactly_once(
     tick, launched = tick_and_launch(defs, instance, RUN_SENSOR, tick.cursor)
     assert [r.partition_key for r in launched.requests if r.partition_key] == [DEMO_RUNNING_RUN]
 
-    # cifar001 is resumed, logs 30 more steps and finishes again: appended, not re-fetched
+    # cifar001 is resumed, logs 30 more steps and finishes again: re-exported in full (a resumed
+    # run may have been rewound and re-logged, which an append could not see)
     path = "wb-demo/cifar/cifar001"
     n = DEMO_RUNS_BY_ID["cifar001"].num_steps
     seed.resume_run(path)
@@ -152,7 +153,7 @@ def test_finished_resumed_and_rewound_runs_refresh_exactly_once(
     tick, launched = tick_and_launch(defs, instance, RUN_SENSOR, tick.cursor)
     assert [r.partition_key for r in launched.requests if r.partition_key] == ["cifar001"]
     meta = launched.results[0].get_asset_materialization_events()[0].materialization.metadata
-    assert meta["mode"].value == "append" and meta["fetched_rows"].value == 30
+    assert meta["mode"].value == "rewrite" and meta["fetched_rows"].value == n + 30
     ours = pq.read_table(history_path(tmp_path, "cifar001")).to_pylist()
     assert len(ours) == n + 30
     assert rows(ours) == rows(api.run(path).scan_history())
