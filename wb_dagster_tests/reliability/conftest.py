@@ -62,9 +62,8 @@ def fast_resource(srv: LocalWandbServer, **kwargs: Any) -> WandbResource:
     kwargs.setdefault("backoff_factor", 0.01)
     kwargs.setdefault("retry_budget_s", 20.0)
     kwargs.setdefault("timeout", 5.0)
-    return WandbResource(
-        api_key=dg.EnvVar(KEY_ENV), base_url=srv.base_url, entity="wb-demo", **kwargs
-    )
+    kwargs.setdefault("entity", "wb-demo")
+    return WandbResource(api_key=dg.EnvVar(KEY_ENV), base_url=srv.base_url, **kwargs)
 
 
 def make_defs(srv: LocalWandbServer, store: Path, **resource_kwargs: Any) -> dg.Definitions:

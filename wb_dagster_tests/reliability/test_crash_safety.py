@@ -1,0 +1,146 @@
+"""Issue 7, item 3: SIGKILL of a real W&B materialization mid-write keeps the previous file.
+
+Extends ``dagster/test_dagster_storage.py`` (the IO manager's atomic write, killed with a toy
+asset) to the W&B assets that stream their files: ``run_history`` (a run that grew) and
+``sweep_best_model`` (a new best model). A subprocess materializes against the local server and
+is killed while the new bytes are half copied into place; the previous file must be byte-for-byte
+intact, and the re-run converges to the server's new data and clears the killed writer's
+temporary file.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wb_dagster.testing import LocalWandbServer
+from wb_dagster.testing.demo_seed import DEMO_RUNS_BY_ID, DEMO_SWEEP_ID
+
+from .conftest import BEST, HISTORY, KEY_ENV, make_defs, materialize, parquet_rows
+
+KILLED_MATERIALIZATION = textwrap.dedent(
+    """
+    import shutil, sys, time
+    import dagster as dg
+
+    def half_copy(src, dst, *args, **kwargs):
+        data = open(src, "rb").read()
+        with open(dst, "wb") as fh:
+            fh.write(data[: len(data) // 2])
+            fh.flush()
+        print("MID-WRITE", flush=True)
+        time.sleep(120)  # killed here by the test
+
+    shutil.copyfile = half_copy  # how wb_dagster.storage moves a finished file into place
+
+    from wb_dagster.defs import build_wandb_defs
+    from wb_dagster.resource import WandbResource
+
+    base_url, store, key_path, partition, partitions_def = sys.argv[1:6]
+    defs = build_wandb_defs(
+        entity="wb-demo", project="cifar", storage_dir=store, retry_policy=None,
+        resource=WandbResource(api_key=dg.EnvVar("{key_env}"), base_url=base_url),
+    )
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(partitions_def, [partition])
+        dg.materialize(list(defs.assets), selection=[dg.AssetKey(key_path.split("/"))],
+                       partition_key=partition, instance=instance,
+                       resources=dict(defs.resources))
+    print("FINISHED", flush=True)
+    """
+).replace("{key_env}", KEY_ENV)
+
+CASES = {
+    "run_history": (HISTORY, "cifar001", "wandb_runs__wb_demo__cifar"),
+    "sweep_best_model": (BEST, DEMO_SWEEP_ID, "wandb_sweeps__wb_demo__cifar"),
+}
+NEW_MODEL = b"retrained weights " * 4096
+N = DEMO_RUNS_BY_ID["cifar001"].num_steps
+NEW_ROWS = [{"_step": N + i, "loss": 0.001 * i} for i in range(25)]
+
+
+def change_server(srv: LocalWandbServer, asset: str) -> None:
+    if asset == "run_history":
+        run = "wb-demo/cifar/cifar001"
+        srv.seed.resume_run(run)
+        srv.seed.append_history(run, NEW_ROWS)
+        srv.seed.finish_run(run)
+    else:
+        srv.seed.set_summary("wb-demo/cifar/cifar003", {"val_acc": 0.999})
+        srv.seed.add_file("wb-demo/cifar/cifar003", "model-best.h5", NEW_MODEL)
+
+
+def stored_file(store: Path, asset: str) -> Path:
+    if asset == "run_history":
+        return store / "wandb" / "cifar" / "run_history" / "cifar001.parquet"
+    return store / "wandb" / "cifar" / "sweep_best_model" / DEMO_SWEEP_ID / "model-best.h5"
+
+
+def kill_mid_write(args: list[str], watch: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_MATERIALIZATION, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "DAGSTER_HOME": ""},
+    )
+    try:
+        deadline = time.monotonic() + 90
+        line = ""
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()  # type: ignore[union-attr]
+            if not line or "MID-WRITE" in line:
+                break
+        assert "MID-WRITE" in line, "the materialization never reached its write"
+        partial = [p for p in watch.parent.iterdir() if p.name.startswith(f".{watch.name}.tmp-")]
+        assert partial and partial[0].stat().st_size > 0  # a half-written temporary file exists
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+
+@pytest.mark.parametrize("asset", sorted(CASES))
+def test_sigkill_mid_write_keeps_previous_file_and_rerun_converges(
+    asset: str, wb: LocalWandbServer, tmp_path: Path, instance: Any
+) -> None:
+    key, partition, partitions_def = CASES[asset]
+    store = tmp_path / "store"
+    defs = make_defs(wb, store)
+    instance.add_dynamic_partitions(partitions_def, [partition])
+    assert materialize(defs, instance, [key], partition).success
+    final = stored_file(store, asset)
+    before = final.read_bytes()
+
+    change_server(wb, asset)
+    args = [wb.base_url, str(store), "/".join(key.path), partition, partitions_def]
+    kill_mid_write(args, final)
+
+    assert final.read_bytes() == before  # the previous file, intact and readable
+    if asset == "run_history":
+        assert len(parquet_rows(final)) == N
+    leftovers = [p for p in final.parent.iterdir() if p.name.startswith(".")]
+    assert len(leftovers) == 1
+    # a later write clears the killed writer's temporary file once it is clearly stale
+    old = time.time() - 3600
+    os.utime(leftovers[0], (old, old))
+
+    assert materialize(defs, instance, [key], partition).success
+    if asset == "run_history":
+        rows = parquet_rows(final)
+        assert len(rows) == N + len(NEW_ROWS)
+        assert [{"_step": r["_step"], "loss": r["loss"]} for r in rows[N:]] == NEW_ROWS
+    else:
+        assert final.read_bytes() == NEW_MODEL
+    assert [p.name for p in final.parent.iterdir() if p.name.startswith(".")] == []
