@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+# absolute: workspace.yaml loads this file by path with examples/ as working directory
+from ml_pipeline.assets import build_ml_pipeline_assets
 from wb_dagster import WandbParquetIOManager, WandbProjectAssetsSpec, WandbResource
-
-from .assets import build_ml_pipeline_assets
 
 LOCAL_SERVER_URL = "http://127.0.0.1:8765"
 
