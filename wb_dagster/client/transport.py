@@ -174,6 +174,39 @@ def _error_messages(body: Any) -> list[str]:
     return out
 
 
+def _is_html(resp: requests.Response) -> bool:
+    return resp.headers.get("Content-Type", "").lower().startswith("text/html")
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost exception's text (urllib3 wraps the useful part several levels deep)."""
+    seen: set[int] = set()
+    while True:
+        inner = exc.__cause__ or exc.__context__
+        if inner is None and exc.args and isinstance(exc.args[0], BaseException):
+            inner = exc.args[0]
+        reason = getattr(exc, "reason", None)
+        if inner is None and isinstance(reason, BaseException):
+            inner = reason
+        if inner is None or id(inner) in seen:
+            return f"{type(exc).__name__}: {exc}"[:200]
+        seen.add(id(exc))
+        exc = inner
+
+
+def _connection_problem(exc: BaseException, url: str) -> str:
+    """Why a connection failed, in words (no URL query strings, never the key)."""
+    text = repr(exc)
+    host = urlsplit(url).netloc
+    if "NameResolutionError" in text or "Name or service not known" in text:
+        return f"the host name of {host} does not resolve"
+    if "refused" in text:
+        return f"{host} refused the connection (nothing listens there?)"
+    if "reset" in text.lower():
+        return f"{host} reset the connection"
+    return type(exc).__name__
+
+
 def _body_summary(resp: requests.Response) -> str:
     try:
         messages = _error_messages(resp.json())
@@ -335,10 +368,22 @@ class Transport:
         retry_after = self._note_rate_headers(resp)
         detail = f"HTTP {status}: {_body_summary(resp)}"
         exc = requests.HTTPError(detail, response=resp)
+        if status == 401 and not self._api_key and self.is_api_url(resp.url):
+            raise AuthenticationError(
+                f"{what}: no API key was given and {self.base_url} requires one ({detail}). "
+                "Set WANDB_API_KEY or pass api_key=.",
+                exc=exc,
+            )
         if status == 401:
             raise AuthenticationError(
                 f"{what}: the API key was rejected by {self.base_url} ({detail}). Set a valid "
                 "key with WANDB_API_KEY or api_key=.",
+                exc=exc,
+            )
+        if _is_html(resp) and self.is_api_url(resp.url):
+            raise CommError(
+                f"{what}: {self.base_url} answered HTTP {status} with an HTML page, not the W&B "
+                "API: check base_url / WANDB_BASE_URL (the API host, e.g. https://api.wandb.ai).",
                 exc=exc,
             )
         if status == 403:
@@ -379,6 +424,13 @@ class Transport:
             try:
                 body = resp.json()
             except ValueError as exc:
+                if _is_html(resp):
+                    raise CommError(
+                        f"{what}: {self.base_url} answered with an HTML page, not the W&B API: "
+                        "check base_url / WANDB_BASE_URL (the API host, e.g. "
+                        "https://api.wandb.ai).",
+                        exc=exc,
+                    ) from exc
                 raise _Retryable(
                     f"the response was not valid JSON ({(resp.text or '')[:80]!r})", exc=exc
                 ) from exc
@@ -441,11 +493,19 @@ class Transport:
             ) from exc
         except requests.Timeout as exc:
             raise _Retryable(f"no response within {timeout:.1f} s", exc=exc) from exc
+        except requests.exceptions.SSLError as exc:
+            # a certificate or protocol mismatch does not heal by retrying
+            raise CommError(
+                f"{what}: TLS handshake with {urlsplit(url).netloc} failed ({_root_cause(exc)}). "
+                "If the server speaks plain HTTP use an http:// base URL; if it uses a private "
+                "CA pass verify='/path/to/ca.pem'.",
+                exc=exc,
+            ) from exc
         except requests.ConnectionError as exc:
             # a refused/unresolvable connection never reached the server; a reset may have
             processed = "NewConnectionError" not in repr(exc) and "refused" not in repr(exc)
             raise _Retryable(
-                f"connection error ({type(exc).__name__})", exc=exc, processed=processed
+                f"connection error ({_connection_problem(exc, url)})", exc=exc, processed=processed
             ) from exc
         except requests.RequestException as exc:
             raise _Retryable(f"request error ({type(exc).__name__})", exc=exc) from exc
