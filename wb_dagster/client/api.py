@@ -26,7 +26,7 @@ from wb_dagster.client.paths import (
     parse_object_path,
     parse_project_path,
 )
-from wb_dagster.client.runs import Run, Runs
+from wb_dagster.client.runs import Run, Runs, unexpected_shape
 from wb_dagster.client.sweeps import Sweep
 from wb_dagster.client.transport import RetrySettings, Transport
 
@@ -270,7 +270,12 @@ class WandbClient:
             {"entity": path.entity, "project": path.project, "name": path.id},
             what=f"fetching run {path}",
         )
-        run = (data.get("project") or {}).get("run")
+        project = data.get("project")
+        run = project.get("run") if isinstance(project, dict) else None
+        if (project is not None and not isinstance(project, dict)) or not isinstance(
+            run, dict | None
+        ):
+            raise unexpected_shape(self, f"fetching run {path}", "project.run is not an object")
         if run is None:
             raise NotFoundError(
                 f"Could not find run {path}: check the entity, project and run id (the id is "

@@ -87,6 +87,14 @@ def _timestamp(value: Any) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+def unexpected_shape(client: WandbClient, what: str, detail: str) -> CommError:
+    """The error for an answer that is JSON but not shaped like W&B's."""
+    return CommError(
+        f"{what}: unexpected response from {client.base_url} ({detail}). Check that base_url "
+        "is a W&B API server; if it is, the server version may not be supported."
+    )
+
+
 class Run:
     """One W&B run (see module docstring)."""
 
@@ -613,12 +621,17 @@ class Runs:
                 f"Could not find project {self.entity}/{self.project}: check the entity and "
                 "project names (and that this API key can see them)."
             )
-        self._count = int(project.get("runCount") or 0)
-        conn = project.get("runs") or {}
-        edges = conn.get("edges") or []
+        what = f"listing runs of {self.entity}/{self.project}"
+        conn = project.get("runs") if isinstance(project, dict) else None
+        edges = conn.get("edges") if isinstance(conn, dict) else None
+        if not isinstance(edges, list) or not all(isinstance(e, dict) for e in edges):
+            raise unexpected_shape(self.client, what, "project.runs.edges is not a list")
         nodes = [e["node"] for e in edges if e.get("node")]
+        if not all(isinstance(n, dict) for n in nodes):
+            raise unexpected_shape(self.client, what, "a run node is not an object")
+        self._count = int(project.get("runCount") or 0)
         next_cursor = edges[-1].get("cursor") if edges else None
-        more = bool((conn.get("pageInfo") or {}).get("hasNextPage")) and bool(edges)
+        more = bool((conn or {}).get("pageInfo", {}).get("hasNextPage")) and bool(edges)
         return nodes, next_cursor, more
 
     def _load_page(self) -> None:
