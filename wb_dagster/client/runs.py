@@ -631,7 +631,7 @@ class Runs:
             raise unexpected_shape(self.client, what, "a run node is not an object")
         self._count = int(project.get("runCount") or 0)
         next_cursor = edges[-1].get("cursor") if edges else None
-        more = bool((conn or {}).get("pageInfo", {}).get("hasNextPage")) and bool(edges)
+        more = bool(((conn or {}).get("pageInfo") or {}).get("hasNextPage")) and bool(edges)
         return nodes, next_cursor, more
 
     def _load_page(self) -> None:
