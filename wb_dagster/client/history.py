@@ -370,8 +370,7 @@ class HistoryReader:
             plan, files = self._spooled(min_step, max_step, workdir)
             schema = _unified_schema([p for _, p in files])
             for kind, path in files:
-                reader = pq.ParquetFile(path)
-                for batch in reader.iter_batches(batch_size=batch_rows):
+                for batch in parquet_batches(path, batch_rows):
                     table = pa.Table.from_batches([batch])
                     if kind == "export":
                         table = _in_range(normalize_arrow_table(table), plan)
@@ -399,7 +398,7 @@ class HistoryReader:
             keys = [n for n in schema.names if n != STEP]
             with _open_dest(dest) as sink, pq.ParquetWriter(sink, schema) as writer:
                 for kind, path in files:
-                    for batch in pq.ParquetFile(path).iter_batches(batch_size=65_536):
+                    for batch in parquet_batches(path, 65_536):
                         table = pa.Table.from_batches([batch])
                         if kind == "export":
                             table = _in_range(normalize_arrow_table(table), plan)
@@ -469,6 +468,17 @@ class HistoryReader:
 
 
 # -- table helpers -------------------------------------------------------------------------------
+
+
+def parquet_batches(path: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """Record batches of a parquet file, holding one row group in memory at a time.
+
+    Not ``ParquetFile.iter_batches``: with pyarrow 26 it buffered the whole file (1.1 GB of Arrow
+    memory for a 1 GB, 50-row-group history; bench W8), reading row groups keeps it at ~40 MB.
+    """
+    pf = pq.ParquetFile(path)
+    for i in range(pf.num_row_groups):
+        yield from pf.read_row_group(i).to_batches(max_chunksize=batch_rows)
 
 
 def _empty_history() -> pa.Table:
