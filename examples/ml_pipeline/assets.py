@@ -213,7 +213,7 @@ def build_ml_pipeline_assets(
         png_path.parent.mkdir(parents=True, exist_ok=True)
         png_path.write_bytes(png)
         legend = "\n".join(
-            f"- {color.emoji} **{s.label}**: final {config.metric} = {s.ys[-1]:.4f}"
+            f"- **{s.label}** ({color.name}): final {config.metric} = {s.ys[-1]:.4f}"
             for s, color in zip(series, PALETTE, strict=False)
         )
         image = base64.b64encode(png).decode("ascii")

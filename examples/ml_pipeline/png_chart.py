@@ -5,8 +5,7 @@ grid with numeric ticks), and matplotlib would add a large dependency (plus font
 backend) to the project's test environment for it. PNG is a simple format: a signature, an
 ``IHDR`` chunk (size, 8-bit RGB), the rows zlib-compressed in ``IDAT``, and ``IEND``; each
 chunk carries a CRC-32. Text is limited to tick numbers (a 3x5 pixel font); series names go in
-the legend next to the image (see :data:`PALETTE`, whose colours have matching emoji squares
-for a Markdown legend).
+a legend next to the image, naming each series' colour (:data:`PALETTE`).
 
 Example:
     >>> png = line_chart_png([Series("a", [0, 1, 2], [0.1, 0.5, 0.4])], width=200, height=120)
@@ -28,22 +27,21 @@ RGB = tuple[int, int, int]
 
 @dataclass(frozen=True)
 class SeriesColor:
-    """A line colour and the emoji square that shows it in a Markdown legend."""
+    """A line colour and its name (for a text legend)."""
 
     name: str
-    emoji: str
     rgb: RGB
 
 
 PALETTE: tuple[SeriesColor, ...] = (
-    SeriesColor("blue", "\N{LARGE BLUE SQUARE}", (31, 119, 180)),
-    SeriesColor("orange", "\N{LARGE ORANGE SQUARE}", (255, 127, 14)),
-    SeriesColor("green", "\N{LARGE GREEN SQUARE}", (44, 160, 44)),
-    SeriesColor("red", "\N{LARGE RED SQUARE}", (214, 39, 40)),
-    SeriesColor("purple", "\N{LARGE PURPLE SQUARE}", (148, 103, 189)),
-    SeriesColor("brown", "\N{LARGE BROWN SQUARE}", (140, 86, 75)),
-    SeriesColor("yellow", "\N{LARGE YELLOW SQUARE}", (230, 190, 0)),
-    SeriesColor("black", "\N{BLACK LARGE SQUARE}", (0, 0, 0)),
+    SeriesColor("blue", (31, 119, 180)),
+    SeriesColor("orange", (255, 127, 14)),
+    SeriesColor("green", (44, 160, 44)),
+    SeriesColor("red", (214, 39, 40)),
+    SeriesColor("purple", (148, 103, 189)),
+    SeriesColor("brown", (140, 86, 75)),
+    SeriesColor("yellow", (230, 190, 0)),
+    SeriesColor("black", (0, 0, 0)),
 )
 
 _WHITE: RGB = (255, 255, 255)
