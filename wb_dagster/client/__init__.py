@@ -13,15 +13,19 @@ Example:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from wb_dagster.client.api import WandbClient
 from wb_dagster.client.changes import Change, RunUpdate
 from wb_dagster.client.errors import AuthenticationError, CommError, NotFoundError, RateLimitError
 from wb_dagster.client.files import File, Files
 from wb_dagster.client.histogram import histogram, is_histogram
-from wb_dagster.client.history import HistoryExport
 from wb_dagster.client.runs import HistoryScan, Run, Runs
 from wb_dagster.client.summary import Summary
 from wb_dagster.client.sweeps import Sweep
+
+if TYPE_CHECKING:
+    from wb_dagster.client.history import HistoryExport
 
 __all__ = [
     "AuthenticationError",
@@ -42,3 +46,12 @@ __all__ = [
     "histogram",
     "is_histogram",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # HistoryExport lives with the pyarrow-based history reader, which loads on first use
+    if name == "HistoryExport":
+        from wb_dagster.client.history import HistoryExport
+
+        return HistoryExport
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
