@@ -33,6 +33,7 @@ from wb_dagster.checks import (
     history_check,
     md5_matches,
 )
+from wb_dagster.export_progress import ExportProgress
 from wb_dagster.failures import wandb_failures
 from wb_dagster.history_sync import sync_history
 from wb_dagster.io_manager import (
@@ -312,10 +313,15 @@ def build_wandb_run_assets(
         selected = context.selected_asset_keys
         if history_key in selected:
             path = storage.path_for(history_key, run_id, instance=context.instance)
-            sync = sync_history(run, path)
+            with ExportProgress(
+                context.log.info,
+                f"history of {p.path}/{run_id}",
+                client.transport,
+                expected_rows=int(getattr(run, "history_line_count", 0) or 0),
+            ) as progress:
+                sync = sync_history(run, path)
             context.log.info(
-                f"history of {p.path}/{run_id}: {sync.mode}, {sync.fetched_rows} rows fetched, "
-                f"{sync.stored.rows} stored"
+                f"{progress.summary(sync.fetched_rows)}; {sync.mode}, {sync.stored.rows} stored"
             )
             yield dg.MaterializeResult(
                 asset_key=history_key,
