@@ -170,6 +170,40 @@ def _run_printer(
     return show
 
 
+def progress_bar(done: int, total: int, width: int = 24) -> str:
+    """A text progress bar, e.g. ``[############------------]``.
+
+    >>> progress_bar(3, 6, width=10)
+    '[#####-----]'
+    """
+    filled = width if total <= 0 else min(width, round(width * done / total))
+    return "[" + "#" * filled + "-" * (width - filled) + "]"
+
+
+def _with_progress_bar(
+    say: _Printer,
+    show: Callable[[dg.RunRequest, dg.ExecuteInProcessResult], None],
+    total: int,
+    history_key: dg.AssetKey,
+) -> Callable[[dg.RunRequest, dg.ExecuteInProcessResult], None]:
+    """``show`` each run, then a bar: runs done of ``total``, history rows, rows per second."""
+    t0 = time.monotonic()
+    done, rows = 0, 0
+
+    def on_run(req: dg.RunRequest, run: dg.ExecuteInProcessResult) -> None:
+        nonlocal done, rows
+        show(req, run)
+        done += 1
+        rows += int(_meta(run, history_key).get("rows") or 0)
+        rate = rows / max(time.monotonic() - t0, 1e-9)
+        say(
+            f"      {progress_bar(done, total)} {done}/{total} runs, {rows:,} history rows "
+            f"({rate:,.0f} rows/s)"
+        )
+
+    return on_run
+
+
 def _files_summary(root: Path) -> list[tuple[str, int, int]]:
     rows = []
     for folder in sorted(p for p in root.rglob("*") if p.is_dir() and ".dagster" not in p.parts):
@@ -269,7 +303,8 @@ def _demo_steps(
     say(f"      {len(per_run)} ended runs (finished/crashed/failed) -> partitions + run requests")
 
     say.step(f"[3/5] materializing {len(per_run)} per-run partitions ...")
-    first = launch_requests(defs, run_sensor, tick, instance, on_run=show)
+    bar = _with_progress_bar(say, show, len(per_run), keys["run_history"])
+    first = launch_requests(defs, run_sensor, tick, instance, on_run=bar)
     cursor = tick.cursor
 
     say.step(f"[4/5] ticking {sweep_sensor} and materializing the best model ...")
