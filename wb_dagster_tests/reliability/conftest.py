@@ -63,7 +63,8 @@ def fast_resource(srv: LocalWandbServer, **kwargs: Any) -> WandbResource:
     kwargs.setdefault("retry_budget_s", 20.0)
     kwargs.setdefault("timeout", 5.0)
     kwargs.setdefault("entity", "wb-demo")
-    return WandbResource(api_key=dg.EnvVar(KEY_ENV), base_url=srv.base_url, **kwargs)
+    kwargs.setdefault("base_url", srv.base_url)
+    return WandbResource(api_key=dg.EnvVar(KEY_ENV), **kwargs)
 
 
 def make_defs(srv: LocalWandbServer, store: Path, **resource_kwargs: Any) -> dg.Definitions:
