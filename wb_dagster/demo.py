@@ -193,6 +193,8 @@ def _with_progress_bar(
     def on_run(req: dg.RunRequest, run: dg.ExecuteInProcessResult) -> None:
         nonlocal done, rows
         show(req, run)
+        if req.partition_key is None:  # the run-table refresh the tick also requests
+            return
         done += 1
         rows += int(_meta(run, history_key).get("rows") or 0)
         rate = rows / max(time.monotonic() - t0, 1e-9)
