@@ -242,6 +242,9 @@ class Transport:
         self._base = urlsplit(self.base_url)
         self.session = requests.Session()
         self.session.verify = verify
+        # passed on every request too: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override
+        # a session's verify=False or CA path (psf/requests#3829)
+        self.verify = verify
         self.session.headers.update(
             {
                 "User-Agent": USER_AGENT,
@@ -480,6 +483,7 @@ class Transport:
                     method,
                     url,
                     timeout=timeout,
+                    verify=self.verify,
                     auth=self._auth(url),
                     headers=headers,
                     **kwargs,
@@ -535,7 +539,13 @@ class Transport:
             size = 0
             with self._slot():
                 try:
-                    resp = self.session.get(url, timeout=timeout, auth=self._auth(url), stream=True)
+                    resp = self.session.get(
+                        url,
+                        timeout=timeout,
+                        auth=self._auth(url),
+                        stream=True,
+                        verify=self.verify,
+                    )
                     with resp:
                         self._check_status(what, resp)
                         for chunk in resp.iter_content(chunk_size=1 << 20):
