@@ -64,7 +64,8 @@ def fast_resource(srv: LocalWandbServer, **kwargs: Any) -> WandbResource:
     kwargs.setdefault("timeout", 5.0)
     kwargs.setdefault("entity", "wb-demo")
     kwargs.setdefault("base_url", srv.base_url)
-    return WandbResource(api_key=dg.EnvVar(KEY_ENV), **kwargs)
+    kwargs.setdefault("api_key", dg.EnvVar(KEY_ENV))
+    return WandbResource(**kwargs)
 
 
 def make_defs(srv: LocalWandbServer, store: Path, **resource_kwargs: Any) -> dg.Definitions:
