@@ -37,6 +37,7 @@ SIDES: dict[tuple[str, str], str] = {
     ("W5", "setup"): "bench.our_side:sensor_first_tick",
     ("W6", "full"): "bench.our_side:runs_asset",
     ("W6", "incremental"): "bench.our_side:runs_asset",
+    ("W6", "incr_lookback0"): "bench.our_side:runs_asset",
     ("W6", "setup"): "bench.our_side:runs_asset",
     ("W7", "sdk"): "bench.sdk_side:cold_start",
     ("W7", "ours"): "bench.our_side:cold_start",
