@@ -1,9 +1,11 @@
 """Every code block of README.md and docs/*.md is exercised.
 
-* ```python blocks run, each in a fresh namespace and working directory, against a fresh local
-  W&B server with the demo seed (``WANDB_API_KEY``, ``WANDB_BASE_URL`` and ``WANDB_ENTITY``
-  point at it; the official SDK is isolated as in ``sdk_env``). A block ending with a module
-  level ``defs`` (``dg.Definitions``) must also pass ``Definitions.validate_loadable``.
+* ```python blocks of one page run top to bottom in one namespace and a fresh working
+  directory (later blocks may use what earlier ones made, as when a reader follows the page),
+  against a fresh local W&B server with the demo seed (``WANDB_API_KEY``, ``WANDB_BASE_URL``
+  and ``WANDB_ENTITY`` point at it; the official SDK is isolated as in ``sdk_env``). Whenever
+  the namespace holds a ``defs`` (``dg.Definitions``) it must pass
+  ``Definitions.validate_loadable``.
 * ```yaml blocks of ``WandbProjectComponent`` load through Dagster's component sandbox.
 * ```bash blocks: every command line must be covered, either run here (``wb-dagster server``,
   ``dagster instance concurrency``) or named in :data:`COVERED_ELSEWHERE` with the test or CI
@@ -94,13 +96,20 @@ def snippet_env(server, sdk_env, tmp_path, monkeypatch):
     return server
 
 
-@pytest.mark.parametrize("block", blocks("python"), ids=lambda b: b.id)
-def test_python_block_runs(block: Block, snippet_env):
+def python_pages() -> list[Path]:
+    return [p for p in DOC_FILES if any(b.file == p for b in blocks("python"))]
+
+
+@pytest.mark.parametrize("page", python_pages(), ids=lambda p: str(p.relative_to(REPO)))
+def test_python_blocks_run_top_to_bottom(page: Path, snippet_env):
+    """A page's blocks run in order in one namespace, as a reader would run them."""
     namespace: dict[str, object] = {"__name__": "__docs_snippet__"}
-    exec(compile(block.code, block.id, "exec"), namespace)
-    defs = namespace.get("defs")
-    if isinstance(defs, dg.Definitions):
-        dg.Definitions.validate_loadable(defs)
+    for block in [b for b in blocks("python") if b.file == page]:
+        # dont_inherit: this module's `from __future__ import annotations` must not leak in
+        exec(compile(block.code, block.id, "exec", dont_inherit=True), namespace)
+        defs = namespace.get("defs")
+        if isinstance(defs, dg.Definitions):
+            dg.Definitions.validate_loadable(defs)
 
 
 @pytest.mark.parametrize(
