@@ -195,3 +195,24 @@ def test_bash_command_is_exercised(where: str, line: str, tmp_path: Path):
     else:
         covered = [why for pattern, why in COVERED_ELSEWHERE.items() if re.search(pattern, line)]
         assert covered, f"{where}: `{line}` is run by no test; run it here or list its test"
+
+
+def test_configuration_reference_lists_every_option():
+    import inspect
+
+    from wb_dagster import (
+        WandbParquetIOManager,
+        WandbProjectComponent,
+        WandbResource,
+        build_wandb_defs,
+    )
+
+    text = (REPO / "docs" / "configuration.md").read_text()
+    names = {
+        *WandbResource.model_fields,
+        *WandbProjectComponent.model_fields,
+        *WandbParquetIOManager.model_fields,
+        *inspect.signature(build_wandb_defs).parameters,
+    }
+    missing = sorted(n for n in names if f"`{n}`" not in text)
+    assert not missing, f"docs/configuration.md does not document {missing}"
