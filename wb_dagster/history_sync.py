@@ -1,34 +1,49 @@
 """Keep one run's stored history parquet in step with W&B, with bounded memory.
 
-Every sync that runs is a full export written to a scratch file, then moved into place
-atomically (a failed or killed sync keeps the previous file). There is deliberately no
-"append only the new steps" shortcut: a resumed run may have been rewound and re-logged, which
-can leave its last step and its row count exactly as stored while the rows differ (the
-reliability soak found this), and nothing W&B returns tells a rewound run from one that only
-grew. The run sensor requests a materialization only when a run's fingerprint changed, so full
-exports happen once per finished (or re-finished) run.
+* no file yet: full export;
+* the run grew and its stored part is provably unchanged: only the steps after the stored last
+  step are exported and appended (a streamed merge into a new file, then an atomic replace);
+* anything else (last step went down, rows rewritten under the same steps, no way to prove the
+  stored part unchanged): full export, then an atomic replace;
+* nothing new and the stored part unchanged: the file is left untouched.
+
+"Provably unchanged" is the tail probe: the server's row at the stored last step must carry the
+same ``_timestamp`` as the stored one. Every row W&B's SDK logs has a ``_timestamp`` (wall
+clock at logging), so a run that was rewound and re-logged up to (or past) that step has a new
+one there, even when its last step and row count happen to equal what was stored. Rows without
+``_timestamp`` cannot be proven unchanged and are always re-exported in full. The run's
+``historyLineCount`` is checked too: stored rows plus appended rows must equal it.
+
+Every write goes to a scratch file first: a failed or killed sync keeps the previous file.
 
 Example:
-    >>> # client = WandbClient(...); run = client.run("wb-demo/cifar/abc123")
-    >>> # sync_history(run, UPath("/data/wandb/cifar/run_history/abc123.parquet")).mode
-    >>> # 'full'
+    >>> import tempfile
+    >>> from upath import UPath
+    >>> run = client.run("wb-demo/cifar/cifar000")
+    >>> dest = UPath(tempfile.mkdtemp()) / "cifar000.parquet"
+    >>> sync_history(run, dest).mode, sync_history(run, dest).mode
+    ('full', 'unchanged')
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from upath import UPath
 
 from wb_dagster.storage import (
     ParquetSummary,
+    concat_parquet_atomic,
     local_scratch,
     put_local_file_atomic,
     summarize_parquet,
 )
 
-SyncMode = Literal["full", "rewrite"]
+SyncMode = Literal["full", "append", "rewrite", "unchanged"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +54,40 @@ class HistorySync:
     fetched_rows: int
     source: str
     stored: ParquetSummary
+
+
+def _timestamp_at(table: Any, step: int) -> float | None:
+    if "_timestamp" not in table.column_names or "_step" not in table.column_names:
+        return None
+    values = table.filter(pc.equal(table["_step"], step))["_timestamp"].to_pylist()
+    value = values[-1] if values else None
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def _stored_part_unchanged(run: Any, dest: UPath, last_step: int) -> bool:
+    """Tail probe: the row at ``last_step`` on the server is the one stored (same timestamp)."""
+    with dest.open("rb") as fh:
+        pf = pq.ParquetFile(fh)
+        tail = pf.read_row_group(pf.metadata.num_row_groups - 1, columns=["_step", "_timestamp"])
+    stored = _timestamp_at(tail, last_step) if "_timestamp" in tail.column_names else None
+    if stored is None:
+        return False
+    served = _timestamp_at(run.history_table(min_step=last_step, max_step=last_step + 1), last_step)
+    return served == stored
+
+
+def _plan(run: Any, dest: UPath, existing: ParquetSummary | None) -> SyncMode:
+    if existing is None:
+        return "full"
+    last = int(getattr(run, "last_history_step", -1))
+    lines = int(getattr(run, "history_line_count", 0) or 0)
+    if existing.max_step is None or last < existing.max_step:
+        return "rewrite"
+    if not _stored_part_unchanged(run, dest, existing.max_step):
+        return "rewrite"
+    if last == existing.max_step:
+        return "unchanged" if lines in (0, existing.rows) else "rewrite"
+    return "append"
 
 
 def _full(run: Any, dest: UPath, mode: SyncMode) -> HistorySync:
@@ -52,7 +101,20 @@ def _full(run: Any, dest: UPath, mode: SyncMode) -> HistorySync:
 
 
 def sync_history(run: Any, dest: UPath) -> HistorySync:
-    """Export ``run``'s full history to ``dest`` (``"full"`` the first time, else
-    ``"rewrite"``); the previous file stays until the new one is complete."""
+    """Bring ``dest`` (parquet, one row per step) up to date with ``run``'s full history."""
     existing = summarize_parquet(dest)
-    return _full(run, dest, "full" if existing is None else "rewrite")
+    mode = _plan(run, dest, existing)
+    if mode in ("full", "rewrite"):
+        return _full(run, dest, mode)
+    assert existing is not None and existing.max_step is not None
+    if mode == "unchanged":
+        return HistorySync("unchanged", 0, "stored", existing)
+    lines = int(getattr(run, "history_line_count", 0) or 0)
+    with local_scratch() as scratch:
+        part = scratch / "new_steps.parquet"
+        export = run.write_history_parquet(part, min_step=existing.max_step + 1)
+        if lines and existing.rows + int(export.rows) != lines:
+            # rows changed below the stored last step: only a full export is trustworthy
+            return _full(run, dest, "rewrite")
+        stored = concat_parquet_atomic([dest, part], dest)
+    return HistorySync("append", int(export.rows), str(export.source), stored)

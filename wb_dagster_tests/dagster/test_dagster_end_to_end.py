@@ -141,19 +141,20 @@ def test_finished_resumed_and_rewound_runs_refresh_exactly_once(
     tick, launched = tick_and_launch(defs, instance, RUN_SENSOR, tick.cursor)
     assert [r.partition_key for r in launched.requests if r.partition_key] == [DEMO_RUNNING_RUN]
 
-    # cifar001 is resumed, logs 30 more steps and finishes again: re-exported in full (a resumed
-    # run may have been rewound and re-logged, which an append could not see)
+    # cifar001 is resumed, logs 30 more steps and finishes again: only the new steps are fetched
     path = "wb-demo/cifar/cifar001"
     n = DEMO_RUNS_BY_ID["cifar001"].num_steps
     seed.resume_run(path)
-    seed.append_history(path, [{"_step": n + i, "loss": 0.01 * i} for i in range(30)])
+    seed.append_history(
+        path, [{"_step": n + i, "_timestamp": 2e9 + i, "loss": 0.01 * i} for i in range(30)]
+    )
     tick, launched = tick_and_launch(defs, instance, RUN_SENSOR, tick.cursor)
     assert launched.requests == []  # still running
     seed.finish_run(path)
     tick, launched = tick_and_launch(defs, instance, RUN_SENSOR, tick.cursor)
     assert [r.partition_key for r in launched.requests if r.partition_key] == ["cifar001"]
     meta = launched.results[0].get_asset_materialization_events()[0].materialization.metadata
-    assert meta["mode"].value == "rewrite" and meta["fetched_rows"].value == n + 30
+    assert meta["mode"].value == "append" and meta["fetched_rows"].value == 30
     ours = pq.read_table(history_path(tmp_path, "cifar001")).to_pylist()
     assert len(ours) == n + 30
     assert rows(ours) == rows(api.run(path).scan_history())
@@ -167,6 +168,23 @@ def test_finished_resumed_and_rewound_runs_refresh_exactly_once(
     ours = pq.read_table(history_path(tmp_path, "cifar003")).to_pylist()
     assert len(ours) == 500
     assert rows(ours) == rows(api.run("wb-demo/cifar/cifar003").scan_history())
+
+    # cifar004 is rewound and re-logged to exactly its old last step and row count: the tail
+    # probe sees the re-logged row (new _timestamp) and the history is rewritten, not kept
+    path = "wb-demo/cifar/cifar004"
+    n = DEMO_RUNS_BY_ID["cifar004"].num_steps
+    seed.resume_run(path)
+    seed.rewind_run(path, n - 10)
+    relogged = [{"_step": n - 10 + i, "_timestamp": 3e9 + i, "loss": 9.0} for i in range(10)]
+    seed.append_history(path, relogged)
+    seed.finish_run(path)
+    tick, launched = tick_and_launch(defs, instance, RUN_SENSOR, tick.cursor)
+    assert [r.partition_key for r in launched.requests if r.partition_key] == ["cifar004"]
+    meta = launched.results[0].get_asset_materialization_events()[0].materialization.metadata
+    assert meta["mode"].value == "rewrite"
+    ours = pq.read_table(history_path(tmp_path, "cifar004")).to_pylist()
+    assert len(ours) == n and ours[-1]["loss"] == 9.0
+    assert rows(ours) == rows(api.run(path).scan_history())
 
     # and then nothing more
     last = evaluate_sensor(defs, RUN_SENSOR, instance, tick.cursor)

@@ -71,6 +71,7 @@ class World:
         self.rng = rng
         self.runs: dict[str, ModelRun] = {}
         self.created = 0
+        self.clock = 1.7e9  # the wall clock rows are logged at (every SDK row has _timestamp)
         self.ops: dict[str, int] = {}
 
     def path(self, run_id: str) -> str:
@@ -84,7 +85,10 @@ class World:
     def log(self, run_id: str, n: int) -> None:
         model = self.runs[run_id]
         start = len(model.rows)
-        new = [{"_step": start + i, "loss": round(self.rng.random(), 6)} for i in range(n)]
+        new = []
+        for i in range(n):
+            self.clock += 1.0
+            new.append({"_step": start + i, "_timestamp": self.clock, "loss": self.rng.random()})
         self.seed.append_history(self.path(run_id), new)
         model.rows += new
 
@@ -220,14 +224,19 @@ def test_sensor_soak_nothing_lost_nothing_duplicated(
         assert {(r, v) for r, v in finals.items()} <= set(requested)
         for run_id in finals:
             stored = store / "wandb" / "proj" / "run_history" / f"{run_id}.parquet"
-            rows = [{k: r.get(k) for k in ("_step", "loss")} for r in parquet_rows(stored)]
+            keys = ("_step", "_timestamp", "loss")
+            rows = [{k: r.get(k) for k in keys} for r in parquet_rows(stored)]
             assert rows == world.runs[run_id].rows, run_id
         # exactly one successful materialization per requested version of each run
+        modes: set[str] = set()
         for run_id in {r for r, _ in requested}:
             records = instance.fetch_materializations(
                 dg.AssetRecordsFilter(asset_key=HISTORY, asset_partitions=[run_id]), limit=1000
             ).records
             assert len(records) == sum(1 for r, _ in requested if r == run_id), run_id
+            modes |= {str(r.asset_materialization.metadata["mode"].value) for r in records}
+        # every way of syncing was exercised: first export, append after a resume, rewrite
+        assert {"full", "append", "rewrite"} <= modes, modes
         elapsed = time.monotonic() - started
 
     # a soak that did something: every kind of change happened, ticks failed and recovered
