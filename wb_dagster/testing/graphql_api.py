@@ -548,10 +548,10 @@ def checked_document(query: str) -> tuple[gql_ast.DocumentNode | None, list[dict
     try:
         document = parse(query)
     except GraphQLError as exc:
-        return None, [exc.formatted]
+        return None, [dict(exc.formatted)]
     errors = validate(load_schema(), document)
     if errors:
-        return None, [e.formatted for e in errors]
+        return None, [dict(e.formatted) for e in errors]
     return document, []
 
 
