@@ -34,8 +34,8 @@ FENCE = re.compile(r"^```(\w+)[^\n]*\n(.*?)^```", re.M | re.S)
 # command (regex on the line) -> what exercises it
 COVERED_ELSEWHERE = {
     r"^bash scripts/test\.sh": "CI: .ci/run runs it",
-    r"^bash scripts/demo\.sh": "wb_dagster_tests/dagster/test_dagster_execution.py (run_demo)",
-    r"^bash scripts/install_browser\.sh": "CI: .ci/run runs it before the tests",
+    r"^bash scripts/demo\.sh": "CI: .ci/run runs it before the tests",
+    r"^bash scripts/install_browser\.sh": "scripts/test.sh runs it before the tests",
     r"dagster dev -w workspace\.yaml": "wb_dagster_tests/ui/test_browser.py (dagster dev)",
     r"^(\.venv/bin/)?dagster definitions validate -w workspace\.yaml": (
         "wb_dagster_tests/dagster/test_dagster_end_to_end.py"
