@@ -100,6 +100,17 @@ class TreeRssPoller:
             self._stop.wait(POLL_S)
 
 
+def settle(max_s: float = 2.0, busy_percent: float = 50.0) -> float:
+    """Wait (bounded) until the machine's CPU use drops below ``busy_percent``; returns the
+    last reading. Lets memory freed by the previous worker (GBs for the SDK in W2) be reclaimed
+    before the next measurement starts."""
+    deadline = time.monotonic() + max_s
+    busy = psutil.cpu_percent(interval=0.2)
+    while busy >= busy_percent and time.monotonic() < deadline:
+        busy = psutil.cpu_percent(interval=0.2)
+    return busy
+
+
 def kill_tree(pid: int) -> None:
     """Kill a process and every descendant (used on errors and Ctrl-C)."""
     try:
@@ -165,6 +176,7 @@ def run_worker(
         spec_path.write_text(json.dumps(spec))
         sdk = side.startswith("sdk")
         env = worker_env(scratch, sdk)
+        cpu_busy_before = settle()
         before_requests = server.requests_served()
         before_cpu = server.cpu_seconds()
         started = time.perf_counter()
@@ -209,5 +221,6 @@ def run_worker(
             **result.get("extra", {}),
             "children_peak_rss": poller.peak_children,
             "leftover_pids": leftovers,
+            "cpu_busy_before": cpu_busy_before,
         },
     )
