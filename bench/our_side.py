@@ -25,7 +25,13 @@ def _client(ctx: Ctx, **kwargs: Any) -> Any:
 
 
 def _preload() -> None:
-    """Import the client before the clock starts (the SDK side imports ``wandb`` likewise)."""
+    """Imports before the clock starts, as the SDK side imports ``wandb`` and pandas first.
+
+    pandas too: pyarrow imports it on its first array conversion or ``read_table`` (~0.3 s).
+    """
+    import pandas  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+
     import wb_dagster.client  # noqa: F401
 
 
