@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from typing import Any
 
 import psutil
@@ -108,11 +107,3 @@ class BenchServer:
         """End running runs the way the SDK does (``complete`` + ``exitcode 0``)."""
         for run_id in run_ids:
             self.file_stream(project, run_id, {"complete": True, "exitcode": 0})
-
-    def wait_stopped(self, deadline_s: float = 10.0) -> bool:
-        end = time.monotonic() + deadline_s
-        while time.monotonic() < end:
-            if self.proc is None or self.proc.poll() is not None:
-                return True
-            time.sleep(0.05)
-        return False
