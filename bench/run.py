@@ -15,6 +15,7 @@ workload and writes everything to ``bench/results/<time>.json`` (and ``latest.js
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 import time
@@ -96,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         "timings inflated)",
     )
     args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so the worker tree and the server are stopped on the way out
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     names = args.only or list(WORKLOADS)
     notes = machine_notes()
     print_header(notes, args)
