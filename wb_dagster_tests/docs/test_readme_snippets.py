@@ -42,6 +42,9 @@ COVERED_ELSEWHERE = {
     ),
     r"^(\.venv/bin/)?python -m pytest wb_dagster_tests/ui": "CI: the test suite",
     r"^export WANDB_": "environment only",
+    r"^(\.venv/bin/)?python bench/run\.py": (
+        "wb_dagster_tests/bench/test_bench_smoke.py (the harness on tiny sizes)"
+    ),
     r"^(WANDB_\w+=\S+ )*dagster dev -f defs\.py": "wb_dagster_tests/ui/test_browser.py",
 }
 
