@@ -20,11 +20,11 @@ import base64
 import os
 import re
 import tempfile
-from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any
 
 from wb_dagster.client import queries
 from wb_dagster.client.errors import CommError, NotFoundError
+from wb_dagster.client.paging import LazyPages
 
 if TYPE_CHECKING:
     from wb_dagster.client.runs import Run
@@ -138,7 +138,7 @@ class File:
         )
 
 
-class Files:
+class Files(LazyPages[File]):
     """The files of a run, fetched lazily in pages; ``len()`` is the server's ``fileCount``."""
 
     def __init__(
@@ -150,14 +150,11 @@ class Files:
     ) -> None:
         if names and pattern:
             raise ValueError("pass either names or pattern to files(), not both")
+        super().__init__()
         self.run = run
         self.names = list(names or [])
         self.pattern = pattern
         self.per_page = per_page
-        self._objects: list[File] = []
-        self._cursor: str | None = None
-        self._more = True
-        self._count: int | None = None
 
     def _load_page(self) -> None:
         data = self.run.client.transport.graphql(
@@ -180,31 +177,10 @@ class Files:
         self._count = int(run.get("fileCount") or 0)
         conn = run.get("files") or {}
         edges = conn.get("edges") or []
-        self._objects.extend(File(self.run, e["node"]) for e in edges if e.get("node"))
+        self.objects.extend(File(self.run, e["node"]) for e in edges if e.get("node"))
         if edges:
             self._cursor = edges[-1].get("cursor")
         self._more = bool((conn.get("pageInfo") or {}).get("hasNextPage")) and bool(edges)
-
-    def __iter__(self) -> Iterator[File]:
-        i = 0
-        while True:
-            while i < len(self._objects):
-                yield self._objects[i]
-                i += 1
-            if not self._more:
-                return
-            self._load_page()
-
-    def __len__(self) -> int:
-        if self._count is None:
-            self._load_page()
-        return self._count or 0
-
-    def __getitem__(self, index: int) -> File:
-        for i, f in enumerate(self):
-            if i == index:
-                return f
-        raise IndexError(index)
 
     def __repr__(self) -> str:
         return f"<Files {self.run} ({len(self)})>"

@@ -26,6 +26,7 @@ from wb_dagster.client.changes import Change, RunUpdate, diff
 from wb_dagster.client.encoding import dumps, encode_value, loads_object
 from wb_dagster.client.errors import CommError, NotFoundError
 from wb_dagster.client.files import File, Files
+from wb_dagster.client.paging import LazyPages
 from wb_dagster.client.paths import ObjectPath
 from wb_dagster.client.summary import Summary
 
@@ -576,7 +577,7 @@ RUN_TABLE_COLUMNS = (
 )  # fmt: skip
 
 
-class Runs:
+class Runs(LazyPages[Run]):
     """Runs of a project matching ``filters``, in ``order``, fetched lazily ``per_page`` at a time.
 
     Iterable, indexable and sized (``len()`` is the server's count). ``to_table()`` /
@@ -592,16 +593,13 @@ class Runs:
         order: str | None = "+created_at",
         per_page: int = 50,
     ) -> None:
+        super().__init__()
         self.client = client
         self.entity = entity
         self.project = project
         self.filters = filters or {}
         self.order = order
         self.per_page = per_page
-        self.objects: list[Run] = []
-        self._cursor: str | None = None
-        self._more = True
-        self._count: int | None = None
 
     def __repr__(self) -> str:
         return f"<Runs {self.entity}/{self.project}>"
@@ -642,27 +640,6 @@ class Runs:
         nodes, self._cursor, self._more = self._page(self._cursor, self.per_page)
         path = ObjectPath(self.entity, self.project, "")
         self.objects.extend(Run(self.client, path, node) for node in nodes)
-
-    def __iter__(self) -> Iterator[Run]:
-        i = 0
-        while True:
-            while i < len(self.objects):
-                yield self.objects[i]
-                i += 1
-            if not self._more:
-                return
-            self._load_page()
-
-    def __len__(self) -> int:
-        if self._count is None:
-            self._load_page()
-        return self._count or 0
-
-    def __getitem__(self, index: int | slice) -> Any:
-        stop = index.stop if isinstance(index, slice) else (index + 1 if index >= 0 else None)
-        while self._more and (stop is None or len(self.objects) < stop):
-            self._load_page()
-        return self.objects[index]
 
     def _all_nodes(self) -> list[dict[str, Any]]:
         if not self._more:
