@@ -15,6 +15,7 @@ Example:
     ['wandb/cifar/run_history', 'wandb/cifar/run_system_metrics']
 """
 
+import datetime as dt
 import fnmatch
 import math
 from collections.abc import Iterator, Mapping
@@ -33,6 +34,7 @@ from wb_dagster.checks import (
     history_check,
     md5_matches,
 )
+from wb_dagster.client import NotFoundError
 from wb_dagster.export_progress import ExportProgress
 from wb_dagster.failures import wandb_failures
 from wb_dagster.history_sync import sync_history
@@ -52,7 +54,13 @@ from wb_dagster.runs_table import (
     open_run_ids,
     refresh_filters,
 )
-from wb_dagster.storage import local_scratch, put_local_file_atomic, read_table, summarize_parquet
+from wb_dagster.storage import (
+    local_scratch,
+    put_local_file_atomic,
+    read_table,
+    summarize_parquet,
+    write_table_atomic,
+)
 
 DEFAULT_POOL = "wandb_api"
 MAX_SUMMARY_METADATA = 20
@@ -185,7 +193,7 @@ def build_wandb_runs_asset(
             table = merge_runs(fresh.slice(0, 0), fresh)
         else:
             mode = "incremental"
-            watermark = newest - _seconds(config.lookback_seconds)
+            watermark = newest - dt.timedelta(seconds=config.lookback_seconds)
             filters = refresh_filters(watermark, open_run_ids(stored))
             fresh = client.runs(p.path, filters=filters, order="+created_at").to_table()
             table = merge_runs(stored, fresh)
@@ -220,12 +228,6 @@ def build_wandb_runs_asset(
         )
 
     return _runs
-
-
-def _seconds(value: float) -> Any:
-    import datetime as dt
-
-    return dt.timedelta(seconds=value)
 
 
 def _history_metadata(run: Any, sync: Any, path: Any) -> dict[str, Any]:
@@ -329,8 +331,6 @@ def build_wandb_run_assets(
                 check_results=[history_check(run, sync.stored, history_key)],
             )
         if system_key in selected:
-            from wb_dagster.storage import write_table_atomic
-
             path = storage.path_for(system_key, run_id, instance=context.instance)
             table = run.system_metrics_table()
             write_table_atomic(table, path)
@@ -352,8 +352,6 @@ def fresh_run(client: Any, project_path: str, run_id: str) -> Any:
     listing = client.runs(project_path, filters={"name": run_id}, per_page=1)
     run = next(iter(listing), None)
     if run is None or str(run.id) != run_id:
-        from wb_dagster.client import NotFoundError
-
         raise NotFoundError(
             f"Could not find run {project_path}/{run_id}: it may have been deleted in W&B; "
             "delete the partition if so."
@@ -401,7 +399,6 @@ def build_wandb_sweep_best_model_asset(
     key = p.key("sweep_best_model")
     spec = _spec(p, "sweep_best_model", io_manager_key, **{STORAGE_KIND_KEY: FILES_STORAGE})
     spec = spec.replace_attributes(partitions_def=p.sweeps_partitions)
-    default_pattern = file_pattern
 
     @dg.multi_asset(
         name=f"wandb_{p.name}__sweep_best_model",
@@ -441,7 +438,8 @@ def build_wandb_sweep_best_model_asset(
                 f"Sweep {p.path}/{sweep_id} has no finished run yet; nothing to store. "
                 "Re-run once a run of the sweep has finished."
             )
-        pattern = config.file_pattern if config.file_pattern != "model-best.*" else default_pattern
+        # the run config's default defers to the factory's file_pattern
+        pattern = config.file_pattern if config.file_pattern != "model-best.*" else file_pattern
         files = [f for f in best.files() if fnmatch.fnmatch(f.name, pattern)]
         if not files:
             raise dg.Failure(
@@ -469,10 +467,7 @@ def build_wandb_sweep_best_model_asset(
         keep = {s["name"] for s in stored}
         if target.exists():
             for old in target.rglob("*"):
-                rel = (
-                    old.relative_to(target).as_posix() if hasattr(old, "relative_to") else old.name
-                )
-                if old.is_file() and rel not in keep:
+                if old.is_file() and old.relative_to(target).as_posix() not in keep:
                     old.unlink()
         summary: dict[str, Any] = dict(best.summary_metrics or {})
         value = summary.get(metric)

@@ -76,14 +76,7 @@ def _plain_array(values: Sequence[Any]) -> pa.Array | None:
     """An Arrow array of ``values`` if they share a plain (non-struct) type, else None."""
     try:
         arr = pa.array(values)
-    except (
-        pa.ArrowInvalid,
-        pa.ArrowTypeError,
-        pa.ArrowNotImplementedError,
-        OverflowError,
-        TypeError,
-        ValueError,
-    ):
+    except _ARROW_CONVERSION_ERRORS:
         return None
     if _has_struct(arr.type):
         return None
