@@ -102,6 +102,10 @@ class WandbClient:
     first need). Construction makes no request. ``max_concurrency`` bounds requests in flight
     (and parallel history pages); ``retry_budget_s`` bounds the total time spent retrying one
     call; ``timeout`` is per attempt. ``max_requests_per_s`` optionally paces all requests.
+
+    Example (``client`` connected to the local server with the demo seed):
+        >>> client.entity, client.run("wb-demo/cifar/cifar001").name
+        ('wb-demo', 'baseline-bar-1')
     """
 
     def __init__(

@@ -23,7 +23,12 @@ from wb_dagster.client.encoding import same
 
 @dataclass(frozen=True)
 class Change:
-    """Top-level keys set (with their new values) and keys removed."""
+    """Top-level keys set (with their new values) and keys removed.
+
+    Example:
+        >>> Change(set={"lr": 0.1}, removed=["old"]).apply({"lr": 0.5, "old": 1, "epochs": 3})
+        {'lr': 0.1, 'epochs': 3}
+    """
 
     set: dict[str, Any] = field(default_factory=dict)
     removed: list[str] = field(default_factory=list)
@@ -53,6 +58,13 @@ class RunUpdate:
 
     ``config``/``summary`` are the changes; ``config_after``/``summary_after`` the merged values
     (None when that part is unchanged); ``fields`` the run attributes changed (name, tags, ...).
+
+    Example (``client`` connected to the local server with the demo seed):
+        >>> run = client.run("wb-demo/cifar/cifar002")
+        >>> run.config["lr"] = 0.5
+        >>> update = run.update(dry_run=True)
+        >>> update.config.set, update.config_after["lr"], update.applied
+        ({'lr': 0.5}, 0.5, False)
     """
 
     config: Change

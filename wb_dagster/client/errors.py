@@ -32,17 +32,40 @@ class CommError(Exception):
 
 
 class AuthenticationError(CommError):
-    """The API key was missing or rejected (HTTP 401), or access was denied (HTTP 403)."""
+    """The API key was missing or rejected (HTTP 401), or access was denied (HTTP 403).
+
+    Example (``client`` connected to the local server with the demo seed):
+        >>> from wb_dagster.client import WandbClient
+        >>> stranger = WandbClient(api_key="w" * 40, base_url=client.base_url)
+        >>> try:
+        ...     stranger.viewer()
+        ... except AuthenticationError as err:
+        ...     "WANDB_API_KEY" in str(err)
+        True
+    """
 
 
 class NotFoundError(CommError, LookupError):
-    """The entity, project, run, sweep or file asked for does not exist (or is not visible)."""
+    """The entity, project, run, sweep or file asked for does not exist (or is not visible).
+
+    Example (``client`` connected to the local server with the demo seed):
+        >>> try:
+        ...     client.run("wb-demo/cifar/no-such-run")
+        ... except NotFoundError as err:
+        ...     str(err).split(":")[0]
+        'Could not find run wb-demo/cifar/no-such-run'
+    """
 
 
 class RateLimitError(CommError):
     """W&B kept answering HTTP 429 until the retry budget ran out.
 
     ``retry_after`` is the last server-suggested wait in seconds, if any.
+
+    Example:
+        >>> err = RateLimitError("listing runs of e/p: still HTTP 429 after 60 s", retry_after=2.0)
+        >>> isinstance(err, CommError), err.retry_after
+        (True, 2.0)
     """
 
     def __init__(

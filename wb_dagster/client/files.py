@@ -59,7 +59,17 @@ def md5_matches(expected: str | None, digest: bytes) -> bool:
 
 
 class File:
-    """A file saved to a run (``name`` is relative to the run root, may contain ``/``)."""
+    """A file saved to a run (``name`` is relative to the run root, may contain ``/``).
+
+    Example (``client`` connected to the local server with the demo seed):
+        >>> import tempfile
+        >>> f = client.run("wb-demo/cifar/cifar001").file("output.log")
+        >>> f.size
+        129
+        >>> with tempfile.TemporaryDirectory() as root, f.download(root=root) as fh:
+        ...     len(fh.read()) == f.size
+        True
+    """
 
     def __init__(self, run: Run, attrs: dict[str, Any]) -> None:
         self.run = run
@@ -139,7 +149,13 @@ class File:
 
 
 class Files(LazyPages[File]):
-    """The files of a run, fetched lazily in pages; ``len()`` is the server's ``fileCount``."""
+    """The files of a run, fetched lazily in pages; ``len()`` is the server's ``fileCount``.
+
+    Example (``client`` connected to the local server with the demo seed):
+        >>> files = client.run("wb-demo/cifar/cifar001").files(pattern="media/%")
+        >>> [f.name for f in files]
+        ['media/images/sample_0.png', 'media/images/sample_1.png']
+    """
 
     def __init__(
         self,

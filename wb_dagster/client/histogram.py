@@ -26,7 +26,12 @@ def histogram(
     np_histogram: tuple[Sequence[float], Sequence[float]] | None = None,
     num_bins: int = 64,
 ) -> dict[str, Any]:
-    """Build a W&B histogram value from data or from a ``numpy.histogram`` result."""
+    """Build a W&B histogram value from data or from a ``numpy.histogram`` result.
+
+    Example:
+        >>> histogram([0.0, 1.0, 1.0], num_bins=2)
+        {'_type': 'histogram', 'values': [1, 2], 'bins': [0.0, 0.5, 1.0]}
+    """
     if np_histogram is not None:
         values, bins = (list(np_histogram[0]), list(np_histogram[1]))
     elif sequence is not None:

@@ -92,7 +92,13 @@ def unexpected_shape(client: WandbClient, what: str, detail: str) -> CommError:
 
 
 class Run:
-    """One W&B run (see module docstring)."""
+    """One W&B run, with the attributes of ``wandb.Api().run()`` (see the module docstring).
+
+    Example (``client`` connected to the local server with the demo seed):
+        >>> run = client.run("wb-demo/cifar/cifar001")
+        >>> run.id, run.name, run.path
+        ('cifar001', 'baseline-bar-1', ['wb-demo', 'cifar', 'cifar001'])
+    """
 
     def __init__(self, client: WandbClient, path: ObjectPath, attrs: dict[str, Any]) -> None:
         self.client = client
@@ -544,7 +550,13 @@ class Run:
 
 
 class HistoryScan:
-    """An iterable over history rows (re-iterating starts a new scan)."""
+    """An iterable over history rows (re-iterating starts a new scan).
+
+    Example (``client`` connected to the local server with the demo seed):
+        >>> scan = client.run("wb-demo/cifar/cifar001").scan_history(keys=["loss"])
+        >>> next(iter(scan))
+        {'_step': 0, 'loss': 2.3}
+    """
 
     def __init__(
         self,
@@ -582,6 +594,11 @@ class Runs(LazyPages[Run]):
 
     Iterable, indexable and sized (``len()`` is the server's count). ``to_table()`` /
     ``to_pandas()`` build the run table in one pass over the pages.
+
+    Example (``client`` connected to the local server with the demo seed):
+        >>> runs = client.runs("wb-demo/cifar", filters={"state": "finished"})
+        >>> len(runs), runs.to_table().num_rows, runs[0].state
+        (9, 9, 'finished')
     """
 
     def __init__(

@@ -26,7 +26,13 @@ if TYPE_CHECKING:
 
 
 class Summary(MutableMapping[str, Any]):
-    """The summary metrics of a run (see module docstring)."""
+    """The summary metrics of a run: read like a dict, written back by :meth:`update`.
+
+    Example (``client`` connected to the local server with the demo seed):
+        >>> summary = client.run("wb-demo/cifar/cifar001").summary
+        >>> summary["val_acc"], summary.val_acc, "loss" in summary
+        (0.873267, 0.873267, True)
+    """
 
     def __init__(self, run: Run | None, json_dict: dict[str, Any]) -> None:
         self._run = run

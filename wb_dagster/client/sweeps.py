@@ -40,7 +40,13 @@ def format_order_key(key: str) -> str:
 
 
 class Sweep:
-    """A sweep: ``id`` (short sweep id), ``name``, ``state``, ``config`` (dict), ``runs``."""
+    """A sweep: ``id`` (short sweep id), ``name``, ``state``, ``config`` (dict), ``runs``.
+
+    Example (``client`` connected to the local server with the demo seed):
+        >>> sweep = client.sweep("wb-demo/cifar/cifarswp")
+        >>> sweep.name, sweep.state, len(sweep.runs)
+        ('cifar-bayes', 'FINISHED', 6)
+    """
 
     def __init__(self, client: WandbClient, path: ObjectPath, attrs: dict[str, Any]) -> None:
         self.client = client
