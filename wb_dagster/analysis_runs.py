@@ -22,25 +22,7 @@ message naming the W&B project and run id and what to do, and a re-materializati
 again to the same run. The asset must therefore be a generator (use ``yield from``, not
 ``return``).
 
-Example (runnable against the local server):
-    >>> import dagster as dg, pandas as pd
-    >>> from wb_dagster import WandbResource
-    >>> from wb_dagster.testing import LocalWandbServer
-    >>> @dg.asset
-    ... def leaderboard(context, wandb: WandbResource):
-    ...     board = pd.DataFrame({"run": ["cifar000", "cifar001"], "acc": [0.91, 0.87]})
-    ...     yield from publish_analysis_run(
-    ...         context, wandb, project="cifar", result=board,
-    ...         summary={"best_acc": float(board["acc"].max())},
-    ...         source_runs=board["run"],
-    ...     )
-    >>> with LocalWandbServer(seed="demo") as srv:
-    ...     wandb = WandbResource(api_key=srv.api_key, base_url=srv.base_url)
-    ...     result = dg.materialize([leaderboard], resources={"wandb": wandb})
-    ...     meta = result.asset_materializations_for_node("leaderboard")[0].metadata
-    ...     run = wandb.get_client().run(f"{srv.entity}/cifar/{meta['wandb/run_id'].value}")
-    ...     run.job_type, run.state, run.summary["best_acc"], run.config["lineage"]["wandb_runs"]
-    ('analysis', 'finished', 0.91, ['wb-demo/cifar/cifar000', 'wb-demo/cifar/cifar001'])
+See :func:`publish_analysis_run` for a runnable example.
 """
 
 from __future__ import annotations
@@ -222,8 +204,28 @@ def publish_analysis_run(
     ``project``). ``run_id`` defaults to :func:`analysis_run_id` of the asset key and
     partition; ``name`` (display name) to the asset key (+ partition). ``files``: extra files,
     ``{name: bytes or local path}``. ``metadata`` is added to the materialization. Use it as
-    ``yield from publish_analysis_run(...)``; see the module docstring for an example and for
-    what happens when publishing fails.
+    ``yield from publish_analysis_run(...)``; the module docstring says what happens when
+    publishing fails.
+
+    Example (runnable against the local server):
+        >>> import dagster as dg, pandas as pd
+        >>> from wb_dagster import WandbResource
+        >>> from wb_dagster.testing import LocalWandbServer
+        >>> @dg.asset
+        ... def leaderboard(context, wandb: WandbResource):
+        ...     board = pd.DataFrame({"run": ["cifar000", "cifar001"], "acc": [0.91, 0.87]})
+        ...     yield from publish_analysis_run(
+        ...         context, wandb, project="cifar", result=board,
+        ...         summary={"best_acc": float(board["acc"].max())},
+        ...         source_runs=board["run"],
+        ...     )
+        >>> with LocalWandbServer(seed="demo") as srv:
+        ...     wandb = WandbResource(api_key=srv.api_key, base_url=srv.base_url)
+        ...     result = dg.materialize([leaderboard], resources={"wandb": wandb})
+        ...     meta = result.asset_materializations_for_node("leaderboard")[0].metadata
+        ...     run = wandb.get_client().run(f"{srv.entity}/cifar/{meta['wandb/run_id'].value}")
+        >>> run.job_type, run.state, run.summary["best_acc"], run.config["lineage"]["wandb_runs"]
+        ('analysis', 'finished', 0.91, ['wb-demo/cifar/cifar000', 'wb-demo/cifar/cifar001'])
     """
     summary_from_result, table = _split_result(result)
     if config is not None and LINEAGE_KEY in config:

@@ -70,7 +70,13 @@ DEFAULT_RETRY = dg.RetryPolicy(
 
 
 class RunsRefreshConfig(dg.Config):
-    """Run config of the ``runs`` asset."""
+    """Run config of the ``runs`` asset.
+
+    Example (a full re-read instead of the incremental refresh):
+        >>> run_config = {"ops": {"wandb_cifar__runs": {"config": {"full_refresh": True}}}}
+        >>> RunsRefreshConfig(**run_config["ops"]["wandb_cifar__runs"]["config"]).lookback_seconds
+        300.0
+    """
 
     full_refresh: bool = Field(
         default=False, description="Re-read every run instead of only new and unfinished ones."
@@ -81,7 +87,12 @@ class RunsRefreshConfig(dg.Config):
 
 
 class SweepBestModelConfig(dg.Config):
-    """Run config of the ``sweep_best_model`` asset (defaults come from the sweep)."""
+    """Run config of the ``sweep_best_model`` asset (defaults come from the sweep).
+
+    Example (rank by the smallest validation loss instead of the sweep's own metric):
+        >>> SweepBestModelConfig(metric="val_loss", goal="minimize").file_pattern
+        'model-best.*'
+    """
 
     metric: str | None = Field(default=None, description="Summary metric; default: the sweep's.")
     goal: str | None = Field(

@@ -43,7 +43,14 @@ class WandbProjectComponent(dg.Component, dg.Model, dg.Resolvable):
     """Assets, checks, sensors and schedule of one W&B project (see ``build_wandb_defs``).
 
     Subclass and override :meth:`get_asset_spec` to customise specs from Python; from YAML use
-    the standard ``post_processing`` block.
+    the standard ``post_processing`` block (``type: wb_dagster.component.WandbProjectComponent``
+    with these fields as ``attributes``).
+
+    Example:
+        >>> component = WandbProjectComponent(entity="wb-demo", project="cifar")
+        >>> defs = dg.build_defs_for_component(component)
+        >>> sorted(k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys())[:2]
+        ['wandb/cifar/project', 'wandb/cifar/run_history']
     """
 
     entity: str = Field(description="W&B entity (user or team) owning the project.")

@@ -30,7 +30,13 @@ ALL_KINDS: tuple[AssetKind, ...] = (
 
 @dataclass(frozen=True)
 class WandbProjectAssetsSpec:
-    """Specs (from the translator), keys and partition definitions of one W&B project."""
+    """Specs (from the translator), keys and partition definitions of one W&B project.
+
+    Example:
+        >>> p = WandbProjectAssetsSpec.build(entity="wb-demo", project="cifar", key_prefix=["ml"])
+        >>> p.key("run_history").to_user_string(), p.runs_partitions.name
+        ('ml/cifar/run_history', 'wandb_runs__wb_demo__cifar')
+    """
 
     entity: str
     project: str

@@ -40,7 +40,13 @@ MAX_OPEN_RUNS = 1000
 
 
 class RunSensorCursor(BaseModel):
-    """Progress of the run sensor, stored as compact JSON in the tick record."""
+    """Progress of the run sensor, stored as compact JSON in the tick record.
+
+    Example:
+        >>> cursor = RunSensorCursor(watermark="2024-03-01T00:00:00+00:00", open={"r1": ""})
+        >>> RunSensorCursor.parse(cursor.dump()) == cursor, RunSensorCursor.parse("junk").open
+        (True, {})
+    """
 
     v: int = CURSOR_VERSION
     watermark: str | None = Field(default=None, description="newest heartbeat processed (UTC)")
@@ -67,6 +73,7 @@ class RunSensorCursor(BaseModel):
         return cls()
 
     def dump(self) -> str:
+        """The cursor as the JSON text :meth:`parse` reads."""
         return self.model_dump_json()
 
 

@@ -40,7 +40,12 @@ _DESCRIPTIONS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class WandbAssetProps:
-    """What the translator knows about one asset: its kind and W&B project."""
+    """What the translator knows about one asset: its kind and W&B project.
+
+    Example:
+        >>> WandbAssetProps(kind="runs", entity="wb-demo", project="cifar").default_key
+        AssetKey(['wandb', 'cifar', 'runs'])
+    """
 
     kind: AssetKind
     entity: str
