@@ -35,7 +35,13 @@ _METHOD_RULE = re.compile(r"^(GET|POST|PUT|DELETE|HEAD|PATCH|OPTIONS)\s+(\S.*)$"
 
 
 class FaultRule(BaseModel):
-    """One fault rule (see module docstring)."""
+    """One fault rule (fields as in the module docstring).
+
+    Example (file downloads answered 50 ms late, but answered):
+        >>> rule = FaultRule(match="GET /files/.*", status=None, delay_ms=50)
+        >>> rule.count, rule.action
+        (None, 'respond')
+    """
 
     match: str
     status: int | None = 500

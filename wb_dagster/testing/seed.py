@@ -42,7 +42,12 @@ from wb_dagster.testing.store import format_time, parse_time
 
 @dataclass(frozen=True)
 class RunRef:
-    """A run's address on the server (``path`` = ``"entity/project/run_id"``)."""
+    """A run's address on the server (``path`` = ``"entity/project/run_id"``).
+
+    Example:
+        >>> RunRef(entity="me", project="proj", run_id="r1", pk=1).path
+        'me/proj/r1'
+    """
 
     entity: str
     project: str
@@ -69,7 +74,17 @@ def _time(value: str | datetime | None) -> str | None:
 
 class SeedBuilder:
     """Create and mutate entities, projects, runs (config, summary, history, system metrics,
-    files) and sweeps on a server's store."""
+    files) and sweeps on a server's store.
+
+    Example:
+        >>> from wb_dagster.testing import LocalWandbServer
+        >>> with LocalWandbServer(seed=None) as srv:
+        ...     run = srv.seed.create_run("me/proj", "r1", config={"lr": 0.1})
+        ...     srv.seed.append_history(run, [{"loss": 1.0}, {"loss": 0.5}])
+        ...     srv.seed.finish_run(run)
+        ...     run.path, srv.projects
+        ('me/proj/r1', ['me/proj'])
+    """
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend

@@ -90,6 +90,12 @@ class LocalWandbServer:
 
     Attributes: ``base_url``, ``api_key``, ``entity`` (the viewer's default entity), ``seed``
     (a :class:`~wb_dagster.testing.seed.SeedBuilder`), ``backend``.
+
+    Example:
+        >>> with LocalWandbServer(seed="demo", latency_ms=5) as srv:
+        ...     srv.add_faults([{"match": "Run", "status": 500, "count": 1}])
+        ...     srv.base_url.startswith("http://127.0.0.1:"), srv.projects, srv.stats()["requests"]
+        (True, ['wb-demo/cifar'], 0)
     """
 
     def __init__(
