@@ -3,9 +3,10 @@
 Extends ``dagster/test_dagster_storage.py`` (the IO manager's atomic write, killed with a toy
 asset) to the W&B assets that stream their files: ``run_history`` (a run that grew) and
 ``sweep_best_model`` (a new best model). A subprocess materializes against the local server and
-is killed while the new bytes are half copied into place; the previous file must be byte-for-byte
-intact, and the re-run converges to the server's new data and clears the killed writer's
-temporary file.
+is killed mid-write: while a full export is half copied into place (a rewound run, the best
+model), or before the footer of an appended file is written (a run that grew); the previous file
+must be byte-for-byte intact, and the re-run converges to the server's new data and clears the
+killed writer's temporary file.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ KILLED_MATERIALIZATION = textwrap.dedent(
     """
     import shutil, sys, time
     import dagster as dg
+    import pyarrow.parquet as pq
 
     def half_copy(src, dst, *args, **kwargs):
         data = open(src, "rb").read()
@@ -40,6 +42,17 @@ KILLED_MATERIALIZATION = textwrap.dedent(
         time.sleep(120)  # killed here by the test
 
     shutil.copyfile = half_copy  # how wb_dagster.storage moves a finished file into place
+
+    close_writer = pq.ParquetWriter.close
+
+    def close_without_footer(self):
+        if ".tmp-" in str(getattr(self.where, "name", self.where)):  # the append's merged file
+            self.where.flush()
+            print("MID-WRITE", flush=True)
+            time.sleep(120)  # killed here by the test
+        return close_writer(self)
+
+    pq.ParquetWriter.close = close_without_footer
 
     from wb_dagster.defs import build_wandb_defs
     from wb_dagster.resource import WandbResource
@@ -60,11 +73,14 @@ KILLED_MATERIALIZATION = textwrap.dedent(
 
 CASES = {
     "run_history": (HISTORY, "cifar001", "wandb_runs__wb_demo__cifar"),
+    "run_history_rewound": (HISTORY, "cifar001", "wandb_runs__wb_demo__cifar"),
     "sweep_best_model": (BEST, DEMO_SWEEP_ID, "wandb_sweeps__wb_demo__cifar"),
 }
 NEW_MODEL = b"retrained weights " * 4096
 N = DEMO_RUNS_BY_ID["cifar001"].num_steps
 NEW_ROWS = [{"_step": N + i, "loss": 0.001 * i} for i in range(25)]
+REWOUND_AT = N - 100  # rewound there and re-logged: the history is rewritten in full
+RELOGGED = [{"_step": REWOUND_AT + i, "loss": 1.0 + i} for i in range(40)]
 
 
 def change_server(srv: LocalWandbServer, asset: str) -> None:
@@ -73,13 +89,19 @@ def change_server(srv: LocalWandbServer, asset: str) -> None:
         srv.seed.resume_run(run)
         srv.seed.append_history(run, NEW_ROWS)
         srv.seed.finish_run(run)
+    elif asset == "run_history_rewound":
+        run = "wb-demo/cifar/cifar001"
+        srv.seed.resume_run(run)
+        srv.seed.rewind_run(run, REWOUND_AT)
+        srv.seed.append_history(run, RELOGGED)
+        srv.seed.finish_run(run)
     else:
         srv.seed.set_summary("wb-demo/cifar/cifar003", {"val_acc": 0.999})
         srv.seed.add_file("wb-demo/cifar/cifar003", "model-best.h5", NEW_MODEL)
 
 
 def stored_file(store: Path, asset: str) -> Path:
-    if asset == "run_history":
+    if asset.startswith("run_history"):
         return store / "wandb" / "cifar" / "run_history" / "cifar001.parquet"
     return store / "wandb" / "cifar" / "sweep_best_model" / DEMO_SWEEP_ID / "model-best.h5"
 
@@ -128,7 +150,7 @@ def test_sigkill_mid_write_keeps_previous_file_and_rerun_converges(
     kill_mid_write(args, final)
 
     assert final.read_bytes() == before  # the previous file, intact and readable
-    if asset == "run_history":
+    if asset.startswith("run_history"):
         assert len(parquet_rows(final)) == N
     leftovers = [p for p in final.parent.iterdir() if p.name.startswith(".")]
     assert len(leftovers) == 1
@@ -141,6 +163,10 @@ def test_sigkill_mid_write_keeps_previous_file_and_rerun_converges(
         rows = parquet_rows(final)
         assert len(rows) == N + len(NEW_ROWS)
         assert [{"_step": r["_step"], "loss": r["loss"]} for r in rows[N:]] == NEW_ROWS
+    elif asset == "run_history_rewound":
+        rows = parquet_rows(final)
+        assert len(rows) == REWOUND_AT + len(RELOGGED)
+        assert [{"_step": r["_step"], "loss": r["loss"]} for r in rows[REWOUND_AT:]] == RELOGGED
     else:
         assert final.read_bytes() == NEW_MODEL
     assert [p.name for p in final.parent.iterdir() if p.name.startswith(".")] == []
