@@ -8,6 +8,9 @@
 * ``sdk_api`` (function): a ``wandb.Api`` against ``server`` (needs ``sdk_env``; included).
 * ``demo_sdk_api`` (function): a ``wandb.Api`` against ``demo_server``.
 * :func:`make_sdk_api` builds a ``wandb.Api`` against any server (call it inside ``sdk_env``).
+* ``client`` (function): our ``WandbClient`` against ``server``; :func:`make_client` builds one
+  against any server, with a short retry backoff so fault tests stay fast.
+* ``instance`` (function): a persistent sqlite Dagster instance in a temp dir.
 
 Example::
 
@@ -22,11 +25,15 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from wb_dagster.client import WandbClient
 from wb_dagster.testing import LocalWandbServer
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 
 @dataclass(frozen=True)
@@ -101,3 +108,28 @@ def sdk_api(server: LocalWandbServer, sdk_env: SdkEnv) -> Any:
 def demo_sdk_api(demo_server: LocalWandbServer, sdk_env: SdkEnv) -> Any:
     """A ``wandb.Api`` against the session-scoped ``demo_server`` (read-only tests)."""
     return make_sdk_api(demo_server)
+
+
+def make_client(server: LocalWandbServer, **kwargs: Any) -> WandbClient:
+    """Our client against ``server`` (short retry backoff so fault tests stay fast)."""
+    kwargs.setdefault("backoff_factor", 0.05)
+    kwargs.setdefault("retry_budget_s", 20.0)
+    return WandbClient(api_key=server.api_key, base_url=server.base_url, **kwargs)
+
+
+@pytest.fixture
+def client(server: LocalWandbServer) -> Iterator[WandbClient]:
+    """Our client against the function-scoped ``server``."""
+    with make_client(server) as c:
+        yield c
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
+    """A persistent sqlite Dagster instance in a temp dir."""
+    import dagster as dg  # only the Dagster-layer tests pay for importing it
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    with dg.instance_for_test(temp_dir=str(home)) as inst:
+        yield inst

@@ -9,8 +9,7 @@ import pytest
 
 from wb_dagster.client import CommError, WandbClient
 from wb_dagster.testing import LocalWandbServer
-from wb_dagster_tests.analysis.conftest import make_client
-from wb_dagster_tests.conftest import SdkEnv, make_sdk_api
+from wb_dagster_tests.conftest import SdkEnv, make_client, make_sdk_api
 
 PROJECT = "analysis"
 BOARD = pd.DataFrame(

@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from wb_dagster.testing import LocalWandbServer
+from wb_dagster_tests.conftest import make_client, make_sdk_api
 
-from .conftest import make_client, make_sdk_api
 from .normalize import flat_row, sdk_rows, table_rows
 
 HIST = {"_type": "histogram", "values": [1, 4, 2], "bins": [0.0, 0.5, 1.0, 1.5]}

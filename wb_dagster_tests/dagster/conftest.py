@@ -1,11 +1,11 @@
-"""Fixtures of the Dagster-layer tests: a moto S3 server on loopback, a temp Dagster instance."""
+"""Fixtures of the Dagster-layer tests: a moto S3 server on loopback (see ../conftest.py for the
+local W&B servers and the temp Dagster instance)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
 
-import dagster as dg
 import pytest
 
 
@@ -38,12 +38,3 @@ def s3_bucket(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> tuple[str,
     bucket = f"wb-{uuid.uuid4().hex[:10]}"
     s3fs.S3FileSystem(**options).mkdir(bucket)
     return f"s3://{bucket}/store", options
-
-
-@pytest.fixture
-def instance(tmp_path) -> Iterator[dg.DagsterInstance]:
-    """A persistent sqlite Dagster instance in a temp dir."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    with dg.instance_for_test(temp_dir=str(home)) as inst:
-        yield inst

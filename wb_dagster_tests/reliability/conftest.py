@@ -43,14 +43,6 @@ def wb(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalWandbServer]:
         yield srv
 
 
-@pytest.fixture
-def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    with dg.instance_for_test(temp_dir=str(home)) as inst:
-        yield inst
-
-
 def fast_client(srv: LocalWandbServer, **kwargs: Any) -> WandbClient:
     kwargs.setdefault("backoff_factor", 0.01)
     kwargs.setdefault("retry_budget_s", 20.0)
