@@ -19,7 +19,6 @@ from typing import Any
 
 import dagster as dg
 import pyarrow as pa
-import pyarrow.parquet as pq
 from pydantic import Field, PrivateAttr
 from upath import UPath
 
@@ -160,9 +159,3 @@ class WandbParquetIOManager(dg.ConfigurableIOManager):
             }
             return paths[keys[0]] if len(paths) == 1 else paths
         return self._io(context).load_input(context)
-
-
-def parquet_row_count(path: UPath) -> int:
-    """Number of rows in a stored parquet file (footer only)."""
-    with path.open("rb") as fh:
-        return pq.ParquetFile(fh).metadata.num_rows

@@ -28,7 +28,7 @@ from wb_dagster.testing.run_filters import (
     order_by_sql,
     parse_order,
 )
-from wb_dagster.testing.store import Store, format_time, parse_time, utc_now
+from wb_dagster.testing.store import Store, format_time, utc_now
 
 RUN_STATES = (
     "running",
@@ -419,8 +419,3 @@ class RunStore:
             "SELECT row FROM events WHERE run_pk = ? ORDER BY seq", (run_pk,)
         )
         return [r[0] for r in cur]
-
-
-def normalise_time(value: str | None) -> str | None:
-    """Parse an optional user-supplied time into the stored form."""
-    return None if value is None else parse_time(value)
