@@ -88,7 +88,23 @@ def sdk_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SdkEnv:
     monkeypatch.setenv("WANDB_DATA_DIR", str(env.cache_dir / "data"))
     monkeypatch.setenv("WANDB_ERROR_REPORTING", "false")
     monkeypatch.setenv("WANDB_SILENT", "true")
+    _scan_history_without_cache(monkeypatch)
     return env
+
+
+def _scan_history_without_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK's history cache lives in its one ``wandb-core`` process per Python process and
+    is keyed by entity/project/run only: a test that rewinds ``wb-demo/cifar/cifar004`` on its
+    own server would otherwise feed those rows to a later test reading the demo server's run.
+    The referee therefore always reads fresh (``use_cache=False`` still writes the cache)."""
+    from wandb.apis.public.runs import Run
+
+    scan = Run.scan_history
+
+    def fresh_scan(self: Any, *args: Any, use_cache: bool = False, **kwargs: Any) -> Any:
+        return scan(self, *args, use_cache=use_cache, **kwargs)
+
+    monkeypatch.setattr(Run, "scan_history", fresh_scan)
 
 
 def make_sdk_api(server: LocalWandbServer, **kwargs: Any) -> Any:
