@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from wb_dagster.client import queries
-from wb_dagster.client.errors import CommError, NotFoundError
+from wb_dagster.client.errors import AuthenticationError, CommError, NotFoundError
 from wb_dagster.client.paths import (
     DEFAULT_BASE_URL,
     ObjectPath,
@@ -151,7 +151,7 @@ class WandbClient:
         )
         self._lock = threading.Lock()
         self._default_entity: str | None = None
-        self._features: dict[str, bool] | None = None
+        self._server_features: dict[str, bool] | None = None
         self._runs: _RecentCache[Run] = _RecentCache()
         self._sweeps: _RecentCache[Sweep] = _RecentCache()
 
@@ -175,6 +175,7 @@ class WandbClient:
 
     @property
     def api_key_set(self) -> bool:
+        """Whether a key was found (argument, ``WANDB_API_KEY`` or ``~/.netrc``)."""
         return self.transport._api_key is not None
 
     # -- identity ------------------------------------------------------------------------------
@@ -184,8 +185,6 @@ class WandbClient:
         data = self.transport.graphql(queries.VIEWER, {}, what="checking the API key (viewer)")
         viewer = data.get("viewer")
         if not viewer:
-            from wb_dagster.client.errors import AuthenticationError
-
             raise AuthenticationError(
                 f"{self.base_url} did not recognise the API key: set a valid WANDB_API_KEY."
             )
@@ -208,24 +207,22 @@ class WandbClient:
         if self._entity:
             return self._entity
         try:
-            parse_object_path(path, default_entity="\x00", default_project="\x00")
-            probe = parse_object_path(path, default_entity=None, default_project="\x00")
-            return probe.entity
+            return parse_object_path(path, default_entity=None, default_project="\x00").entity
         except ValueError:
             return self.default_entity
 
     def server_feature(self, name: str) -> bool:
         """Whether the server enables a feature flag (unknown or failing query -> False)."""
-        if self._features is None:
+        if self._server_features is None:
             try:
                 data = self.transport.graphql(
                     queries.SERVER_FEATURES, {}, what="reading server features"
                 )
                 features = (data.get("serverInfo") or {}).get("features") or []
-                self._features = {f["name"]: bool(f.get("isEnabled")) for f in features}
+                self._server_features = {f["name"]: bool(f.get("isEnabled")) for f in features}
             except CommError:
-                self._features = {}
-        return self._features.get(name, False)
+                self._server_features = {}
+        return self._server_features.get(name, False)
 
     # -- lookups -------------------------------------------------------------------------------
 
@@ -254,14 +251,17 @@ class WandbClient:
         ``include_sweeps`` and ``lazy`` are accepted for ``wandb.Api`` compatibility; runs
         always carry their config and summary (no per-run request) and load sweeps on access.
         """
+        entity, project = self._project_parts(path, "runs")
+        return Runs(self, entity, project, filters=filters, order=order, per_page=per_page)
+
+    def _project_parts(self, path: str | None, method: str) -> tuple[str, str]:
         project_path = path or self._project
         if not project_path:
-            raise ValueError("runs() needs a project path: 'entity/project'")
-        entity = self._entity if self._entity else None
-        if "/" not in project_path.strip("/") and not entity:
-            entity = self.default_entity
-        entity, project = parse_project_path(project_path, default_entity=entity)
-        return Runs(self, entity, project, filters=filters, order=order, per_page=per_page)
+            raise ValueError(f"{method}() needs a project path: 'entity/project'")
+        # only ask the server for the key's default entity when the path does not name one
+        names_entity = "/" in project_path.strip("/")
+        default = self._entity or (None if names_entity else self.default_entity)
+        return parse_project_path(project_path, default_entity=default)
 
     def _resolve(self, path: str) -> ObjectPath:
         return parse_object_path(
@@ -361,11 +361,7 @@ class WandbClient:
 
     def sweeps(self, path: str | None = None, per_page: int = 50) -> list[Sweep]:
         """All sweeps of ``entity/project``."""
-        project_path = path or self._project
-        if not project_path:
-            raise ValueError("sweeps() needs a project path: 'entity/project'")
-        default = self._entity or (None if "/" in project_path.strip("/") else self.default_entity)
-        entity, project = parse_project_path(project_path, default_entity=default)
+        entity, project = self._project_parts(path, "sweeps")
         out: list[Sweep] = []
         cursor: str | None = None
         while True:
