@@ -511,6 +511,11 @@ class Transport:
             raise _Retryable(
                 f"connection error ({_connection_problem(exc, url)})", exc=exc, processed=processed
             ) from exc
+        except (
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError,
+        ) as exc:
+            raise _Retryable(f"response body cut off ({type(exc).__name__})", exc=exc) from exc
         except requests.RequestException as exc:
             raise _Retryable(f"request error ({type(exc).__name__})", exc=exc) from exc
 

@@ -294,7 +294,12 @@ CASES = [
     ("runs", "finish-running", "5xx", r"refreshing the run table of wb-demo/cifar: .*HTTP 503"),
     ("runs", "finish-running", "partial-graphql", r"run table .*internal: db gone"),
     ("history", "append", "reset", r"exporting run wb-demo/cifar/cifar001: .*connection error"),
-    ("history", "append", "truncated-downloads", r"exporting run .*download interrupted"),
+    (
+        "history",
+        "append",
+        "truncated-downloads",
+        r"exporting run .*(download interrupted|body cut off)",
+    ),
     ("history", "rewind", "slow", r"exporting run wb-demo/cifar/cifar001: .*no response within"),
     ("best_model", "new-best", "429", r"best model of sweep wb-demo/cifar/cifarswp: .*rate limit"),
     ("best_model", "new-best", "truncated-downloads", r"best model .*download interrupted"),
