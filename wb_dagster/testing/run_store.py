@@ -245,6 +245,14 @@ class RunStore:
 
     # ------------------------------------------------------------ listing
     def _where(self, project_pk: int, filters: str | dict[str, Any] | None) -> SqlFragment:
+        branches = _top_level_or(filters)
+        if branches:
+            # the project condition goes inside each branch, so SQLite answers every branch
+            # from its own index (a sensor's "recent heartbeat OR still open" query stays as
+            # cheap on 10,000 runs as on 1,000) instead of scanning the whole project
+            parts = [compile_filters(b) for b in branches]
+            where = " OR ".join(f"(r.project_pk = ? AND {p.where})" for p in parts)
+            return SqlFragment(f"({where})", [x for p in parts for x in (project_pk, *p.params)])
         sql = compile_filters(filters)
         return SqlFragment(f"r.project_pk = ? AND {sql.where}", [project_pk, *sql.params])
 
@@ -419,3 +427,15 @@ class RunStore:
             "SELECT row FROM events WHERE run_pk = ? ORDER BY seq", (run_pk,)
         )
         return [r[0] for r in cur]
+
+
+def _top_level_or(filters: str | dict[str, Any] | None) -> list[Any] | None:
+    """The branches of a filter that is exactly ``{"$or": [...]}``, else ``None``."""
+    if isinstance(filters, str):
+        try:
+            filters = json.loads(filters)
+        except json.JSONDecodeError:
+            return None  # compile_filters reports it
+    if isinstance(filters, dict) and list(filters) == ["$or"] and isinstance(filters["$or"], list):
+        return filters["$or"] or None
+    return None
