@@ -74,6 +74,7 @@ class Sweep:
     best_loss = property(lambda self: self._attrs.get("bestLoss"))
     created_at = property(lambda self: self._attrs.get("createdAt"))
     updated_at = property(lambda self: self._attrs.get("updatedAt"))
+    run_count = property(lambda self: self._attrs.get("runCount"))
     expected_run_count = property(lambda self: self._attrs.get("runCountExpected"))
 
     @property
