@@ -50,7 +50,7 @@ from wb_dagster.resource import WandbResource
 from wb_dagster.runs_table import (
     duplicate_ids,
     merge_runs,
-    newest_created_at,
+    newest_timestamp,
     open_run_ids,
     refresh_filters,
 )
@@ -82,7 +82,9 @@ class RunsRefreshConfig(dg.Config):
         default=False, description="Re-read every run instead of only new and unfinished ones."
     )
     lookback_seconds: float = Field(
-        default=300.0, description="Re-read runs created this long before the stored newest run."
+        default=300.0,
+        description="Re-read runs whose heartbeat is this much older than the newest stored "
+        "heartbeat (API lag).",
     )
 
 
@@ -197,7 +199,7 @@ def build_wandb_runs_asset(
             path = io.path_for(key, instance=context.instance)
             if summarize_parquet(path) is not None:
                 stored = read_table(path)
-        newest = newest_created_at(stored) if stored is not None else None
+        newest = newest_timestamp(stored, "heartbeat_at") if stored is not None else None
         if stored is None or newest is None:
             mode = "full"
             fresh = client.runs(p.path, order="+created_at").to_table()

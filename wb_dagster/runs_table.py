@@ -1,18 +1,23 @@
 """Incremental refresh of a project's run table (pure functions over pyarrow tables).
 
-A refresh re-reads the runs created since the stored table's newest ``created_at`` (minus a
-lookback for API lag) plus every stored run that was not yet in a terminal state, and merges
-them over the stored rows (newer rows win, order by ``created_at``).
+A refresh re-reads the runs whose heartbeat moved since the stored table's newest
+``heartbeat_at`` (minus a lookback for API lag) plus every stored run that was not yet in a
+terminal state, and merges them over the stored rows (newer rows win, order by ``created_at``).
+A heartbeat moves whenever a run is created, logs, ends or is resumed, so new runs, finished
+runs and resumed runs are all caught, while the thousands of unchanged runs are not re-read.
+Edits that do not touch the heartbeat (tags, notes on a finished run) are what the scheduled
+full refresh is for.
 
 Example:
     >>> import pyarrow as pa
     >>> old = pa.table({"id": ["a", "b"], "state": ["finished", "running"],
-    ...                 "created_at": ["2026-01-01T00:00:00", "2026-01-02T00:00:00"]})
+    ...                 "created_at": ["2026-01-01T00:00:00", "2026-01-02T00:00:00"],
+    ...                 "heartbeat_at": ["2026-01-01T01:00:00", "2026-01-02T01:00:00"]})
     >>> new = pa.table({"id": ["b"], "state": ["finished"], "created_at": ["2026-01-02T00:00:00"]})
     >>> merge_runs(old, new).column("state").to_pylist()
     ['finished', 'finished']
-    >>> open_run_ids(old)
-    ['b']
+    >>> open_run_ids(old), newest_timestamp(old, "heartbeat_at").isoformat()
+    (['b'], '2026-01-02T01:00:00+00:00')
 """
 
 from __future__ import annotations
@@ -43,16 +48,16 @@ def to_utc(value: Any) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
-def iso(value: dt.datetime) -> str:
+def iso(value: dt.datetime, timespec: str = "seconds") -> str:
     """UTC timestamp in W&B's own spelling (``2026-01-02T03:04:05``, no zone)."""
-    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds")
+    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec=timespec)
 
 
-def newest_created_at(table: pa.Table) -> dt.datetime | None:
-    """Newest ``created_at`` of the stored table (``None`` when empty)."""
-    if table.num_rows == 0 or "created_at" not in table.column_names:
+def newest_timestamp(table: pa.Table, column_name: str) -> dt.datetime | None:
+    """Newest value of a timestamp column of the stored table (``None`` when empty/absent)."""
+    if table.num_rows == 0 or column_name not in table.column_names:
         return None
-    column = table.column("created_at")
+    column = table.column(column_name)
     if pa.types.is_timestamp(column.type):
         # the client's run tables: one vectorized max, not 10k Python datetimes (bench W6)
         return to_utc(pc.max(column).as_py())
@@ -71,11 +76,12 @@ def open_run_ids(table: pa.Table) -> list[str]:
 
 
 def refresh_filters(watermark: dt.datetime, open_ids: list[str]) -> dict[str, Any]:
-    """W&B ``filters`` selecting runs created after ``watermark`` or listed in ``open_ids``."""
-    created = {"createdAt": {"$gt": iso(watermark)}}
+    """W&B ``filters`` selecting runs with a heartbeat after ``watermark`` or in ``open_ids``."""
+    # full precision: truncated to seconds, the newest stored run would be re-read every time
+    moved = {"heartbeatAt": {"$gt": iso(watermark, timespec="microseconds")}}
     if not open_ids:
-        return created
-    return {"$or": [created, {"name": {"$in": sorted(open_ids)}}]}
+        return moved
+    return {"$or": [moved, {"name": {"$in": sorted(open_ids)}}]}
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:

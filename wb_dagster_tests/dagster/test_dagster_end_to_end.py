@@ -239,6 +239,18 @@ def test_runs_table_refresh_is_incremental(wb_server, defs, tmp_path, instance, 
     checks = second.get_asset_check_evaluations()
     assert [(c.check_name, c.passed) for c in checks] == [("unique_run_ids", True)]
 
+    # a long-finished run is resumed and ends again (crashed this time): its heartbeat moved,
+    # so the incremental refresh re-reads it although it was neither new nor open
+    wb_server.seed.resume_run("wb-demo/cifar/cifar000")
+    wb_server.seed.finish_run("wb-demo/cifar/cifar000", state="crashed")
+    third = dg.materialize(
+        assets, selection=[RUNS], instance=instance, resources=resources, run_config=no_lookback
+    )
+    meta = third.asset_materializations_for_node("wandb_wb_demo__cifar__runs")[0].metadata
+    assert meta["wandb/fetched_rows"].value == 1
+    table = pq.read_table(tmp_path / "store" / "wandb" / "cifar" / "runs.parquet").to_pylist()
+    assert {r["id"]: r["state"] for r in table}["cifar000"] == "crashed"
+
 
 def test_workspace_validates_offline_without_requests(wb_server, tmp_path):
     import subprocess
