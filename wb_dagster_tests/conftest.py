@@ -22,6 +22,10 @@ Example::
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,3 +153,32 @@ def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
     home.mkdir()
     with dg.instance_for_test(temp_dir=str(home)) as inst:
         yield inst
+
+
+def kill_mid_write(argv: list[str], dest: Path) -> None:
+    """Run ``python *argv`` until it prints ``MID-WRITE``, check that a half-written temporary
+    sibling of ``dest`` exists, then SIGKILL it (the crash-safety tests' common harness)."""
+    proc = subprocess.Popen(
+        [sys.executable, *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "DAGSTER_HOME": ""},
+    )
+    try:
+        deadline = time.monotonic() + 90
+        line = ""
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()  # type: ignore[union-attr]
+            if not line or "MID-WRITE" in line:
+                break
+        assert "MID-WRITE" in line, "the writer never reached the middle of its write"
+        partial = [p for p in dest.parent.iterdir() if p.name.startswith(f".{dest.name}.tmp-")]
+        assert partial and partial[0].stat().st_size > 0  # a half-written temporary file exists
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL

@@ -1,11 +1,6 @@
 """Parquet storage: local and S3 (moto on loopback) round-trips, layout, atomicity."""
 
-import os
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 
 import dagster as dg
 import pandas as pd
@@ -16,6 +11,7 @@ from upath import UPath
 
 from wb_dagster.io_manager import WandbParquetIOManager
 from wb_dagster.storage import concat_parquet_atomic, read_table, write_table_atomic
+from wb_dagster_tests.conftest import kill_mid_write
 
 PARTS = dg.StaticPartitionsDefinition(["r1", "r2"])
 
@@ -180,28 +176,6 @@ def test_killed_mid_write_leaves_previous_file_readable(tmp_path, instance):
     before = final.read_bytes()
     script = tmp_path / "writer.py"
     script.write_text(KILLED_WRITER)
-    proc = subprocess.Popen(
-        [sys.executable, str(script), str(tmp_path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "DAGSTER_HOME": ""},
-    )
-    try:
-        deadline = time.monotonic() + 90
-        line = ""
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()  # type: ignore[union-attr]
-            if not line or "MID-WRITE" in line:
-                break
-        assert "MID-WRITE" in line, "writer never reached the middle of its write"
-        partial = [p for p in final.parent.iterdir() if p.name != "table.parquet"]
-        assert partial and partial[0].stat().st_size > 0  # a half-written temp file exists
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
+    kill_mid_write([str(script), str(tmp_path)], final)
     assert final.read_bytes() == before
     assert pq.read_table(final).column("id").to_pylist() == ["a", "b", "c"]

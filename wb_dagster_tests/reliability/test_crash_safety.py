@@ -12,9 +12,6 @@ killed writer's temporary file.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -24,6 +21,7 @@ import pytest
 
 from wb_dagster.testing import LocalWandbServer
 from wb_dagster.testing.demo_seed import DEMO_RUNS_BY_ID, DEMO_SWEEP_ID
+from wb_dagster_tests.conftest import kill_mid_write
 
 from .conftest import BEST, HISTORY, KEY_ENV, make_defs, materialize, parquet_rows
 
@@ -106,33 +104,6 @@ def stored_file(store: Path, asset: str) -> Path:
     return store / "wandb" / "cifar" / "sweep_best_model" / DEMO_SWEEP_ID / "model-best.h5"
 
 
-def kill_mid_write(args: list[str], watch: Path) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", KILLED_MATERIALIZATION, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "DAGSTER_HOME": ""},
-    )
-    try:
-        deadline = time.monotonic() + 90
-        line = ""
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()  # type: ignore[union-attr]
-            if not line or "MID-WRITE" in line:
-                break
-        assert "MID-WRITE" in line, "the materialization never reached its write"
-        partial = [p for p in watch.parent.iterdir() if p.name.startswith(f".{watch.name}.tmp-")]
-        assert partial and partial[0].stat().st_size > 0  # a half-written temporary file exists
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
-
-
 @pytest.mark.parametrize("asset", sorted(CASES))
 def test_sigkill_mid_write_keeps_previous_file_and_rerun_converges(
     asset: str, wb: LocalWandbServer, tmp_path: Path, instance: Any
@@ -147,7 +118,7 @@ def test_sigkill_mid_write_keeps_previous_file_and_rerun_converges(
 
     change_server(wb, asset)
     args = [wb.base_url, str(store), "/".join(key.path), partition, partitions_def]
-    kill_mid_write(args, final)
+    kill_mid_write(["-c", KILLED_MATERIALIZATION, *args], final)
 
     assert final.read_bytes() == before  # the previous file, intact and readable
     if asset.startswith("run_history"):
