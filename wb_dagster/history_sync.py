@@ -56,24 +56,30 @@ class HistorySync:
     stored: ParquetSummary
 
 
-def _timestamp_at(table: Any, step: int) -> float | None:
-    if "_timestamp" not in table.column_names or "_step" not in table.column_names:
-        return None
-    values = table.filter(pc.equal(table["_step"], step))["_timestamp"].to_pylist()
-    value = values[-1] if values else None
+def _finite(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
 
 
-def _stored_part_unchanged(run: Any, dest: UPath, last_step: int) -> bool:
-    """Tail probe: the row at ``last_step`` on the server is the one stored (same timestamp)."""
+def _stored_timestamp(dest: UPath, step: int) -> float | None:
     with dest.open("rb") as fh:
         pf = pq.ParquetFile(fh)
+        if "_timestamp" not in pf.schema_arrow.names:
+            return None
         tail = pf.read_row_group(pf.metadata.num_row_groups - 1, columns=["_step", "_timestamp"])
-    stored = _timestamp_at(tail, last_step) if "_timestamp" in tail.column_names else None
+    values = tail.filter(pc.equal(tail["_step"], step))["_timestamp"].to_pylist()
+    return _finite(values[-1]) if values else None
+
+
+def _stored_part_unchanged(run: Any, dest: UPath, last_step: int) -> bool:
+    """Tail probe: the row at ``last_step`` on the server is the one stored (same timestamp).
+
+    One live page of one step, so a run whose history is exported is not downloaded to check.
+    """
+    stored = _stored_timestamp(dest, last_step)
     if stored is None:
         return False
-    served = _timestamp_at(run.history_table(min_step=last_step, max_step=last_step + 1), last_step)
-    return served == stored
+    served = [r.get("_timestamp") for r in run.history_rows(last_step, last_step + 1)]
+    return len(served) == 1 and _finite(served[0]) == stored
 
 
 def _plan(run: Any, dest: UPath, existing: ParquetSummary | None) -> SyncMode:

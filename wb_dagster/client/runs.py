@@ -355,6 +355,16 @@ class Run:
         """
         return self._reader().table(keys, min_step, max_step)
 
+    def history_rows(self, min_step: int, max_step: int) -> list[dict[str, Any]]:
+        """Every row logged at steps ``[min_step, max_step)``, exported or not, from one live
+        ``history`` page (no parquet download): cheap for a few steps, e.g. to check one row.
+
+        Example (``client`` connected to the local server with the demo seed):
+            >>> [r["_step"] for r in client.run("wb-demo/cifar/cifar000").history_rows(5, 8)]
+            [5, 6, 7]
+        """
+        return self._reader().live_page((min_step, max_step))
+
     def iter_history_batches(
         self, min_step: int = 0, max_step: int | None = None
     ) -> Iterator[pa.RecordBatch]:
