@@ -19,6 +19,7 @@ import datetime as dt
 import fnmatch
 import math
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from wb_dagster.checks import (
     history_check,
     md5_matches,
 )
-from wb_dagster.client import NotFoundError
+from wb_dagster.client import NotFoundError, WandbClient
 from wb_dagster.export_progress import ExportProgress
 from wb_dagster.failures import wandb_failures
 from wb_dagster.history_sync import sync_history
@@ -48,6 +49,7 @@ from wb_dagster.io_manager import (
 from wb_dagster.project import WandbProjectAssetsSpec
 from wb_dagster.resource import WandbResource
 from wb_dagster.runs_table import (
+    changed_run_ids,
     duplicate_ids,
     merge_runs,
     newest_timestamp,
@@ -206,9 +208,8 @@ def build_wandb_runs_asset(
             table = merge_runs(fresh.slice(0, 0), fresh)
         else:
             mode = "incremental"
-            watermark = newest - dt.timedelta(seconds=config.lookback_seconds)
-            filters = refresh_filters(watermark, open_run_ids(stored))
-            fresh = client.runs(p.path, filters=filters, order="+created_at").to_table()
+            lookback = dt.timedelta(seconds=config.lookback_seconds)
+            fresh = _changed_runs(client, p.path, stored, newest, lookback)
             table = merge_runs(stored, fresh)
         dupes = duplicate_ids(table)
         states = table.column("state").to_pylist() if table.num_rows else []
@@ -241,6 +242,27 @@ def build_wandb_runs_asset(
         )
 
     return _runs
+
+
+def _changed_runs(
+    client: WandbClient, path: str, stored: pa.Table, newest: dt.datetime, lookback: dt.timedelta
+) -> pa.Table:
+    """The runs that changed since ``stored`` was written (see :mod:`wb_dagster.runs_table`).
+
+    The full read of moved runs and the probe run concurrently: one round trip of latency
+    unless the probe finds a late change, which costs one more.
+    """
+    probe_filters = refresh_filters(newest - lookback, open_run_ids(stored))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        probe = pool.submit(lambda: client.runs(path, filters=probe_filters).to_state_table())
+        moved = client.runs(path, filters=refresh_filters(newest, []), order="+created_at")
+        fresh = moved.to_table()
+        changed = changed_run_ids(stored, probe.result())
+    late = sorted(set(changed) - set(fresh.column("id").to_pylist()))
+    if not late:
+        return fresh
+    late_rows = client.runs(path, filters={"name": {"$in": late}}).to_table()
+    return merge_runs(fresh, late_rows)
 
 
 def _history_metadata(run: Any, sync: Any, path: Any) -> dict[str, Any]:

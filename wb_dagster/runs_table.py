@@ -1,23 +1,30 @@
 """Incremental refresh of a project's run table (pure functions over pyarrow tables).
 
-A refresh re-reads the runs whose heartbeat moved since the stored table's newest
-``heartbeat_at`` (minus a lookback for API lag) plus every stored run that was not yet in a
-terminal state, and merges them over the stored rows (newer rows win, order by ``created_at``).
-A heartbeat moves whenever a run is created, logs, ends or is resumed, so new runs, finished
-runs and resumed runs are all caught, while the thousands of unchanged runs are not re-read.
-Edits that do not touch the heartbeat (tags, notes on a finished run) are what the scheduled
-full refresh is for.
+A refresh reads in full the runs whose heartbeat moved past the stored table's newest
+``heartbeat_at``. At the same time it probes, cheaply (id, state and heartbeat only), the runs
+whose heartbeat is within a lookback of that newest one plus every stored run that was not yet
+in a terminal state, and reads in full the probed runs that changed without moving past it (an
+update that became visible late, a silent run marked crashed). The fresh rows are merged over
+the stored ones (newer rows win, order by ``created_at``). A heartbeat moves whenever a run is
+created, logs, ends or is resumed, so new, finished and resumed runs are all caught, while the
+thousands of unchanged runs are neither re-read nor probed. Edits that do not touch the
+heartbeat (tags, notes on a finished run) are what the scheduled full refresh is for.
 
 Example:
+    >>> import datetime as dt
     >>> import pyarrow as pa
+    >>> t = lambda h: dt.datetime(2026, 1, 2, h, tzinfo=dt.UTC)
     >>> old = pa.table({"id": ["a", "b"], "state": ["finished", "running"],
-    ...                 "created_at": ["2026-01-01T00:00:00", "2026-01-02T00:00:00"],
-    ...                 "heartbeat_at": ["2026-01-01T01:00:00", "2026-01-02T01:00:00"]})
-    >>> new = pa.table({"id": ["b"], "state": ["finished"], "created_at": ["2026-01-02T00:00:00"]})
-    >>> merge_runs(old, new).column("state").to_pylist()
-    ['finished', 'finished']
+    ...                 "created_at": [t(0), t(1)], "heartbeat_at": [t(1), t(2)]})
     >>> open_run_ids(old), newest_timestamp(old, "heartbeat_at").isoformat()
-    (['b'], '2026-01-02T01:00:00+00:00')
+    (['b'], '2026-01-02T02:00:00+00:00')
+    >>> probe = pa.table({"id": ["a", "b"], "state": ["finished", "crashed"],
+    ...                   "heartbeat_at": [t(1), t(2)]})
+    >>> changed_run_ids(old, probe)
+    ['b']
+    >>> new = pa.table({"id": ["b"], "state": ["crashed"], "created_at": [t(1)]})
+    >>> merge_runs(old, new).column("state").to_pylist()
+    ['finished', 'crashed']
 """
 
 from __future__ import annotations
@@ -84,6 +91,23 @@ def refresh_filters(watermark: dt.datetime, open_ids: list[str]) -> dict[str, An
     return {"$or": [moved, {"name": {"$in": sorted(open_ids)}}]}
 
 
+def changed_run_ids(stored: pa.Table, probe: pa.Table) -> list[str]:
+    """Ids of probed runs that are not stored or whose state or heartbeat differ from the stored
+    row (``probe`` has ``id``, ``state`` and ``heartbeat_at``, as ``Runs.to_state_table``)."""
+    if probe.num_rows == 0:
+        return []
+    known_rows = stored.filter(pc.is_in(stored.column("id"), value_set=probe.column("id")))
+    known = {
+        r["id"]: (r["state"], to_utc(r["heartbeat_at"]))
+        for r in known_rows.select(["id", "state", "heartbeat_at"]).to_pylist()
+    }
+    return sorted(
+        r["id"]
+        for r in probe.to_pylist()
+        if known.get(r["id"]) != (r["state"], to_utc(r["heartbeat_at"]))
+    )
+
+
 def _concat(tables: list[pa.Table]) -> pa.Table:
     schema = unify_schemas([t.schema for t in tables])
     batches = [conform_batch(b, schema) for t in tables for b in t.to_batches()]
@@ -109,4 +133,5 @@ def duplicate_ids(table: pa.Table) -> list[str]:
     if table.num_rows == 0:
         return []
     counts = pc.value_counts(table.column("id"))
-    return sorted(c["values"].as_py() for c in counts if c["counts"].as_py() > 1)
+    repeated = counts.filter(pc.greater(counts.field("counts"), 1))
+    return sorted(repeated.field("values").to_pylist())

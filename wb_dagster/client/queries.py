@@ -54,6 +54,18 @@ query Runs($project: String!, $entity: String!, $cursor: String, $perPage: Int =
     + RUN_FIELDS
 )
 
+RUN_STATES = """
+query RunStates($project: String!, $entity: String!, $cursor: String, $perPage: Int = 50,
+                $order: String, $filters: JSONString) {
+    project(name: $project, entityName: $entity) {
+        runs(filters: $filters, after: $cursor, first: $perPage, order: $order) {
+            edges { node { name state heartbeatAt } cursor }
+            pageInfo { endCursor hasNextPage }
+        }
+    }
+}
+"""
+
 RUN = (
     """
 query Run($project: String!, $entity: String!, $name: String!) {

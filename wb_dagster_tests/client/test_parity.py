@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -93,6 +94,21 @@ def test_runs_table_matches_sdk_attributes(demo_sdk_api: Any, demo_client: Wandb
         assert row["config.lr"] == run.config["lr"]
         assert row["config.augmentation.flip"] == run.config["augmentation"]["flip"]
         assert norm_value(row["summary.best_val_acc"]) == norm_value(run.summary["best_val_acc"])
+
+
+def utc(text: str) -> datetime:
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize("filters", [None, {"state": "running"}, {"config.experiment_name": "foo"}])
+def test_state_table_matches_sdk(demo_sdk_api: Any, demo_client: WandbClient, filters: Any) -> None:
+    probe = demo_client.runs(PROJECT, filters=filters, per_page=3).to_state_table()
+    expected = list(demo_sdk_api.runs(PROJECT, filters=filters))
+    assert expected and probe.column_names == ["id", "state", "heartbeat_at"]
+    assert probe.to_pylist() == [
+        {"id": r.id, "state": r.state, "heartbeat_at": utc(r.heartbeat_at)} for r in expected
+    ]
 
 
 @pytest.mark.parametrize("run_id", [EXPORTED, LIVE])

@@ -4,6 +4,7 @@ Expected values come from the official ``wandb`` SDK run live against the same s
 the demo seed's inputs (``wb_dagster.testing.demo_seed``).
 """
 
+import datetime as dt
 import os
 from collections.abc import Iterator
 
@@ -216,40 +217,67 @@ def test_runs_table_refresh_is_incremental(wb_server, defs, tmp_path, instance, 
     from wandb import Api
 
     assets, resources = list(defs.assets), dict(defs.resources)
-    first = dg.materialize(assets, selection=[RUNS], instance=instance, resources=resources)
-    assert (
-        first.asset_materializations_for_node("wandb_wb_demo__cifar__runs")[0]
-        .metadata["wandb/refresh_mode"]
-        .value
-        == "full"
-    )
-    wb_server.seed.finish_run(f"wb-demo/cifar/{DEMO_RUNNING_RUN}")
-    no_lookback = {"ops": {"wandb_wb_demo__cifar__runs": {"config": {"lookback_seconds": 0}}}}
-    second = dg.materialize(
-        assets, selection=[RUNS], instance=instance, resources=resources, run_config=no_lookback
-    )
-    meta = second.asset_materializations_for_node("wandb_wb_demo__cifar__runs")[0].metadata
+    stored_path = tmp_path / "store" / "wandb" / "cifar" / "runs.parquet"
+
+    def refresh(lookback_seconds: float | None = None) -> tuple[dict, int]:
+        op_config = {} if lookback_seconds is None else {"lookback_seconds": lookback_seconds}
+        run_config = {"ops": {"wandb_wb_demo__cifar__runs": {"config": op_config}}}
+        before = total_requests(wb_server)
+        result = dg.materialize(
+            assets, selection=[RUNS], instance=instance, resources=resources, run_config=run_config
+        )
+        (mat,) = result.asset_materializations_for_node("wandb_wb_demo__cifar__runs")
+        checks = result.get_asset_check_evaluations()
+        assert [(c.check_name, c.passed) for c in checks] == [("unique_run_ids", True)]
+        return mat.metadata, total_requests(wb_server) - before
+
+    def stored() -> dict[str, dict]:
+        return {r["id"]: r for r in pq.read_table(stored_path).to_pylist()}
+
+    meta, _ = refresh()
+    assert meta["wandb/refresh_mode"].value == "full"
+
+    # nothing changed: the probe and the read of moved runs (concurrent), nothing re-read
+    meta, requests = refresh()
     assert meta["wandb/refresh_mode"].value == "incremental"
-    assert meta["wandb/fetched_rows"].value == 1  # only the run that was not yet terminal
-    table = pq.read_table(tmp_path / "store" / "wandb" / "cifar" / "runs.parquet").to_pylist()
+    assert (meta["wandb/fetched_rows"].value, requests) == (0, 2)
+
+    wb_server.seed.finish_run(f"wb-demo/cifar/{DEMO_RUNNING_RUN}")
+    meta, requests = refresh()
+    assert (meta["wandb/fetched_rows"].value, requests) == (1, 2)  # only the run that ended
     api = Api(api_key=wb_server.api_key, overrides={"base_url": wb_server.base_url})
-    assert {r["id"]: r["state"] for r in table} == {
+    assert {i: r["state"] for i, r in stored().items()} == {
         r.id: r.state for r in api.runs("wb-demo/cifar")
     }
-    checks = second.get_asset_check_evaluations()
-    assert [(c.check_name, c.passed) for c in checks] == [("unique_run_ids", True)]
 
-    # a long-finished run is resumed and ends again (crashed this time): its heartbeat moved,
-    # so the incremental refresh re-reads it although it was neither new nor open
+    # a long-finished run is resumed: its heartbeat moved, so it is re-read although it was
+    # neither new nor open
     wb_server.seed.resume_run("wb-demo/cifar/cifar000")
-    wb_server.seed.finish_run("wb-demo/cifar/cifar000", state="crashed")
-    third = dg.materialize(
-        assets, selection=[RUNS], instance=instance, resources=resources, run_config=no_lookback
-    )
-    meta = third.asset_materializations_for_node("wandb_wb_demo__cifar__runs")[0].metadata
+    meta, _ = refresh()
     assert meta["wandb/fetched_rows"].value == 1
-    table = pq.read_table(tmp_path / "store" / "wandb" / "cifar" / "runs.parquet").to_pylist()
-    assert {r["id"]: r["state"] for r in table}["cifar000"] == "crashed"
+    assert stored()["cifar000"]["state"] == "running"
+
+    # W&B marks a silent run crashed without moving its heartbeat: the probe sees the state
+    beat = stored()["cifar000"]["heartbeat_at"]
+    wb_server.seed.update_run("wb-demo/cifar/cifar000", state="crashed", heartbeat_at=beat)
+    meta, requests = refresh()
+    assert (meta["wandb/fetched_rows"].value, requests) == (1, 3)
+    assert stored()["cifar000"]["state"] == "crashed"
+
+    # an update that became visible late (its heartbeat is older than the newest stored one):
+    # missed without a lookback, found by the default one
+    newest = max(r["heartbeat_at"] for r in stored().values())
+    late_beat = newest - dt.timedelta(seconds=10)
+    assert stored()["cifar001"]["heartbeat_at"] < late_beat
+    wb_server.seed.update_run(
+        "wb-demo/cifar/cifar001", summary={"late": 1.5}, heartbeat_at=late_beat
+    )
+    meta, _ = refresh(lookback_seconds=0)
+    assert meta["wandb/fetched_rows"].value == 0
+    assert stored()["cifar001"].get("summary.late") is None
+    meta, requests = refresh()
+    assert (meta["wandb/fetched_rows"].value, requests) == (1, 3)
+    assert stored()["cifar001"]["summary.late"] == api.run("wb-demo/cifar/cifar001").summary["late"]
 
 
 def test_workspace_validates_offline_without_requests(wb_server, tmp_path):
