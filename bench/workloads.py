@@ -279,8 +279,8 @@ def prepare_w6(srv: BenchServer, size: dict[str, int], work: Path) -> Plan:
         params={
             "full": {**base, "mode": "full"},
             "incremental": incremental,
-            # the default 300 s lookback re-reads ~300 runs of this 1-run-per-second seed;
-            # without it only the 10 open runs are fetched (reported, to show that cost)
+            # the default 300 s lookback probes ~300 runs of this 1-run-per-second seed (id,
+            # state, heartbeat); without it only the 10 open runs are probed (reported)
             "incr_lookback0": {**incremental, "lookback_seconds": 0},
         },
         same_check=[["full", "incremental", "incr_lookback0"]],
