@@ -433,7 +433,7 @@ class HistoryReader:
         plan, blobs = self.with_fresh_urls(min_step, max_step, fetch_all)
         exported: pa.Table | None = None
         if plan.parquet_urls:
-            raw = [pq.read_table(io.BytesIO(b)) for b in blobs]
+            raw = [pq.ParquetFile(pa.BufferReader(b)).read() for b in blobs]
             exported = concat_tables(raw) if raw else None
             if exported is not None and STEP in exported.column_names:
                 exported = exported.set_column(
@@ -486,15 +486,15 @@ def _empty_history() -> pa.Table:
 
 
 def _read_export(data: bytes, keys: Sequence[str] | None) -> pa.Table:
-    buffer = pa.BufferReader(data)
+    # ParquetFile, not pq.read_table: no pyarrow.dataset import and discovery (bench W2)
+    export = pq.ParquetFile(pa.BufferReader(data))
     columns = None
     if keys:
-        names = set(pq.read_schema(buffer).names)
+        names = set(export.schema_arrow.names)
         wanted = [STEP, *keys]
         if all(k in names for k in wanted if k != STEP or STEP in names):
             columns = [k for k in wanted if k in names]
-        buffer = pa.BufferReader(data)
-    table = pq.read_table(buffer, columns=columns)
+    table = export.read(columns=columns)
     if STEP not in table.column_names:
         raise CommError("a history export has no _step column; it cannot be aligned by step")
     return normalize_arrow_table(table)
