@@ -81,12 +81,12 @@ class RunsRefreshConfig(dg.Config):
     """
 
     full_refresh: bool = Field(
-        default=False, description="Re-read every run instead of only new and unfinished ones."
+        default=False, description="Re-read every run instead of only the runs that changed."
     )
     lookback_seconds: float = Field(
         default=300.0,
-        description="Re-read runs whose heartbeat is this much older than the newest stored "
-        "heartbeat (API lag).",
+        description="Also check runs whose heartbeat is up to this much older than the newest "
+        "stored one, and re-read those that changed (updates that became visible late).",
     )
 
 
