@@ -255,8 +255,8 @@ def _changed_runs(
     probe_filters = refresh_filters(newest - lookback, open_run_ids(stored))
     with ThreadPoolExecutor(max_workers=1) as pool:
         probe = pool.submit(lambda: client.runs(path, filters=probe_filters).to_state_table())
-        moved = client.runs(path, filters=refresh_filters(newest, []), order="+created_at")
-        fresh = moved.to_table()
+        moved = refresh_filters(newest, [])
+        fresh = client.runs(path, filters=moved, order="+created_at").to_table()
         changed = changed_run_ids(stored, probe.result())
     late = sorted(set(changed) - set(fresh.column("id").to_pylist()))
     if not late:
