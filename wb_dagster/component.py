@@ -2,7 +2,9 @@
 
 The API key is given only as the *name* of an environment variable (``api_key_env``), turned
 into ``dg.EnvVar`` inside :meth:`build_defs`, so its value never enters the code-location
-snapshot (a ``{{ env.WANDB_API_KEY }}`` template would put the plain value there).
+snapshot (a ``{{ env.WANDB_API_KEY }}`` template would put the plain value there). An
+``api_key:`` attribute, or a key given as ``api_key_env``, is refused with an error that does
+not contain it.
 
 Example ``defs.yaml``::
 
@@ -22,13 +24,52 @@ Example (Python):
 
 from __future__ import annotations
 
+import functools
+import re
 from typing import Any
 
 import dagster as dg
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from wb_dagster.defs import DEFAULT_INCLUDE, build_wandb_defs
 from wb_dagster.translator import DagsterWandbTranslator, WandbAssetProps
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_HEX_KEY = re.compile(r"[0-9a-f]{32,}")
+
+
+def _check_api_key_env(name: str) -> str:
+    if not _ENV_NAME.fullmatch(name) or _HEX_KEY.fullmatch(name):
+        raise ValueError(
+            "api_key_env must be the name of an environment variable that holds the W&B API key "
+            "(such as WANDB_API_KEY), not the key itself"
+        )
+    return name
+
+
+def _refuse_api_key(data: Any) -> Any:
+    if isinstance(data, dict) and "api_key" in data:
+        # dropped in place: Dagster re-renders the error with its input (hide_input=False)
+        data.pop("api_key")
+        raise ValueError(
+            "api_key is not an attribute: keep the W&B API key out of defs.yaml; put it in an "
+            "environment variable and name that variable with api_key_env (default WANDB_API_KEY)"
+        )
+    return data
+
+
+@functools.cache
+def _yaml_model(derived: type[BaseModel]) -> type[BaseModel]:
+    # Dagster derives the YAML model from the fields only; this subclass adds the check that
+    # turns `api_key:` into a clear error without the key in it
+    return type(
+        derived.__name__,
+        (derived,),
+        {
+            "_refuse_api_key": model_validator(mode="before")(_refuse_api_key),
+            "__module__": __name__,
+        },
+    )
 
 
 class _ComponentTranslator(DagsterWandbTranslator):
@@ -84,6 +125,15 @@ class WandbProjectComponent(dg.Component, dg.Model, dg.Resolvable):
         default="0 3 * * *", description="Cron of the full run-table refresh; null for none."
     )
     best_model_pattern: str = "model-best.*"
+
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    _valid_api_key_env = field_validator("api_key_env")(_check_api_key_env)
+
+    @classmethod
+    def model(cls) -> type[BaseModel]:
+        """The model ``defs.yaml`` attributes are validated with (refuses ``api_key``)."""
+        return _yaml_model(super().model())
 
     def get_asset_spec(self, props: WandbAssetProps) -> dg.AssetSpec:
         """Spec of one asset; override to customise keys, owners, tags..."""

@@ -249,8 +249,15 @@ CASES: list[Case] = [
      dg.DagsterInvalidDefinitionError, r"include=...\) got \['nope'\]; choose from"),
     ("component-missing-project", lambda s, t, *_: component(t, entity="wb-demo"), Exception,
      r"project"),
+    ("component-api-key-in-yaml", lambda s, t, *_: component(
+        t, entity="wb-demo", project="cifar", api_key=s.api_key), Exception,
+     r"api_key is not an attribute: keep the W&B API key out of defs.yaml; .* api_key_env"),
+    ("component-key-as-api-key-env", lambda s, t, *_: component(
+        t, entity="wb-demo", project="cifar", api_key_env=s.api_key), Exception,
+     r"api_key_env must be the name of an environment variable .* not the key itself"),
     ("component-unknown-attribute", lambda s, t, *_: component(
-        t, entity="wb-demo", project="cifar", api_key="secret-in-yaml"), Exception, r"api_key"),
+        t, entity="wb-demo", project="cifar", sensor_intreval_seconds=60), Exception,
+     r"sensor_intreval_seconds"),
     ("component-include-unknown", lambda s, t, *_: component(
         t, entity="wb-demo", project="cifar", include=["runs", "modelz"]), Exception,
      r"got \['modelz'\]; choose from"),
