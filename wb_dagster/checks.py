@@ -6,14 +6,17 @@
 * ``best_model_md5`` (blocking) on ``sweep_best_model``: stored bytes have W&B's md5.
 
 Example:
-    >>> import hashlib
-    >>> md5_matches(hashlib.md5(b"x").digest(), "nT8Qzol4uyWo+ukYz4ILBQ==")
-    False
+    >>> import tempfile
+    >>> from upath import UPath
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     (UPath(tmp) / "model.h5").write_bytes(b"x")
+    ...     file_md5(UPath(tmp) / "model.h5").hex()
+    1
+    '9dd4e461268c8034f5c8564e155c67a6'
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from typing import Any
 
@@ -44,12 +47,6 @@ def history_check(run: Any, stored: ParquetSummary, key: dg.AssetKey) -> dg.Asse
             "run_last_step": last,
         },
     )
-
-
-def md5_matches(data_md5: bytes, expected: str) -> bool:
-    """W&B reports md5 as base64 (sometimes hex); compare a raw digest against either."""
-    expected = (expected or "").strip()
-    return expected in (base64.b64encode(data_md5).decode(), data_md5.hex())
 
 
 def file_md5(path: Any) -> bytes:

@@ -213,6 +213,24 @@ def test_sweep_sensor_stores_the_best_model_with_the_servers_bytes(
     assert again.run_requests == []
 
 
+def test_best_model_check_fails_when_stored_bytes_differ(wb_server, defs, instance, monkeypatch):
+    import wb_dagster.assets
+
+    real_put = wb_dagster.assets.put_local_file_atomic
+
+    def corrupting_put(local, dest):  # a store that damaged the bytes on the way in
+        real_put(local, dest)
+        dest.write_bytes(dest.read_bytes() + b"!")
+
+    monkeypatch.setattr(wb_dagster.assets, "put_local_file_atomic", corrupting_put)
+    tick = evaluate_sensor(defs, SWEEP_SENSOR, instance, None)
+    (result,) = launch_requests(defs, SWEEP_SENSOR, tick, instance).results
+    (check,) = result.get_asset_check_evaluations()
+    assert (check.check_name, check.passed) == ("best_model_md5", False)
+    assert check.metadata["mismatched"].value == ["model-best.h5"]
+    assert not result.success  # the check is blocking: the run fails
+
+
 def test_runs_table_refresh_is_incremental(wb_server, defs, tmp_path, instance, sdk_env):
     from wandb import Api
 
