@@ -34,15 +34,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from wb_dagster.defs import DEFAULT_INCLUDE, build_wandb_defs
 from wb_dagster.translator import DagsterWandbTranslator, WandbAssetProps
 
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_HEX_KEY = re.compile(r"[0-9a-f]{32,}")
+# upper case only: W&B keys have lower-case letters, so a key given here is always refused
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 
 
 def _check_api_key_env(name: str) -> str:
-    if not _ENV_NAME.fullmatch(name) or _HEX_KEY.fullmatch(name):
+    if not _ENV_NAME.fullmatch(name):
         raise ValueError(
-            "api_key_env must be the name of an environment variable that holds the W&B API key "
-            "(such as WANDB_API_KEY), not the key itself"
+            "api_key_env must be the upper-case name of an environment variable that holds the "
+            "W&B API key (such as WANDB_API_KEY), not the key itself"
         )
     return name
 

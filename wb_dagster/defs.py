@@ -64,6 +64,16 @@ def build_wandb_runs_schedule(
     )
 
 
+def _check_not_plain(api_key: Any) -> None:
+    # dg.EnvVar is a str subclass: only its name is recorded; any other str is the key itself
+    if isinstance(api_key, str) and not isinstance(api_key, dg.EnvVar):
+        raise dg.DagsterInvalidDefinitionError(
+            "build_wandb_defs: give the W&B API key as dg.EnvVar('WANDB_API_KEY') (the name of "
+            "an environment variable holding it), or leave api_key unset to read WANDB_API_KEY "
+            "at run time; a plain string would be stored in Dagster's snapshots."
+        )
+
+
 def build_wandb_defs(
     *,
     entity: str,
@@ -92,8 +102,8 @@ def build_wandb_defs(
 ) -> dg.Definitions:
     """Definitions for one W&B project: assets, checks, sensors, schedule and resources.
 
-    ``api_key`` should be ``dg.EnvVar("WANDB_API_KEY")`` (default when neither ``api_key`` nor
-    ``resource`` is given), so the key never enters the code-location snapshot.
+    ``api_key`` is a ``dg.EnvVar`` (default ``dg.EnvVar("WANDB_API_KEY")``), so the key never
+    enters the code-location snapshot; a plain string (here or in ``resource``) is refused.
     ``retry_policy`` is the step retry of every asset after the client's own retries gave up
     (``None``: fail at once); errors a retry cannot fix (unknown run, rejected key) never retry.
 
@@ -103,6 +113,7 @@ def build_wandb_defs(
         >>> [s.name for s in defs.sensors]
         ['wandb_team__cifar__run_sensor', 'wandb_team__cifar__sweep_sensor']
     """
+    _check_not_plain(api_key if resource is None else resource.api_key)
     unknown = set(include) - set(DEFAULT_INCLUDE)
     if unknown:
         raise dg.DagsterInvalidDefinitionError(

@@ -53,7 +53,7 @@ def build_ml_pipeline_defs(
     *,
     entity: str,
     project: str,
-    api_key: str | dg.EnvVar | None = None,
+    api_key: dg.EnvVar | None = None,
     base_url: str | None = None,
     storage_dir: str | None = None,
     wandb_defs: dg.Definitions | None = None,
@@ -68,11 +68,11 @@ def build_ml_pipeline_defs(
     assets = build_ml_pipeline_assets(p)
     if wandb_defs is not None:
         return dg.Definitions.merge(wandb_defs, dg.Definitions(assets=assets))
-    key: str | dg.EnvVar = api_key if api_key is not None else dg.EnvVar("WANDB_API_KEY")
+    key = api_key if api_key is not None else dg.EnvVar("WANDB_API_KEY")
     return dg.Definitions(
         assets=assets,
         resources={
-            "wandb": WandbResource(api_key=key, base_url=base_url, entity=entity),  # type: ignore[arg-type]
+            "wandb": WandbResource(api_key=key, base_url=base_url, entity=entity),
             "wandb_io_manager": WandbParquetIOManager(base_dir=storage_dir),
         },
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import netrc
 import os
+import re
 import threading
 from collections import OrderedDict
 from typing import Any, Generic, TypeVar
@@ -67,8 +68,12 @@ class _RecentCache(Generic[_V]):
         self._items.clear()
 
 
+_KEY_LIKE = re.compile(r"\s*[^\s/.:]{32,}\s*")
+
+
 def check_base_url(base_url: str) -> str:
-    """``base_url`` without trailing slash; ``ValueError`` naming it when it is not http(s).
+    """``base_url`` without trailing slash; ``ValueError`` naming it when it is not http(s)
+    (unless it looks like an API key given in the wrong place).
 
     Example:
         >>> check_base_url("http://127.0.0.1:8080/")
@@ -76,11 +81,32 @@ def check_base_url(base_url: str) -> str:
     """
     parts = urlsplit(base_url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
+        # a long token without URL punctuation is most likely the key given in the wrong place
+        key_like = _KEY_LIKE.fullmatch(base_url)
+        shown = "(not shown: it looks like an API key)" if key_like else repr(base_url)
         raise ValueError(
-            f"Invalid W&B base URL {base_url!r}: expected http(s)://host[:port], e.g. "
+            f"Invalid W&B base URL {shown}: expected http(s)://host[:port], e.g. "
             "https://api.wandb.ai (set base_url= or WANDB_BASE_URL)."
         )
     return base_url.strip().rstrip("/")
+
+
+def check_api_key(api_key: str) -> str:
+    """``api_key`` without surrounding whitespace; ``ValueError`` (never showing the key) when
+    it has a character HTTP basic auth cannot carry, e.g. a zero-width space pasted with it.
+
+    Example:
+        >>> check_api_key(" " + "k" * 40 + "\\n") == "k" * 40
+        True
+    """
+    key = api_key.strip()
+    for position, char in enumerate(key):
+        if not "!" <= char <= "~":
+            raise ValueError(
+                f"The W&B API key has a character that cannot be sent (U+{ord(char):04X} at "
+                f"position {position}): copy the key again from https://wandb.ai/authorize."
+            )
+    return key
 
 
 def _netrc_key(base_url: str) -> str | None:
@@ -134,6 +160,7 @@ class WandbClient:
                 self.base_url,
             )
         key = api_key or os.environ.get("WANDB_API_KEY") or _netrc_key(self.base_url)
+        key = check_api_key(key) if key else None
         self._entity = entity or os.environ.get("WANDB_ENTITY") or None
         self._project = project or os.environ.get("WANDB_PROJECT") or None
         self.timeout = timeout

@@ -25,10 +25,15 @@ def test_envvar_key_never_enters_the_repository_snapshot(monkeypatch):
     assert "WANDB_API_KEY" in text  # only the variable's name is recorded
 
 
-def test_plain_string_key_would_leak_which_is_why_envvar_is_the_default():
-    # the control: the snapshot test above can fail
-    defs = build_wandb_defs(entity="team", project="proj", api_key=SECRET, storage_dir="/tmp/x")
-    assert SECRET in snapshot_text(defs)
+def test_plain_string_key_would_leak_which_is_why_build_wandb_defs_refuses_it():
+    # the control: a hand-built resource with a plain string is in the snapshot (Dagster stores
+    # resource config), so the snapshot test above can fail
+    by_hand = dg.Definitions(resources={"wandb": WandbResource(api_key=SECRET)})
+    assert SECRET in snapshot_text(by_hand)
+    for kwargs in ({"api_key": SECRET}, {"resource": WandbResource(api_key=SECRET)}):
+        with pytest.raises(dg.DagsterInvalidDefinitionError, match=r"dg\.EnvVar") as raised:
+            build_wandb_defs(entity="team", project="proj", storage_dir="/tmp/x", **kwargs)
+        assert SECRET not in str(raised.value)
 
 
 def test_repr_and_str_hide_the_key():

@@ -6,8 +6,10 @@ real materializations to show).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import dagster as dg
 
@@ -42,10 +44,13 @@ def wandb_and_pipeline_defs(
     from ml_pipeline.definitions import build_ml_pipeline_defs
 
     entity = srv.entity or "wb-demo"
+    # the key goes through an environment variable named for this server, as in production
+    key_env = f"WB_DAGSTER_TEST_KEY_{urlsplit(srv.base_url).port}"
+    os.environ[key_env] = srv.api_key
     wandb_defs = build_wandb_defs(
         entity=entity,
         project=project,
-        api_key=srv.api_key,
+        api_key=dg.EnvVar(key_env),
         base_url=srv.base_url,
         storage_dir=storage_dir,
         retry_policy=None,

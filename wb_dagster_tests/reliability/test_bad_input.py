@@ -14,6 +14,7 @@ import math
 import re
 import socket
 import threading
+import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -214,6 +215,11 @@ CASES: list[Case] = [
         f"{P}/cifar001"), AuthenticationError,
      r"the API key was rejected by http://127\.0\.0\.1:\d+ .*Set a valid key with WANDB_API_KEY"),
     # -- wrong base URL
+    ("api-key-invisible-character", lambda s, *_: WandbClient(
+        api_key=s.api_key + "\u200b", base_url=s.base_url), ValueError,
+     r"The W&B API key has a character that cannot be sent \(U\+200B at position 40\): copy"),
+    ("base-url-is-the-key", lambda s, *_: WandbClient(api_key=None, base_url=s.api_key),
+     ValueError, r"Invalid W&B base URL \(not shown: it looks like an API key\)"),
     ("base-url-no-scheme", lambda *_: WandbClient(api_key="k" * 40, base_url="api.wandb.ai"),
      ValueError, r"Invalid W&B base URL 'api.wandb.ai': expected http\(s\)://host\[:port\]"),
     ("base-url-wrong-scheme", lambda *_: WandbClient(api_key="k" * 40, base_url="ftp://h"),
@@ -254,7 +260,13 @@ CASES: list[Case] = [
      r"api_key is not an attribute: keep the W&B API key out of defs.yaml; .* api_key_env"),
     ("component-key-as-api-key-env", lambda s, t, *_: component(
         t, entity="wb-demo", project="cifar", api_key_env=s.api_key), Exception,
-     r"api_key_env must be the name of an environment variable .* not the key itself"),
+     r"api_key_env must be the upper-case name of an environment variable .* not the key"),
+    ("component-templated-key-as-api-key-env", lambda s, t, *_: component(
+        t, entity="wb-demo", project="cifar", api_key_env="{{ env.WB_DAGSTER_RELIABILITY_KEY }}"),
+     Exception, r"api_key_env must be the upper-case name of an environment variable"),
+    ("defs-plain-string-key", lambda s, *_: build_wandb_defs(
+        entity="wb-demo", project="cifar", api_key=s.api_key), dg.DagsterInvalidDefinitionError,
+     r"give the W&B API key as dg.EnvVar\('WANDB_API_KEY'\) .* stored in Dagster's snapshots"),
     ("component-unknown-attribute", lambda s, t, *_: component(
         t, entity="wb-demo", project="cifar", sensor_intreval_seconds=60), Exception,
      r"sensor_intreval_seconds"),
@@ -305,6 +317,7 @@ def test_bad_input_gets_a_specific_actionable_error(
     if raised.value.__cause__ is not None:  # what `dg check defs` prints under the tree
         text += f"\n{raised.value.__cause__}"
     assert re.search(message, text), text
+    text += "".join(traceback.format_exception(raised.value)) + repr(raised.value)
     assert srv.api_key not in text and "w" * 40 not in text and "z" * 40 not in text
     # our own error types, not a library's exception leaking out of the client
     assert type(raised.value).__module__.split(".")[0] in ("wb_dagster", "builtins", "dagster",

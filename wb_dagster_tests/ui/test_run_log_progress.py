@@ -34,10 +34,11 @@ def slow_server():
 def test_history_export_logs_progress_to_the_run_log(slow_server, tmp_path, monkeypatch):
     monkeypatch.setattr(export_progress, "PROGRESS_INTERVAL_S", 0.1)
     srv = slow_server
+    monkeypatch.setenv("WB_DAGSTER_TEST_KEY", srv.api_key)
     defs = build_wandb_defs(
         entity=srv.entity,
         project="scale",
-        api_key=srv.api_key,
+        api_key=dg.EnvVar("WB_DAGSTER_TEST_KEY"),
         base_url=srv.base_url,
         storage_dir=str(tmp_path / "store"),
         retry_policy=None,
