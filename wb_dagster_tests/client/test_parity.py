@@ -7,9 +7,11 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import requests
 
 from wb_dagster.client import CommError, WandbClient
 from wb_dagster.testing.demo_seed import DEMO_RUNS_BY_ID, DEMO_SWEEP_ID
+from wb_dagster_tests.conftest import make_client, make_sdk_api
 
 from .normalize import norm_value, sdk_rows
 
@@ -106,6 +108,18 @@ def test_state_table_matches_sdk(demo_sdk_api: Any, demo_client: WandbClient, fi
     probe = demo_client.runs(PROJECT, filters=filters, per_page=3).to_state_table()
     expected = list(demo_sdk_api.runs(PROJECT, filters=filters))
     assert expected and probe.column_names == ["id", "state", "heartbeat_at"]
+    assert probe.to_pylist() == [
+        {"id": r.id, "state": r.state, "heartbeat_at": utc(r.heartbeat_at)} for r in expected
+    ]
+
+
+def test_state_table_pages_through_large_projects(empty_server: Any, sdk_env: Any) -> None:
+    spec = {"project": "me/many", "runs": 1_100, "history_rows": 0}
+    requests.post(f"{empty_server.base_url}/_control/seed", json=spec, timeout=60)
+    filters = {"state": "finished"}
+    probe = make_client(empty_server).runs("me/many", filters=filters).to_state_table()
+    expected = list(make_sdk_api(empty_server).runs("me/many", filters=filters, per_page=500))
+    assert len(expected) == 1_100
     assert probe.to_pylist() == [
         {"id": r.id, "state": r.state, "heartbeat_at": utc(r.heartbeat_at)} for r in expected
     ]
