@@ -85,6 +85,7 @@ class RunsRefreshConfig(dg.Config):
     )
     lookback_seconds: float = Field(
         default=300.0,
+        ge=0,
         description="Also check runs whose heartbeat is up to this much older than the newest "
         "stored one, and re-read those that changed (updates that became visible late).",
     )

@@ -35,7 +35,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from wb_dagster.storage import conform_batch, unify_schemas
+from wb_dagster.client.flatten import concat_tables
 
 TERMINAL_STATES: frozenset[str] = frozenset({"finished", "crashed", "failed", "killed"})
 
@@ -108,12 +108,6 @@ def changed_run_ids(stored: pa.Table, probe: pa.Table) -> list[str]:
     )
 
 
-def _concat(tables: list[pa.Table]) -> pa.Table:
-    schema = unify_schemas([t.schema for t in tables])
-    batches = [conform_batch(b, schema) for t in tables for b in t.to_batches()]
-    return pa.Table.from_batches(batches, schema=schema)
-
-
 def merge_runs(stored: pa.Table, fresh: pa.Table) -> pa.Table:
     """``stored`` with every run in ``fresh`` replaced or added, sorted by ``created_at``."""
     if stored.num_rows == 0:
@@ -122,7 +116,9 @@ def merge_runs(stored: pa.Table, fresh: pa.Table) -> pa.Table:
         merged = stored
     else:
         keep = pc.invert(pc.is_in(stored.column("id"), value_set=fresh.column("id")))
-        merged = _concat([stored.filter(keep), fresh])
+        # the client's rule for conflicting types (numbers widen, others become JSON text):
+        # a cast would fail on e.g. a list meeting a string and block every later refresh
+        merged = concat_tables([stored.filter(keep), fresh])
     if merged.num_rows and "created_at" in merged.column_names:
         merged = merged.sort_by([("created_at", "ascending"), ("id", "ascending")])
     return merged
