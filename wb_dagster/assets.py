@@ -17,7 +17,6 @@ Example:
 
 import datetime as dt
 import fnmatch
-import math
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,27 +26,30 @@ import dagster as dg
 import pyarrow as pa
 from pydantic import Field
 
+from wb_dagster.batches import DEFAULT_BATCH_SIZE
 from wb_dagster.checks import (
     BEST_MODEL_MD5_CHECK,
     HISTORY_CONSISTENT_CHECK,
     RUNS_UNIQUE_CHECK,
     file_md5,
-    history_check,
 )
-from wb_dagster.client import NotFoundError, WandbClient
+from wb_dagster.client import WandbClient
 from wb_dagster.client.files import md5_matches
-from wb_dagster.export_progress import ExportProgress
 from wb_dagster.failures import wandb_failures
-from wb_dagster.history_sync import sync_history
 from wb_dagster.io_manager import (
     FILES_STORAGE,
     STORAGE_KIND_KEY,
     WandbParquetIOManager,
-    schema_metadata,
     table_metadata,
 )
 from wb_dagster.project import WandbProjectAssetsSpec
-from wb_dagster.resource import WandbResource
+from wb_dagster.resource import WandbResource, resource_from
+from wb_dagster.run_export import (
+    DEFAULT_EXPORT_THREADS,
+    RunAssetKeys,
+    export_batch,
+    stored_by_this_run,
+)
 from wb_dagster.runs_table import (
     changed_run_ids,
     duplicate_ids,
@@ -61,11 +63,9 @@ from wb_dagster.storage import (
     put_local_file_atomic,
     read_table,
     summarize_parquet,
-    write_table_atomic,
 )
 
 DEFAULT_POOL = "wandb_api"
-MAX_SUMMARY_METADATA = 20
 DEFAULT_RETRY = dg.RetryPolicy(
     max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
@@ -110,7 +110,7 @@ class SweepBestModelConfig(dg.Config):
 
 
 def _resource(context: Any, key: str) -> WandbResource:
-    return getattr(context.resources, key)
+    return resource_from(context.resources, key)
 
 
 def _storage(context: Any, key: str) -> WandbParquetIOManager:
@@ -131,20 +131,6 @@ def _spec(
         deps=[*spec.deps, p.key("project")] if kind != "project" else spec.deps,
         metadata={**spec.metadata, **extra_meta},
     ).with_io_manager_key(io_manager_key)
-
-
-def _numeric_metadata(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key in sorted(values):
-        value = values[key]
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            continue
-        if isinstance(value, float) and not math.isfinite(value):
-            continue
-        out[f"{prefix}{key}"] = dg.MetadataValue.float(float(value))
-        if len(out) >= MAX_SUMMARY_METADATA:
-            break
-    return out
 
 
 def _preview(table: pa.Table, rows: int = 10) -> dg.MetadataValue:
@@ -266,36 +252,6 @@ def _changed_runs(
     return merge_runs(fresh, late_rows)
 
 
-def _history_metadata(run: Any, sync: Any, path: Any) -> dict[str, Any]:
-    stored = sync.stored
-    meta: dict[str, Any] = {
-        "dagster/row_count": dg.MetadataValue.int(stored.rows),
-        "dagster/column_schema": schema_metadata(stored.schema),
-        "rows": dg.MetadataValue.int(stored.rows),
-        "fetched_rows": dg.MetadataValue.int(sync.fetched_rows),
-        "keys": dg.MetadataValue.int(len([c for c in stored.columns if not c.startswith("_")])),
-        "key_names": dg.MetadataValue.json(stored.columns[:200]),
-        "mode": sync.mode,
-        "source": sync.source,
-        "path": dg.MetadataValue.path(str(path)),
-        "wandb/run_id": run.id,
-        "wandb/state": str(run.state),
-    }
-    if stored.min_step is not None:
-        meta["min_step"] = dg.MetadataValue.int(stored.min_step)
-    if stored.max_step is not None:
-        meta["max_step"] = dg.MetadataValue.int(stored.max_step)
-    if getattr(run, "url", None):
-        meta["wandb/run_url"] = dg.MetadataValue.url(run.url)
-    summary = getattr(run, "summary", None) or {}
-    meta.update(
-        _numeric_metadata(
-            "summary/", {k: v for k, v in dict(summary).items() if not k.startswith("_")}
-        )
-    )
-    return meta
-
-
 def build_wandb_run_assets(
     p: WandbProjectAssetsSpec,
     *,
@@ -303,22 +259,27 @@ def build_wandb_run_assets(
     io_manager_key: str = "wandb_io_manager",
     pool: str | None = DEFAULT_POOL,
     retry_policy: dg.RetryPolicy | None = DEFAULT_RETRY,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    export_threads: int = DEFAULT_EXPORT_THREADS,
 ) -> dg.AssetsDefinition:
     """``run_history`` and ``run_system_metrics`` of ``p``: one partition per run id.
 
-    History is written with bounded memory: only new steps are fetched when a run grew, the
-    whole history when it was rewound. Launched by the run sensor; no automation condition.
+    One step stores a batch of runs (a partition key range, up to ``batch_size``; the same
+    limit applies to backfills launched from the UI), ``export_threads`` runs at a time, and
+    records each run's materializations and check under its own partition. History is written
+    with bounded memory: only new steps are fetched when a run grew, the whole history when it
+    was rewound. Launched by the run sensor; no automation condition.
 
     Example:
         >>> from wb_dagster.project import WandbProjectAssetsSpec
         >>> a = build_wandb_run_assets(WandbProjectAssetsSpec.build(entity="t", project="p"))
-        >>> a.partitions_def.name
-        'wandb_runs__t__p'
+        >>> a.partitions_def.name, a.backfill_policy.max_partitions_per_run
+        ('wandb_runs__t__p', 100)
     """
     history_key, system_key = p.key("run_history"), p.key("run_system_metrics")
     specs = [
         _spec(p, kind, io_manager_key, partition_expr="run_id").replace_attributes(
-            partitions_def=p.runs_partitions
+            partitions_def=p.runs_partitions, skippable=True
         )
         for kind in ("run_history", "run_system_metrics")
     ]
@@ -330,6 +291,7 @@ def build_wandb_run_assets(
             dg.AssetCheckSpec(
                 HISTORY_CONSISTENT_CHECK,
                 asset=history_key,
+                partitions_def=p.runs_partitions,
                 description="Stored rows and last step agree with the run's historyLineCount "
                 "and last step.",
             )
@@ -338,61 +300,29 @@ def build_wandb_run_assets(
         required_resource_keys={resource_key, io_manager_key},
         pool=pool,
         retry_policy=retry_policy,
+        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=batch_size),
     )
     def _run_assets(context: dg.AssetExecutionContext) -> Iterator[Any]:
-        with wandb_failures(f"exporting run {p.path}/{context.partition_key}"):
-            yield from _export_run(context)
-
-    def _export_run(context: dg.AssetExecutionContext) -> Iterator[Any]:
-        client = _resource(context, resource_key).get_client()
-        storage = _storage(context, io_manager_key)
-        run_id = context.partition_key
-        run = fresh_run(client, p.path, run_id)
-        selected = context.selected_asset_keys
-        if history_key in selected:
-            path = storage.path_for(history_key, run_id, instance=context.instance)
-            with ExportProgress(
-                context.log.info,
-                f"history of {p.path}/{run_id}",
-                client.transport,
-                expected_rows=int(getattr(run, "history_line_count", 0) or 0),
-            ) as progress:
-                sync = sync_history(run, path)
-            context.log.info(
-                f"{progress.summary(sync.fetched_rows)}; {sync.mode}, {sync.stored.rows} stored"
+        run_ids = list(context.partition_keys)
+        keys = RunAssetKeys(history_key, system_key, frozenset(context.selected_asset_keys))
+        if context.retry_number > 0:
+            done = stored_by_this_run(context.instance, keys, run_ids, context.run_id)
+            if done:
+                context.log.info(f"retry: {len(done)} runs already stored by this run, skipped")
+            run_ids = [r for r in run_ids if r not in done]
+        with wandb_failures(f"exporting {len(run_ids)} runs of {p.path}"):
+            yield from export_batch(
+                client=_resource(context, resource_key).get_client(),
+                storage=_storage(context, io_manager_key),
+                project_path=p.path,
+                run_ids=run_ids,
+                keys=keys,
+                instance=context.instance,
+                log=context.log.info,
+                threads=export_threads,
             )
-            yield dg.MaterializeResult(
-                asset_key=history_key,
-                metadata=_history_metadata(run, sync, path),
-                check_results=[history_check(run, sync.stored, history_key)],
-            )
-        if system_key in selected:
-            path = storage.path_for(system_key, run_id, instance=context.instance)
-            table = run.system_metrics_table()
-            write_table_atomic(table, path)
-            meta: dict[str, Any] = {
-                **table_metadata(table),
-                "rows": dg.MetadataValue.int(table.num_rows),
-                "path": dg.MetadataValue.path(str(path)),
-                "wandb/run_id": run.id,
-            }
-            if getattr(run, "url", None):
-                meta["wandb/run_url"] = dg.MetadataValue.url(run.url)
-            yield dg.MaterializeResult(asset_key=system_key, metadata=meta)
 
     return _run_assets
-
-
-def fresh_run(client: Any, project_path: str, run_id: str) -> Any:
-    """The run as the server has it now (one listing query; ``client.run`` may be cached)."""
-    listing = client.runs(project_path, filters={"name": run_id}, per_page=1)
-    run = next(iter(listing), None)
-    if run is None or str(run.id) != run_id:
-        raise NotFoundError(
-            f"Could not find run {project_path}/{run_id}: it may have been deleted in W&B; "
-            "delete the partition if so."
-        )
-    return run
 
 
 def sweep_order(sweep_config: Mapping[str, Any], config: SweepBestModelConfig) -> tuple[str, str]:

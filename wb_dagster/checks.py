@@ -29,15 +29,16 @@ HISTORY_CONSISTENT_CHECK = "history_matches_run"
 BEST_MODEL_MD5_CHECK = "best_model_md5"
 
 
-def history_check(run: Any, stored: ParquetSummary, key: dg.AssetKey) -> dg.AssetCheckResult:
-    """``history_matches_run``: stored rows and last step agree with the run (WARN)."""
+def history_check(run: Any, stored: ParquetSummary, key: dg.AssetKey) -> dg.AssetCheckEvaluation:
+    """``history_matches_run`` of the run's partition: stored rows and last step agree (WARN)."""
     lines = int(getattr(run, "history_line_count", 0) or 0)
     last = int(getattr(run, "last_history_step", -1))
     stored_last = stored.max_step if stored.max_step is not None else -1
     rows_ok = lines == 0 or stored.rows == lines
-    return dg.AssetCheckResult(
+    return dg.AssetCheckEvaluation(
         check_name=HISTORY_CONSISTENT_CHECK,
         asset_key=key,
+        partition=str(run.id),
         passed=rows_ok and stored_last == last,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={

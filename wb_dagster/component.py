@@ -31,6 +31,7 @@ from typing import Any
 import dagster as dg
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from wb_dagster.batches import DEFAULT_BATCH_SIZE
 from wb_dagster.defs import DEFAULT_INCLUDE, build_wandb_defs
 from wb_dagster.translator import DagsterWandbTranslator, WandbAssetProps
 
@@ -121,6 +122,9 @@ class WandbProjectComponent(dg.Component, dg.Model, dg.Resolvable):
     )
     sensor_interval_seconds: int = 120
     max_runs_per_tick: int = 500
+    batch_size: int = Field(
+        default=DEFAULT_BATCH_SIZE, ge=1, description="W&B runs stored per Dagster run."
+    )
     runs_schedule: str | None = Field(
         default="0 3 * * *", description="Cron of the full run-table refresh; null for none."
     )
@@ -162,6 +166,7 @@ class WandbProjectComponent(dg.Component, dg.Model, dg.Resolvable):
             sensor_status=status,
             sensor_interval_seconds=self.sensor_interval_seconds,
             max_runs_per_tick=self.max_runs_per_tick,
+            batch_size=self.batch_size,
             runs_schedule=self.runs_schedule,
             best_model_pattern=self.best_model_pattern,
         )

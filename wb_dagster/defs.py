@@ -27,6 +27,7 @@ from wb_dagster.assets import (
     build_wandb_runs_asset,
     build_wandb_sweep_best_model_asset,
 )
+from wb_dagster.batches import DEFAULT_BATCH_SIZE
 from wb_dagster.io_manager import WandbParquetIOManager
 from wb_dagster.project import WandbProjectAssetsSpec
 from wb_dagster.resource import WandbResource
@@ -95,6 +96,7 @@ def build_wandb_defs(
     sensor_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
     sensor_interval_seconds: int = 120,
     max_runs_per_tick: int = 500,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     sweep_sensor: bool = True,
     runs_schedule: str | None = "0 3 * * *",
     best_model_pattern: str = "model-best.*",
@@ -104,6 +106,7 @@ def build_wandb_defs(
 
     ``api_key`` is a ``dg.EnvVar`` (default ``dg.EnvVar("WANDB_API_KEY")``), so the key never
     enters the code-location snapshot; a plain string (here or in ``resource``) is refused.
+    ``batch_size`` is how many W&B runs one Dagster run stores (each still its own partition).
     ``retry_policy`` is the step retry of every asset after the client's own retries gave up
     (``None``: fail at once); errors a retry cannot fix (unknown run, rejected key) never retry.
 
@@ -137,7 +140,7 @@ def build_wandb_defs(
         assets.append(build_wandb_runs_asset(p, **common))
     per_run = {"run_history", "run_system_metrics"} & set(include)
     if per_run:
-        run_assets = build_wandb_run_assets(p, **common)
+        run_assets = build_wandb_run_assets(p, batch_size=batch_size, **common)
         if per_run != {"run_history", "run_system_metrics"}:
             keep = {
                 p.key("run_history") if k == "run_history" else p.key("run_system_metrics")
@@ -159,6 +162,7 @@ def build_wandb_defs(
                 default_status=sensor_status,
                 minimum_interval_seconds=sensor_interval_seconds,
                 max_runs_per_tick=max_runs_per_tick,
+                batch_size=batch_size,
                 refresh_runs_table="runs" in include,
             )
         )

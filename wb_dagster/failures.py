@@ -31,6 +31,16 @@ from wb_dagster.client import AuthenticationError, CommError, NotFoundError
 _PERMANENT = (NotFoundError, AuthenticationError)
 
 
+def is_permanent(exc: BaseException) -> bool:
+    """Whether retrying cannot fix ``exc`` (unknown run or project, rejected key).
+
+    Example:
+        >>> is_permanent(NotFoundError("Could not find run t/p/x.")), is_permanent(OSError())
+        (True, False)
+    """
+    return isinstance(exc, _PERMANENT)
+
+
 @contextlib.contextmanager
 def wandb_failures(what: str) -> Iterator[None]:
     """Turn a :class:`CommError` (or an invalid path's ``ValueError``) into ``dg.Failure``."""
@@ -44,7 +54,7 @@ def wandb_failures(what: str) -> Iterator[None]:
                 "error": type(exc).__name__,
                 "cause": type(cause).__name__ if cause is not None else "",
             },
-            allow_retries=not isinstance(exc, _PERMANENT),
+            allow_retries=not is_permanent(exc),
         ) from None
     except ValueError as exc:
         if isinstance(exc, pa.ArrowException):

@@ -86,6 +86,11 @@ class WandbProjectAssetsSpec:
         """``<entity>__<project>`` reduced to characters Dagster accepts in definition names."""
         return f"{safe_name(self.entity)}__{safe_name(self.project)}"
 
+    @property
+    def runs_partitions_name(self) -> str:
+        """Storage name of the run partitions in the Dagster instance."""
+        return str(self.runs_partitions.name)
+
     def key(self, kind: AssetKind) -> dg.AssetKey:
         """The asset key of ``kind`` after translation."""
         return self.specs[kind].key

@@ -124,5 +124,27 @@ class WandbResource(dg.ConfigurableResource):
             return client
 
 
+def resource_from(resources: Any, key: str) -> WandbResource:
+    """The :class:`WandbResource` bound to ``key`` in a context's ``resources``.
+
+    Sensors and assets name their resource key at build time, so they look it up by name;
+    anything else bound there is a wiring mistake, reported as such.
+
+    Example:
+        >>> import dagster as dg
+        >>> from types import SimpleNamespace
+        >>> r = WandbResource(api_key=dg.EnvVar("WANDB_API_KEY"))
+        >>> resource_from(SimpleNamespace(wandb=r), "wandb") is r
+        True
+    """
+    resource = getattr(resources, key, None)
+    if not isinstance(resource, WandbResource):
+        raise dg.DagsterInvariantViolationError(
+            f"W&B assets and sensors read resource {key!r} as a WandbResource, but it is "
+            f"{type(resource).__name__}. Bind {key!r} to WandbResource(...) in the Definitions."
+        )
+    return resource
+
+
 def _rebuild(cls: type[WandbResource], fields: dict[str, Any]) -> WandbResource:
     return cls(**fields)

@@ -11,7 +11,12 @@ Run sensor, each tick (one listing query):
 * stops at a time budget (well under the 60 s tick limit) or a per-tick cap and keeps its
   place in a small JSON cursor; a failing tick raises, so the cursor is not advanced and no
   run is lost;
+* the changed runs are requested in batches (one Dagster run per contiguous stretch of up to
+  ``batch_size`` partitions, see :mod:`wb_dagster.batches`), each W&B run its own partition;
 * when something changed, also requests a refresh of the ``runs`` table.
+
+The W&B resource is read from ``context.resources`` (the daemon binds the sensor's
+``required_resource_keys`` there, not as keyword arguments).
 
 Example:
     >>> from wb_dagster.project import WandbProjectAssetsSpec
@@ -25,14 +30,16 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
 from pydantic import BaseModel, Field, ValidationError
 
+from wb_dagster.batches import DEFAULT_BATCH_SIZE, batch_request, plan_batches
 from wb_dagster.project import WandbProjectAssetsSpec
+from wb_dagster.resource import resource_from
 from wb_dagster.runs_table import TERMINAL_STATES, iso, to_utc
 
 CURSOR_VERSION = 1
@@ -202,12 +209,14 @@ def build_wandb_run_sensor(
     lookback_seconds: float = 120.0,
     page_size: int = 200,
     refresh_runs_table: bool = True,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     clock: Callable[[], float] = time.monotonic,
 ) -> dg.SensorDefinition:
     """Sensor launching ``run_history`` / ``run_system_metrics`` for runs that finished.
 
     STOPPED by default (it spends W&B API quota); turn it on in the UI or with
-    ``default_status=dg.DefaultSensorStatus.RUNNING``.
+    ``default_status=dg.DefaultSensorStatus.RUNNING``. Up to ``batch_size`` W&B runs share
+    one Dagster run (each still its own partition).
 
     Example:
         >>> from wb_dagster.project import WandbProjectAssetsSpec
@@ -228,10 +237,10 @@ def build_wandb_run_sensor(
         required_resource_keys={resource_key},
         description=f"Finished runs of {p.path} -> per-run partitions and materializations.",
     )
-    def _run_sensor(context: dg.SensorEvaluationContext, **resources: Any) -> dg.SensorResult:
+    def _run_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         deadline = clock() + tick_budget_seconds
         cursor = RunSensorCursor.parse(context.cursor, context.log)
-        client = resources[resource_key].get_client()
+        client = resource_from(context.resources, resource_key).get_client()
         runs = client.runs(
             p.path,
             filters=listing_filters(cursor, lookback_seconds),
@@ -246,7 +255,10 @@ def build_wandb_run_sensor(
             deadline=deadline,
             clock=clock,
         )
-        return sensor_result(p, scan, per_run, runs_key if refresh_runs_table else None)
+        existing = context.instance.get_dynamic_partitions(p.runs_partitions_name)
+        return sensor_result(
+            p, scan, per_run, runs_key if refresh_runs_table else None, existing, batch_size
+        )
 
     return _run_sensor
 
@@ -256,20 +268,20 @@ def sensor_result(
     scan: RunScan,
     per_run: list[dg.AssetKey],
     runs_key: dg.AssetKey | None,
+    existing: Sequence[str],
+    batch_size: int,
 ) -> dg.SensorResult:
-    """The ``SensorResult`` for one scan (partitions, run requests, observation, cursor)."""
+    """The ``SensorResult`` for one scan (partitions, batched run requests, observation, cursor).
+
+    ``existing`` is the run partitions' key order; new run ids are added after it in scan order.
+    """
+    run_ids = list(dict.fromkeys(c.run_id for c in scan.changes))
+    known = set(existing)
+    new_keys = [r for r in run_ids if r not in known]
+    run_keys = {c.run_id: c.run_key for c in scan.changes}
     requests = [
-        dg.RunRequest(
-            run_key=c.run_key,
-            partition_key=c.run_id,
-            asset_selection=per_run,
-            tags={
-                "wandb/run_id": c.run_id,
-                "wandb/run_state": c.state,
-                "wandb/fingerprint": c.fingerprint,
-            },
-        )
-        for c in scan.changes
+        batch_request(batch, run_keys=run_keys, asset_selection=per_run, tags={})
+        for batch in plan_batches(run_ids, existing=existing, max_batch=batch_size)
     ]
     if scan.changes and runs_key is not None:
         digest = hashlib.sha1(",".join(c.run_key for c in scan.changes).encode()).hexdigest()[:12]
@@ -289,10 +301,11 @@ def sensor_result(
                 },
             )
         )
-    adds = [p.runs_partitions.build_add_request(sorted({c.run_id for c in scan.changes}))]
     return dg.SensorResult(
         run_requests=requests,
-        dynamic_partitions_requests=adds if scan.changes else [],
+        dynamic_partitions_requests=[p.runs_partitions.build_add_request(new_keys)]
+        if new_keys
+        else [],
         asset_events=events,
         cursor=scan.cursor.dump(),
         skip_reason=None if scan.changes else f"no newly finished runs ({scan.scanned} scanned)",
@@ -339,13 +352,13 @@ def build_wandb_sweep_sensor(
         required_resource_keys={resource_key},
         description=f"Finished sweeps of {p.path} -> best-model materializations.",
     )
-    def _sweep_sensor(context: dg.SensorEvaluationContext, **resources: Any) -> dg.SensorResult:
+    def _sweep_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         try:
             done: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
         except ValueError:
             context.log.warning("W&B sweep sensor: unreadable cursor, starting over")
             done = {}
-        client = resources[resource_key].get_client()
+        client = resource_from(context.resources, resource_key).get_client()
         changed: list[tuple[str, str]] = []
         for sweep in client.sweeps(p.path):
             if str(getattr(sweep, "state", "")).lower() not in FINISHED_SWEEP_STATES:
