@@ -226,7 +226,7 @@ def sensor_first_tick(ctx: Ctx) -> dict[str, Any]:
     runs); stores the cursor for the measured ticks."""
     import dagster as dg
 
-    from wb_dagster.demo import evaluate_sensor
+    from wb_dagster_tests.inprocess import evaluate_sensor
 
     defs = _defs(ctx, str(Path(ctx.scratch) / "store"), _PER_RUN)
     (sensor,) = defs.sensors
@@ -251,7 +251,7 @@ def sensor_tick(ctx: Ctx) -> dict[str, Any]:
     """W5: one run-sensor tick from the stored cursor (after 10 runs finished)."""
     import dagster as dg
 
-    from wb_dagster.demo import evaluate_sensor
+    from wb_dagster_tests.inprocess import evaluate_sensor
 
     defs = _defs(ctx, str(Path(ctx.scratch) / "store"), _PER_RUN)
     (sensor,) = defs.sensors
@@ -290,7 +290,7 @@ def runs_asset(ctx: Ctx) -> dict[str, Any]:
     import dagster as dg
     import pyarrow.parquet as pq
 
-    from wb_dagster.demo import QUIET_RUN_CONFIG
+    from wb_dagster_tests.inprocess import QUIET_RUN_CONFIG
 
     mode = ctx.params["mode"]
     storage = ctx.params["storage_dir"]

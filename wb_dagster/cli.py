@@ -29,8 +29,15 @@ def _build_parser() -> argparse.ArgumentParser:
         help="allow binding a non-loopback address (the server has no TLS; loopback by default)",
     )
 
-    demo = sub.add_parser("demo", help="run the main job: W&B demo project -> Dagster assets")
+    demo = sub.add_parser(
+        "demo", help="run the main job: W&B demo project -> Dagster assets, on Dagster's daemon"
+    )
     demo.add_argument("--output", default=None, help="storage root for the parquet files")
+    demo.add_argument(
+        "--keep-ui",
+        action="store_true",
+        help="keep Dagster's UI and daemon running after the demo, until Ctrl-C",
+    )
     return parser
 
 
@@ -43,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_server(args)
     from wb_dagster.demo import run_demo
 
-    return run_demo(output=args.output)
+    return run_demo(output=args.output, keep_ui=args.keep_ui)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ import pytest
 from dagster_sdk_compare import rows
 
 from wb_dagster.defs import build_wandb_defs
-from wb_dagster.demo import evaluate_sensor, launch_requests
 from wb_dagster.testing import LocalWandbServer
 from wb_dagster.testing.demo_seed import (
     DEMO_RUNNING_RUN,
@@ -23,6 +22,7 @@ from wb_dagster.testing.demo_seed import (
     DEMO_SWEEP_ID,
     demo_files,
 )
+from wb_dagster_tests.inprocess import evaluate_sensor, launch_requests
 
 KEY_ENV = "WB_DAGSTER_TEST_KEY"
 RUN_SENSOR = "wandb_wb_demo__cifar__run_sensor"

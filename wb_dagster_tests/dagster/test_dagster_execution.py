@@ -12,12 +12,19 @@ import dagster as dg
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import requests
 
 from wb_dagster.defs import build_wandb_defs
-from wb_dagster.demo import evaluate_sensor, launch_requests, run_demo
+from wb_dagster.demo import run_demo
 from wb_dagster.demo_training import grid_points
 from wb_dagster.testing import LocalWandbServer
-from wb_dagster.testing.demo_seed import DEMO_RUNS, DEMO_RUNS_BY_ID
+from wb_dagster.testing.demo_seed import (
+    DEMO_RUNNING_RUN,
+    DEMO_RUNS,
+    DEMO_RUNS_BY_ID,
+    DEMO_SWEEP_ID,
+)
+from wb_dagster_tests.inprocess import evaluate_sensor, launch_requests
 
 KEY_ENV = "WB_DAGSTER_TEST_KEY"
 
@@ -123,25 +130,61 @@ def test_per_run_files_stream_into_s3(wb_server, s3_bucket, instance):
     assert leftovers == []
 
 
-def test_demo_command_materializes_everything_and_shows_the_pickup(tmp_path):
+def _record_sdk_logging(monkeypatch) -> list:
+    """Record what the demo's training script logs through the official SDK."""
+    import wb_dagster.demo_training as training
+
+    logged: list = []
+    real = training.populate_with_sdk
+
+    def recording(*args, **kwargs):
+        result = real(*args, **kwargs)
+        logged.append(result)
+        return result
+
+    monkeypatch.setattr(training, "populate_with_sdk", recording)
+    return logged
+
+
+def test_demo_runs_on_the_daemon_and_stores_exactly_the_ended_runs(tmp_path, monkeypatch):
+    logged = _record_sdk_logging(monkeypatch)
     out = io.StringIO()
-    assert run_demo(str(tmp_path / "demo"), out=out) == 0
+    assert run_demo(str(tmp_path / "demo"), out=out) == 0, out.getvalue()[-4000:]
     text = out.getvalue()
+    (sdk,) = logged
+    assert len(sdk.run_ids) == 2 and len(sdk.sweep_run_ids) == len(list(grid_points()))
+    ended_at_start = {r.run_id for r in DEMO_RUNS if r.state in {"finished", "crashed", "failed"}}
+    assert DEMO_RUNNING_RUN not in ended_at_start
+    ended_later = {*sdk.run_ids, *sdk.sweep_run_ids, DEMO_RUNNING_RUN}
+    expected = ended_at_start | ended_later
+    history = dg.AssetKey(["wandb", "cifar", "run_history"])
+    system = dg.AssetKey(["wandb", "cifar", "run_system_metrics"])
+    sweep = dg.AssetKey(["wandb", "cifar", "sweep_best_model"])
+
+    with dg.DagsterInstance.from_config(str(tmp_path / "demo" / ".dagster")) as instance:
+        assert instance.get_materialized_partitions(history) == expected
+        assert instance.get_materialized_partitions(system) == expected
+        assert instance.get_materialized_partitions(sweep) == {DEMO_SWEEP_ID, sdk.sweep_id}
+        # every partition stored once: no unchanged run was materialized again
+        events = instance.fetch_materializations(history, limit=1000).records
+        assert sorted(e.partition_key for e in events) == sorted(expected)
+        runs = [r.dagster_run for r in instance.get_run_records()]
+    assert runs and {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}
+    assert all("dagster/sensor_name" in r.tags for r in runs)  # launched by the daemon's sensors
+    assert sum(int(r.tags.get("wandb/runs", 0)) for r in runs) == len(expected)
+    assert {r.tags.get("wandb/sweep_id") for r in runs} - {None} == {DEMO_SWEEP_ID, sdk.sweep_id}
+
     root = tmp_path / "demo" / "wandb" / "cifar"
-    assert (root / "runs.parquet").exists()
     table = pd.read_parquet(root / "runs.parquet")
-    seeded = {r.run_id for r in DEMO_RUNS}
-    logged = table[~table["id"].isin(seeded)]  # written by the training script through the SDK
-    assert len(logged) == 2 + len(list(grid_points()))  # two runs and the grid sweep's runs
-    assert set(logged["state"]) == {"finished"}
-    histories = sorted(p.stem for p in (root / "run_history").iterdir())
-    assert histories == sorted(table["id"])  # the seeded running run too, once finished
-    (new_sweep,) = set(logged["sweep"].dropna())
-    for sweep_id in ("cifarswp", new_sweep):
-        assert (root / "sweep_best_model" / sweep_id / "model-best.h5").exists()
-    picked = next(line for line in text.splitlines() if "the sensor picked up:" in line)
-    assert sorted(picked.split(":", 1)[1].replace(",", " ").split()) == sorted(
-        [*logged["id"], "cifar009"]
+    assert set(table["id"]) == expected and "running" not in set(table["state"])
+    assert {p.stem for p in (root / "run_history").iterdir()} == expected
+    assert pq.read_table(root / "run_history" / "cifar000.parquet").num_rows == (
+        DEMO_RUNS_BY_ID["cifar000"].num_steps
     )
-    assert "next tick: 0 run requests" in text
-    assert "dagster dev" in text and "(0 failed)" in text
+    for sweep_id in (DEMO_SWEEP_ID, sdk.sweep_id):
+        assert (root / "sweep_best_model" / sweep_id / "model-best.h5").exists()
+    ui = next(line for line in text.splitlines() if line.strip().startswith("Dagster UI"))
+    url = ui.split()[2]
+    assert url.startswith("http://127.0.0.1:") and ", 0 failed" in text
+    with pytest.raises(requests.ConnectionError):  # the demo stopped Dagster
+        requests.get(url, timeout=5)

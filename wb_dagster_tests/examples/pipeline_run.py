@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 import dagster as dg
 
 from wb_dagster.defs import build_wandb_defs
-from wb_dagster.demo import evaluate_sensor, launch_requests
 from wb_dagster.testing import LocalWandbServer
+from wb_dagster_tests.inprocess import evaluate_sensor, launch_requests
 
 ML_SELECTION = "key:ml/*"
 

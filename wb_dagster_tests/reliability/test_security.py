@@ -33,9 +33,9 @@ from dagster._core.remote_representation.external_data import RepositorySnap
 from dagster_shared.serdes import serialize_value
 
 from wb_dagster.client import CommError, WandbClient
-from wb_dagster.demo import evaluate_sensor, launch_requests
 from wb_dagster.testing import LocalWandbServer
 from wb_dagster.testing.demo_seed import DEMO_SWEEP_ID
+from wb_dagster_tests.inprocess import evaluate_sensor, launch_requests
 
 from .conftest import (
     BEST,

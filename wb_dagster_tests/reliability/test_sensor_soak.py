@@ -25,8 +25,8 @@ import dagster as dg
 import pytest
 
 from wb_dagster.client import CommError
-from wb_dagster.demo import evaluate_sensor
 from wb_dagster.testing import LocalWandbServer
+from wb_dagster_tests.inprocess import evaluate_sensor
 
 from .conftest import (
     KEY_ENV,

@@ -1,0 +1,110 @@
+"""The code location ``wb-dagster demo`` runs under ``dagster dev``, configured by environment.
+
+The demo starts ``dagster dev -m wb_dagster.demo_definitions`` with the variables from
+:func:`demo_env` (entity, project, server URL, storage root, sensor interval, batch size) and
+the API key in :data:`DEMO_KEY_ENV`, which the definitions only name (``dg.EnvVar``): the key
+never enters Dagster's snapshots. Both sensors start RUNNING and tick every few seconds.
+
+Example:
+    >>> env = demo_env(entity="wb-demo", project="cifar", base_url="http://127.0.0.1:1",
+    ...                storage="/tmp/wb")
+    >>> env["WB_DAGSTER_DEMO_INTERVAL"], env["WB_DAGSTER_DEMO_BATCH_SIZE"]
+    ('5', '4')
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import dagster as dg
+
+from wb_dagster.defs import build_wandb_defs
+from wb_dagster.project import WandbProjectAssetsSpec
+from wb_dagster.sensors import build_wandb_sweep_sensor
+
+DEMO_KEY_ENV = "WB_DAGSTER_DEMO_API_KEY"
+ENV_PREFIX = "WB_DAGSTER_DEMO_"
+DEFAULT_INTERVAL_S = 5
+DEFAULT_BATCH_SIZE = 4  # a few W&B runs per Dagster run: batches show, and runs overlap
+
+
+def demo_env(
+    *,
+    entity: str,
+    project: str,
+    base_url: str,
+    storage: str,
+    interval_s: int = DEFAULT_INTERVAL_S,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> dict[str, str]:
+    """The environment variables :func:`defs` reads (everything but the API key).
+
+    Example:
+        >>> demo_env(entity="e", project="p", base_url="u", storage="s")["WB_DAGSTER_DEMO_PROJECT"]
+        'p'
+    """
+    values = {
+        "ENTITY": entity,
+        "PROJECT": project,
+        "BASE_URL": base_url,
+        "STORAGE": storage,
+        "INTERVAL": str(interval_s),
+        "BATCH_SIZE": str(batch_size),
+    }
+    return {ENV_PREFIX + name: value for name, value in values.items()}
+
+
+def _setting(env: Mapping[str, str], name: str) -> str:
+    value = env.get(ENV_PREFIX + name)
+    if not value:
+        raise dg.DagsterInvariantViolationError(
+            f"wb_dagster.demo_definitions needs {ENV_PREFIX + name} (set by `wb-dagster demo`)"
+        )
+    return value
+
+
+def demo_defs(env: Mapping[str, str]) -> dg.Definitions:
+    """The demo's definitions: every asset, both sensors RUNNING on a short interval.
+
+    The sweep sensor is added here with the same interval as the run sensor (the one
+    ``build_wandb_defs`` adds ticks every 10 minutes). Each Dagster run executes its one step
+    in the run worker itself (in-process executor): one process per run, not two.
+
+    Example:
+        >>> d = demo_defs(demo_env(entity="wb-demo", project="cifar", base_url="u", storage="s"))
+        >>> sorted((s.name, s.minimum_interval_seconds) for s in d.sensors)[1]
+        ('wandb_wb_demo__cifar__sweep_sensor', 5)
+    """
+    entity, project = _setting(env, "ENTITY"), _setting(env, "PROJECT")
+    interval = int(_setting(env, "INTERVAL"))
+    running = dg.DefaultSensorStatus.RUNNING
+    base = build_wandb_defs(
+        entity=entity,
+        project=project,
+        api_key=dg.EnvVar(DEMO_KEY_ENV),
+        base_url=_setting(env, "BASE_URL"),
+        storage_dir=_setting(env, "STORAGE"),
+        sensor_status=running,
+        sensor_interval_seconds=interval,
+        batch_size=int(_setting(env, "BATCH_SIZE")),
+        sweep_sensor=False,
+    )
+    sweeps = build_wandb_sweep_sensor(
+        WandbProjectAssetsSpec.build(entity=entity, project=project),
+        minimum_interval_seconds=interval,
+        default_status=running,
+    )
+    return dg.Definitions(
+        assets=base.assets,
+        sensors=[*(base.sensors or []), sweeps],
+        schedules=base.schedules,
+        resources=base.resources,
+        executor=dg.in_process_executor,
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """What ``dagster dev -m wb_dagster.demo_definitions`` loads (from ``os.environ``)."""
+    return demo_defs(os.environ)
