@@ -310,7 +310,9 @@ def build_wandb_run_assets(
             if done:
                 context.log.info(f"retry: {len(done)} runs already stored by this run, skipped")
             run_ids = [r for r in run_ids if r not in done]
-        with wandb_failures(f"exporting {len(run_ids)} runs of {p.path}"):
+        one = len(run_ids) == 1
+        what = f"run {p.path}/{run_ids[0]}" if one else f"{len(run_ids)} runs of {p.path}"
+        with wandb_failures(f"exporting {what}"):
             yield from export_batch(
                 client=_resource(context, resource_key).get_client(),
                 storage=_storage(context, io_manager_key),

@@ -69,17 +69,12 @@ def batch_run_key(run_keys: Iterable[str]) -> str:
 
 
 def batch_request(
-    batch: Sequence[str],
-    *,
-    run_keys: Mapping[str, str],
-    asset_selection: Sequence[dg.AssetKey],
-    tags: Mapping[str, str],
+    batch: Sequence[str], *, run_keys: Mapping[str, str], job_name: str
 ) -> dg.RunRequest:
     """The ``RunRequest`` of one batch: a single partition, or a key range with a batch key.
 
     Example:
-        >>> r = batch_request(["a", "b"], run_keys={"a": "a:1", "b": "b:1"},
-        ...                   asset_selection=[dg.AssetKey("x")], tags={})
+        >>> r = batch_request(["a", "b"], run_keys={"a": "a:1", "b": "b:1"}, job_name="j")
         >>> r.tags[RANGE_START_TAG], r.tags[RANGE_END_TAG], r.partition_key
         ('a', 'b', None)
     """
@@ -88,14 +83,13 @@ def batch_request(
         return dg.RunRequest(
             run_key=run_keys[run_id],
             partition_key=run_id,
-            asset_selection=list(asset_selection),
-            tags={**tags, "wandb/runs": "1", "wandb/run_id": run_id},
+            job_name=job_name,
+            tags={"wandb/runs": "1", "wandb/run_id": run_id},
         )
     return dg.RunRequest(
         run_key=batch_run_key(run_keys[r] for r in batch),
-        asset_selection=list(asset_selection),
+        job_name=job_name,
         tags={
-            **tags,
             RANGE_START_TAG: batch[0],
             RANGE_END_TAG: batch[-1],
             "wandb/runs": str(len(batch)),

@@ -29,6 +29,7 @@ from wb_dagster.assets import (
 )
 from wb_dagster.batches import DEFAULT_BATCH_SIZE
 from wb_dagster.io_manager import WandbParquetIOManager
+from wb_dagster.jobs import WandbJobs
 from wb_dagster.project import WandbProjectAssetsSpec
 from wb_dagster.resource import WandbResource
 from wb_dagster.sensors import build_wandb_run_sensor, build_wandb_sweep_sensor
@@ -43,6 +44,7 @@ def build_wandb_runs_schedule(
     cron_schedule: str = "0 3 * * *",
     default_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.STOPPED,
     full_refresh: bool = True,
+    jobs: WandbJobs | None = None,
 ) -> dg.ScheduleDefinition:
     """A schedule re-reading the whole run table (daily, STOPPED by default).
 
@@ -58,7 +60,7 @@ def build_wandb_runs_schedule(
     return dg.ScheduleDefinition(
         name=f"wandb_{p.name}__runs_schedule",
         cron_schedule=cron_schedule,
-        target=[p.key("runs")],
+        job=(jobs or WandbJobs.build(p)).runs,
         default_status=default_status,
         run_config={"ops": {op_name: {"config": {"full_refresh": full_refresh}}}},
         description=f"Full refresh of the run table of {p.path}.",
@@ -98,6 +100,7 @@ def build_wandb_defs(
     max_runs_per_tick: int = 500,
     batch_size: int = DEFAULT_BATCH_SIZE,
     sweep_sensor: bool = True,
+    sweep_sensor_interval_seconds: int = 600,
     runs_schedule: str | None = "0 3 * * *",
     best_model_pattern: str = "model-best.*",
     retry_policy: dg.RetryPolicy | None = DEFAULT_RETRY,
@@ -153,6 +156,7 @@ def build_wandb_defs(
             build_wandb_sweep_best_model_asset(p, file_pattern=best_model_pattern, **common)
         )
 
+    jobs = WandbJobs.build(p)
     sensors: list[dg.SensorDefinition] = []
     if sensor and per_run == {"run_history", "run_system_metrics"}:
         sensors.append(
@@ -164,15 +168,22 @@ def build_wandb_defs(
                 max_runs_per_tick=max_runs_per_tick,
                 batch_size=batch_size,
                 refresh_runs_table="runs" in include,
+                jobs=jobs,
             )
         )
     if sweep_sensor and "sweep_best_model" in include:
         sensors.append(
-            build_wandb_sweep_sensor(p, resource_key=resource_key, default_status=sensor_status)
+            build_wandb_sweep_sensor(
+                p,
+                resource_key=resource_key,
+                default_status=sensor_status,
+                minimum_interval_seconds=sweep_sensor_interval_seconds,
+                jobs=jobs,
+            )
         )
     schedules = []
     if runs_schedule and "runs" in include:
-        schedules.append(build_wandb_runs_schedule(p, cron_schedule=runs_schedule))
+        schedules.append(build_wandb_runs_schedule(p, cron_schedule=runs_schedule, jobs=jobs))
 
     if resource is None:
         resource = WandbResource(

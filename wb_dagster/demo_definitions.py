@@ -20,8 +20,6 @@ from collections.abc import Mapping
 import dagster as dg
 
 from wb_dagster.defs import build_wandb_defs
-from wb_dagster.project import WandbProjectAssetsSpec
-from wb_dagster.sensors import build_wandb_sweep_sensor
 
 DEMO_KEY_ENV = "WB_DAGSTER_DEMO_API_KEY"
 ENV_PREFIX = "WB_DAGSTER_DEMO_"
@@ -67,40 +65,22 @@ def _setting(env: Mapping[str, str], name: str) -> str:
 def demo_defs(env: Mapping[str, str]) -> dg.Definitions:
     """The demo's definitions: every asset, both sensors RUNNING on a short interval.
 
-    The sweep sensor is added here with the same interval as the run sensor (the one
-    ``build_wandb_defs`` adds ticks every 10 minutes). Each Dagster run executes its one step
-    in the run worker itself (in-process executor): one process per run, not two.
-
     Example:
         >>> d = demo_defs(demo_env(entity="wb-demo", project="cifar", base_url="u", storage="s"))
         >>> sorted((s.name, s.minimum_interval_seconds) for s in d.sensors)[1]
         ('wandb_wb_demo__cifar__sweep_sensor', 5)
     """
-    entity, project = _setting(env, "ENTITY"), _setting(env, "PROJECT")
     interval = int(_setting(env, "INTERVAL"))
-    running = dg.DefaultSensorStatus.RUNNING
-    base = build_wandb_defs(
-        entity=entity,
-        project=project,
+    return build_wandb_defs(
+        entity=_setting(env, "ENTITY"),
+        project=_setting(env, "PROJECT"),
         api_key=dg.EnvVar(DEMO_KEY_ENV),
         base_url=_setting(env, "BASE_URL"),
         storage_dir=_setting(env, "STORAGE"),
-        sensor_status=running,
+        sensor_status=dg.DefaultSensorStatus.RUNNING,
         sensor_interval_seconds=interval,
+        sweep_sensor_interval_seconds=interval,
         batch_size=int(_setting(env, "BATCH_SIZE")),
-        sweep_sensor=False,
-    )
-    sweeps = build_wandb_sweep_sensor(
-        WandbProjectAssetsSpec.build(entity=entity, project=project),
-        minimum_interval_seconds=interval,
-        default_status=running,
-    )
-    return dg.Definitions(
-        assets=base.assets,
-        sensors=[*(base.sensors or []), sweeps],
-        schedules=base.schedules,
-        resources=base.resources,
-        executor=dg.in_process_executor,
     )
 
 

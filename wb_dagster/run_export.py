@@ -9,8 +9,9 @@ recorded, and the step fails at the end naming the failed runs. When Dagster ret
 the runs this Dagster run already stored are skipped, so only the failed ones are retried.
 
 Example:
-    >>> batch_failure({"r1": NotFoundError("Could not find run t/p/r1.")}, "t/p").allow_retries
-    False
+    >>> failure = batch_failure({"r1": NotFoundError("Could not find run t/p/r1.")}, "t/p", 1)
+    >>> failure.description, failure.allow_retries
+    ('exporting run t/p/r1: Could not find run t/p/r1.', False)
 """
 
 from __future__ import annotations
@@ -151,15 +152,19 @@ def stored_by_this_run(
     return done or set()
 
 
-def batch_failure(failed: Mapping[str, Exception], project_path: str) -> dg.Failure:
-    """The step's failure after every other run of the batch was stored.
+def batch_failure(failed: Mapping[str, Exception], project_path: str, batch: int) -> dg.Failure:
+    """The step's failure after every other run of the ``batch`` runs was stored.
 
     Retries stay allowed unless every failure is one a retry cannot fix.
     """
-    lines = [f"{project_path}/{run_id}: {_message(exc)}" for run_id, exc in sorted(failed.items())]
+    lines = [
+        f"exporting run {project_path}/{run_id}: {_message(exc)}"
+        for run_id, exc in sorted(failed.items())
+    ]
+    if batch > 1:
+        lines.insert(0, f"{len(failed)} of {batch} W&B runs could not be stored (the others were):")
     return dg.Failure(
-        description=f"{len(failed)} W&B run(s) of the batch could not be stored "
-        "(the others were):\n" + "\n".join(lines[:50]),
+        description="\n".join(lines[:51]),
         metadata={"failed_run_ids": dg.MetadataValue.json(sorted(failed))},
         allow_retries=not all(is_permanent(exc) for exc in failed.values()),
     )
@@ -217,4 +222,4 @@ def export_batch(
                 log(f"{label}: {done}/{len(futures)} stored")
     log(progress.summary(rows))
     if failed:
-        raise batch_failure(failed, project_path)
+        raise batch_failure(failed, project_path, len(run_ids))

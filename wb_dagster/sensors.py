@@ -38,6 +38,7 @@ import dagster as dg
 from pydantic import BaseModel, Field, ValidationError
 
 from wb_dagster.batches import DEFAULT_BATCH_SIZE, batch_request, plan_batches
+from wb_dagster.jobs import WandbJobs
 from wb_dagster.project import WandbProjectAssetsSpec
 from wb_dagster.resource import resource_from
 from wb_dagster.runs_table import TERMINAL_STATES, iso, to_utc
@@ -210,13 +211,15 @@ def build_wandb_run_sensor(
     page_size: int = 200,
     refresh_runs_table: bool = True,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    jobs: WandbJobs | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> dg.SensorDefinition:
     """Sensor launching ``run_history`` / ``run_system_metrics`` for runs that finished.
 
     STOPPED by default (it spends W&B API quota); turn it on in the UI or with
     ``default_status=dg.DefaultSensorStatus.RUNNING``. Up to ``batch_size`` W&B runs share
-    one Dagster run (each still its own partition).
+    one Dagster run (each still its own partition). ``jobs``: the project's jobs, when the
+    definitions hold them already (one object per job name).
 
     Example:
         >>> from wb_dagster.project import WandbProjectAssetsSpec
@@ -225,15 +228,14 @@ def build_wandb_run_sensor(
         >>> s.default_status.value
         'STOPPED'
     """
-    per_run = [p.key("run_history"), p.key("run_system_metrics")]
-    runs_key = p.key("runs")
-    targets = [*per_run, runs_key] if refresh_runs_table else per_run
+    jobs = jobs or WandbJobs.build(p)
+    targets = [jobs.run_assets, jobs.runs] if refresh_runs_table else [jobs.run_assets]
 
     @dg.sensor(
         name=name or f"wandb_{p.name}__run_sensor",
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=default_status,
-        asset_selection=targets,
+        jobs=targets,
         required_resource_keys={resource_key},
         description=f"Finished runs of {p.path} -> per-run partitions and materializations.",
     )
@@ -256,9 +258,7 @@ def build_wandb_run_sensor(
             clock=clock,
         )
         existing = context.instance.get_dynamic_partitions(p.runs_partitions_name)
-        return sensor_result(
-            p, scan, per_run, runs_key if refresh_runs_table else None, existing, batch_size
-        )
+        return sensor_result(p, scan, jobs, refresh_runs_table, existing, batch_size)
 
     return _run_sensor
 
@@ -266,8 +266,8 @@ def build_wandb_run_sensor(
 def sensor_result(
     p: WandbProjectAssetsSpec,
     scan: RunScan,
-    per_run: list[dg.AssetKey],
-    runs_key: dg.AssetKey | None,
+    jobs: WandbJobs,
+    refresh_runs_table: bool,
     existing: Sequence[str],
     batch_size: int,
 ) -> dg.SensorResult:
@@ -280,15 +280,13 @@ def sensor_result(
     new_keys = [r for r in run_ids if r not in known]
     run_keys = {c.run_id: c.run_key for c in scan.changes}
     requests = [
-        batch_request(batch, run_keys=run_keys, asset_selection=per_run, tags={})
+        batch_request(batch, run_keys=run_keys, job_name=jobs.run_assets.name)
         for batch in plan_batches(run_ids, existing=existing, max_batch=batch_size)
     ]
-    if scan.changes and runs_key is not None:
+    if scan.changes and refresh_runs_table:
         digest = hashlib.sha1(",".join(c.run_key for c in scan.changes).encode()).hexdigest()[:12]
         requests.append(
-            dg.RunRequest(
-                run_key=f"runs:{scan.cursor.watermark}:{digest}", asset_selection=[runs_key]
-            )
+            dg.RunRequest(run_key=f"runs:{scan.cursor.watermark}:{digest}", job_name=jobs.runs.name)
         )
     events = []
     if scan.changes:
@@ -333,6 +331,7 @@ def build_wandb_sweep_sensor(
     name: str | None = None,
     minimum_interval_seconds: int = 600,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
+    jobs: WandbJobs | None = None,
 ) -> dg.SensorDefinition:
     """Sensor materializing ``sweep_best_model`` once per finished sweep (and again if it
     is resumed and finishes again).
@@ -342,13 +341,13 @@ def build_wandb_sweep_sensor(
         >>> build_wandb_sweep_sensor(WandbProjectAssetsSpec.build(entity="t", project="p")).name
         'wandb_t__p__sweep_sensor'
     """
-    key = p.key("sweep_best_model")
+    job = (jobs or WandbJobs.build(p)).sweeps
 
     @dg.sensor(
         name=name or f"wandb_{p.name}__sweep_sensor",
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=default_status,
-        asset_selection=[key],
+        job=job,
         required_resource_keys={resource_key},
         description=f"Finished sweeps of {p.path} -> best-model materializations.",
     )
@@ -372,7 +371,6 @@ def build_wandb_sweep_sensor(
                 dg.RunRequest(
                     run_key=f"{sid}:{fp}",
                     partition_key=sid,
-                    asset_selection=[key],
                     tags={"wandb/sweep_id": sid},
                 )
                 for sid, fp in changed
