@@ -44,7 +44,6 @@ def build_wandb_runs_schedule(
     cron_schedule: str = "0 3 * * *",
     default_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.STOPPED,
     full_refresh: bool = True,
-    jobs: WandbJobs | None = None,
 ) -> dg.ScheduleDefinition:
     """A schedule re-reading the whole run table (daily, STOPPED by default).
 
@@ -60,7 +59,7 @@ def build_wandb_runs_schedule(
     return dg.ScheduleDefinition(
         name=f"wandb_{p.name}__runs_schedule",
         cron_schedule=cron_schedule,
-        job=(jobs or WandbJobs.build(p)).runs,
+        target=[p.key("runs")],  # not the sensor's job: one definition per job name
         default_status=default_status,
         run_config={"ops": {op_name: {"config": {"full_refresh": full_refresh}}}},
         description=f"Full refresh of the run table of {p.path}.",
@@ -183,7 +182,7 @@ def build_wandb_defs(
         )
     schedules = []
     if runs_schedule and "runs" in include:
-        schedules.append(build_wandb_runs_schedule(p, cron_schedule=runs_schedule, jobs=jobs))
+        schedules.append(build_wandb_runs_schedule(p, cron_schedule=runs_schedule))
 
     if resource is None:
         resource = WandbResource(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import dagster as dg
 
@@ -32,13 +31,16 @@ def evaluate_sensor(
 ) -> dg.SensorResult:
     """One tick of ``sensor_name`` with the definitions' resources (as the daemon would)."""
     sensor = defs.resolve_sensor_def(sensor_name)
-    with dg.build_sensor_context(
-        instance=instance,
-        cursor=cursor,
-        resources=dict(defs.resources or {}),
-        definitions=defs,
-        sensor_name=sensor_name,
-    ) as ctx, dg.partition_loading_context(dynamic_partitions_store=instance):
+    with (
+        dg.build_sensor_context(
+            instance=instance,
+            cursor=cursor,
+            resources=dict(defs.resources or {}),
+            definitions=defs,
+            sensor_name=sensor_name,
+        ) as ctx,
+        dg.partition_loading_context(dynamic_partitions_store=instance),
+    ):
         # evaluate_tick is the daemon's path: resources reach the sensor through its context
         data = sensor.evaluate_tick(ctx)
     return dg.SensorResult(
@@ -87,14 +89,12 @@ def launch_requests(
         tags = {**(req.tags or {}), SENSOR_NAME_TAG: sensor_name}
         if req.run_key:
             tags[RUN_KEY_TAG] = req.run_key
-        run = dg.materialize(
-            _assets(defs),
-            selection=list(req.asset_selection or []),
-            partition_key=req.partition_key,
+        # the job the request names, with the definitions' resources, as the daemon runs it
+        run = defs.resolve_job_def(req.job_name or "").execute_in_process(
             instance=instance,
-            resources=dict(defs.resources or {}),
+            partition_key=req.partition_key,
             tags=tags,
-            run_config=QUIET_RUN_CONFIG,
+            run_config={**QUIET_RUN_CONFIG, **(req.run_config or {})},
             raise_on_error=False,
         )
         launched.results.append(run)
@@ -102,7 +102,3 @@ def launch_requests(
         if on_run is not None:
             on_run(req, run)
     return launched
-
-
-def _assets(defs: dg.Definitions) -> list[Any]:
-    return list(defs.assets or [])

@@ -231,6 +231,7 @@ def test_daemon_sensor_imports_refreshes_and_schedules(deployment, sdk_env):
     # later ticks request nothing more: every other run was stored exactly once
     ticks_before = len(_sensor_runs(instance))
     since = time.time()
+
     def later_ticks() -> list[str]:
         return [t["status"] for t in _ticks(dagster) if t["timestamp"] > since]
 
@@ -259,3 +260,26 @@ def test_daemon_sensor_imports_refreshes_and_schedules(deployment, sdk_env):
     assert modes[scheduled()[0].dagster_run.run_id] == "full"
     table = pq.read_table(storage / "wandb/cifar/runs.parquet")
     assert sorted(table.column("id").to_pylist()) == sorted(r.id for r in api.runs("wb-demo/cifar"))
+
+
+def test_daemon_keeps_the_cursor_of_a_failed_tick_and_loses_no_run(deployment):
+    srv, dagster, _ = deployment
+    instance = dagster.instance()
+    ended = sorted(r.run_id for r in DEMO_RUNS if r.state in TERMINAL)
+    _wait_counts(instance, dict.fromkeys(ended, 1), "the initial import")
+    _settled(instance)
+    # W&B fails every listing while the running run finishes: the ticks fail
+    srv.add_faults([{"match": "POST /graphql", "status": 503}])
+    srv.seed.finish_run(f"wb-demo/cifar/{DEMO_RUNNING_RUN}")
+    since = time.time()
+    wait_until(
+        "a failed tick",
+        lambda: "FAILURE" in [t["status"] for t in _ticks(dagster) if t["timestamp"] > since],
+        WAIT_S,
+    )
+    assert _count(instance, HISTORY, DEMO_RUNNING_RUN) == 0
+    # W&B answers again: the next tick starts from the cursor before the failure
+    srv.clear_faults()
+    _wait_counts(instance, {DEMO_RUNNING_RUN: 1}, "the run that finished during the outage")
+    _settled(instance)
+    assert all(_count(instance, HISTORY, r) == 1 for r in ended)

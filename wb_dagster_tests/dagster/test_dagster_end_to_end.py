@@ -1,4 +1,5 @@
-"""End to end against the local W&B server: sensors, partitions, materializations, storage.
+"""End to end against the local W&B server: assets, checks, refreshes, storage (the sensors
+are proven under the real daemon in ``test_daemon_sensors.py``).
 
 Expected values come from the official ``wandb`` SDK run live against the same server, or from
 the demo seed's inputs (``wb_dagster.testing.demo_seed``).
@@ -11,16 +12,12 @@ from collections.abc import Iterator
 import dagster as dg
 import pyarrow.parquet as pq
 import pytest
-from dagster_sdk_compare import rows
 
 from wb_dagster.defs import build_wandb_defs
 from wb_dagster.testing import LocalWandbServer
 from wb_dagster.testing.demo_seed import (
     DEMO_RUNNING_RUN,
-    DEMO_RUNS,
-    DEMO_RUNS_BY_ID,
     DEMO_SWEEP_ID,
-    demo_files,
 )
 from wb_dagster_tests.inprocess import evaluate_sensor, launch_requests
 
@@ -87,132 +84,6 @@ def test_loading_definitions_makes_no_request(wb_server, tmp_path, monkeypatch):
     assert wb_server.stats() == before
 
 
-def test_sensor_partitions_and_parquet_equal_the_official_sdk(
-    wb_server, defs, tmp_path, instance, sdk_env
-):
-    from wandb import Api
-
-    api = Api(api_key=wb_server.api_key, overrides={"base_url": wb_server.base_url})
-    tick, launched = tick_and_launch(defs, instance, RUN_SENSOR, None)
-
-    ended = sorted(r.run_id for r in DEMO_RUNS if r.state in TERMINAL)
-    parts = sorted(instance.get_dynamic_partitions("wandb_runs__wb_demo__cifar"))
-    assert parts == ended
-    per_run = sorted(r.partition_key for r in launched.requests if r.partition_key)
-    assert per_run == ended
-    assert [r.asset_selection for r in launched.requests if not r.partition_key] == [[RUNS]]
-
-    for run_id in ("cifar000", "cifar002", "cifar010"):  # cifar002 logs a NaN loss
-        sdk_run = api.run(f"wb-demo/cifar/{run_id}")
-        ours = pq.read_table(history_path(tmp_path, run_id)).to_pylist()
-        assert rows(ours) == rows(sdk_run.scan_history())
-        assert len(ours) == DEMO_RUNS_BY_ID[run_id].num_steps
-        system = pq.read_table(
-            tmp_path / "store" / "wandb" / "cifar" / "run_system_metrics" / f"{run_id}.parquet"
-        ).to_pylist()
-        expected = sdk_run.history(stream="events", pandas=False)
-        assert rows(system, key="_timestamp") == rows(expected, key="_timestamp")
-
-    # the run table equals the SDK's listing
-    table = pq.read_table(tmp_path / "store" / "wandb" / "cifar" / "runs.parquet")
-    sdk_runs = {r.id: r for r in api.runs("wb-demo/cifar")}
-    assert sorted(table.column("id").to_pylist()) == sorted(sdk_runs)
-    for row in table.to_pylist():
-        assert row["state"] == sdk_runs[row["id"]].state
-        assert row["config.lr"] == pytest.approx(sdk_runs[row["id"]].config["lr"])
-
-    # nothing changed: the next tick requests nothing, every partition materialized once
-    again = evaluate_sensor(defs, RUN_SENSOR, instance, tick.cursor)
-    assert again.run_requests == []
-    assert {materializations(instance, HISTORY, p) for p in ended} == {1}
-
-
-def test_finished_resumed_and_rewound_runs_refresh_exactly_once(
-    wb_server, defs, tmp_path, instance, sdk_env
-):
-    from wandb import Api
-
-    api = Api(api_key=wb_server.api_key, overrides={"base_url": wb_server.base_url})
-    seed = wb_server.seed
-    tick, _ = tick_and_launch(defs, instance, RUN_SENSOR, None)
-    assert DEMO_RUNNING_RUN not in instance.get_dynamic_partitions("wandb_runs__wb_demo__cifar")
-
-    # the running run finishes: requested once
-    seed.finish_run(f"wb-demo/cifar/{DEMO_RUNNING_RUN}")
-    tick, launched = tick_and_launch(defs, instance, RUN_SENSOR, tick.cursor)
-    assert [r.partition_key for r in launched.requests if r.partition_key] == [DEMO_RUNNING_RUN]
-
-    # cifar001 is resumed, logs 30 more steps and finishes again: only the new steps are fetched
-    path = "wb-demo/cifar/cifar001"
-    n = DEMO_RUNS_BY_ID["cifar001"].num_steps
-    seed.resume_run(path)
-    seed.append_history(
-        path, [{"_step": n + i, "_timestamp": 2e9 + i, "loss": 0.01 * i} for i in range(30)]
-    )
-    tick, launched = tick_and_launch(defs, instance, RUN_SENSOR, tick.cursor)
-    assert launched.requests == []  # still running
-    seed.finish_run(path)
-    tick, launched = tick_and_launch(defs, instance, RUN_SENSOR, tick.cursor)
-    assert [r.partition_key for r in launched.requests if r.partition_key] == ["cifar001"]
-    meta = launched.results[0].get_asset_materialization_events()[0].materialization.metadata
-    assert meta["mode"].value == "append" and meta["fetched_rows"].value == 30
-    ours = pq.read_table(history_path(tmp_path, "cifar001")).to_pylist()
-    assert len(ours) == n + 30
-    assert rows(ours) == rows(api.run(path).scan_history())
-
-    # cifar003 is rewound to step 500 and finishes: rewritten from scratch
-    seed.resume_run("wb-demo/cifar/cifar003")
-    seed.rewind_run("wb-demo/cifar/cifar003", 500)
-    seed.finish_run("wb-demo/cifar/cifar003")
-    tick, launched = tick_and_launch(defs, instance, RUN_SENSOR, tick.cursor)
-    assert [r.partition_key for r in launched.requests if r.partition_key] == ["cifar003"]
-    ours = pq.read_table(history_path(tmp_path, "cifar003")).to_pylist()
-    assert len(ours) == 500
-    assert rows(ours) == rows(api.run("wb-demo/cifar/cifar003").scan_history())
-
-    # cifar004 is rewound and re-logged to exactly its old last step and row count: the tail
-    # probe sees the re-logged row (new _timestamp) and the history is rewritten, not kept
-    path = "wb-demo/cifar/cifar004"
-    n = DEMO_RUNS_BY_ID["cifar004"].num_steps
-    seed.resume_run(path)
-    seed.rewind_run(path, n - 10)
-    relogged = [{"_step": n - 10 + i, "_timestamp": 3e9 + i, "loss": 9.0} for i in range(10)]
-    seed.append_history(path, relogged)
-    seed.finish_run(path)
-    tick, launched = tick_and_launch(defs, instance, RUN_SENSOR, tick.cursor)
-    assert [r.partition_key for r in launched.requests if r.partition_key] == ["cifar004"]
-    meta = launched.results[0].get_asset_materialization_events()[0].materialization.metadata
-    assert meta["mode"].value == "rewrite"
-    ours = pq.read_table(history_path(tmp_path, "cifar004")).to_pylist()
-    assert len(ours) == n and ours[-1]["loss"] == 9.0
-    assert rows(ours) == rows(api.run(path).scan_history())
-
-    # and then nothing more
-    last = evaluate_sensor(defs, RUN_SENSOR, instance, tick.cursor)
-    assert last.run_requests == []
-    assert materializations(instance, HISTORY, "cifar001") == 2
-    assert materializations(instance, HISTORY, "cifar000") == 1
-
-
-def test_sweep_sensor_stores_the_best_model_with_the_servers_bytes(
-    wb_server, defs, tmp_path, instance, sdk_env
-):
-    from wandb import Api
-
-    api = Api(api_key=wb_server.api_key, overrides={"base_url": wb_server.base_url})
-    tick, launched = tick_and_launch(defs, instance, SWEEP_SENSOR, None)
-    assert [r.partition_key for r in launched.requests] == [DEMO_SWEEP_ID]
-    best = api.sweep(f"wb-demo/cifar/{DEMO_SWEEP_ID}").best_run()
-    stored = tmp_path / "store" / "wandb" / "cifar" / "sweep_best_model" / DEMO_SWEEP_ID
-    assert [p.name for p in stored.iterdir()] == ["model-best.h5"]
-    expected = demo_files(DEMO_RUNS_BY_ID[best.id])["model-best.h5"]
-    assert (stored / "model-best.h5").read_bytes() == expected
-    checks = launched.results[0].get_asset_check_evaluations()
-    assert [(c.check_name, c.passed) for c in checks] == [("best_model_md5", True)]
-    again = evaluate_sensor(defs, SWEEP_SENSOR, instance, tick.cursor)
-    assert again.run_requests == []
-
-
 def test_best_model_check_fails_when_stored_bytes_differ(wb_server, defs, instance, monkeypatch):
     import wb_dagster.assets
 
@@ -223,8 +94,15 @@ def test_best_model_check_fails_when_stored_bytes_differ(wb_server, defs, instan
         dest.write_bytes(dest.read_bytes() + b"!")
 
     monkeypatch.setattr(wb_dagster.assets, "put_local_file_atomic", corrupting_put)
-    tick = evaluate_sensor(defs, SWEEP_SENSOR, instance, None)
-    (result,) = launch_requests(defs, SWEEP_SENSOR, tick, instance).results
+    instance.add_dynamic_partitions("wandb_sweeps__wb_demo__cifar", [DEMO_SWEEP_ID])
+    result = dg.materialize(
+        list(defs.assets),
+        selection=[BEST],
+        partition_key=DEMO_SWEEP_ID,
+        instance=instance,
+        resources=dict(defs.resources),
+        raise_on_error=False,
+    )
     (check,) = result.get_asset_check_evaluations()
     assert (check.check_name, check.passed) == ("best_model_md5", False)
     assert check.metadata["mismatched"].value == ["model-best.h5"]

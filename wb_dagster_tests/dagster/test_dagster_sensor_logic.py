@@ -9,14 +9,9 @@ import json
 from types import SimpleNamespace
 from typing import Any
 
-import dagster as dg
-import pytest
-
-from wb_dagster.defs import build_wandb_defs
 from wb_dagster.project import WandbProjectAssetsSpec
 from wb_dagster.sensors import (
     RunSensorCursor,
-    build_wandb_run_sensor,
     listing_filters,
     scan_runs,
 )
@@ -144,61 +139,3 @@ class FakeClient:
         if self.fail:
             raise ConnectionError("W&B unavailable")
         return listing(self._runs, filters or {})
-
-
-class FakeResource:
-    def __init__(self, client):
-        self.client = client
-
-    def get_client(self):
-        return self.client
-
-
-DEFS = build_wandb_defs(entity="team", project="proj", storage_dir="/nonexistent")
-
-
-def evaluate(sensor: dg.SensorDefinition, client: FakeClient, cursor: str | None):
-    with dg.build_sensor_context(
-        cursor=cursor,
-        resources={"wandb": FakeResource(client)},
-        instance=dg.DagsterInstance.ephemeral(),
-        definitions=DEFS,
-    ) as ctx:
-        return sensor(ctx)
-
-
-def test_sensor_result_adds_partitions_requests_runs_and_refreshes_the_table():
-    sensor = build_wandb_run_sensor(P)
-    client = FakeClient([run("a", "finished", 1), run("b", "running", 2)])
-    result = evaluate(sensor, client, None)
-    assert client.queries == [("team/proj", {}, "+heartbeat_at")]
-    per_run = [r for r in result.run_requests if r.partition_key]
-    assert [(r.partition_key, r.run_key.split(":")[0]) for r in per_run] == [("a", "a")]
-    assert {k.to_user_string() for k in per_run[0].asset_selection} == {
-        "wandb/proj/run_history",
-        "wandb/proj/run_system_metrics",
-    }
-    table = [r for r in result.run_requests if not r.partition_key]
-    assert [k.to_user_string() for k in table[0].asset_selection] == ["wandb/proj/runs"]
-    adds = result.dynamic_partitions_requests
-    assert [(a.partitions_def_name, list(a.partition_keys)) for a in adds] == [
-        ("wandb_runs__team__proj", ["a"])
-    ]
-    # the next tick asks only for runs with a recent heartbeat, or still open
-    client.queries.clear()
-    again = evaluate(sensor, client, result.cursor)
-    filters = client.queries[0][1]
-    assert filters["$or"][1] == {"name": {"$in": ["b"]}}
-    assert again.run_requests == []
-
-
-def test_failing_tick_raises_and_keeps_the_cursor():
-    sensor = build_wandb_run_sensor(P)
-    ok = evaluate(sensor, FakeClient([run("a", "finished", 1)]), None)
-    with pytest.raises(Exception, match="W&B unavailable"):
-        evaluate(sensor, FakeClient([run("z", "finished", 9)], fail=True), ok.cursor)
-    # the daemon keeps the old cursor after a failed tick: z is still found next time
-    retry = evaluate(
-        sensor, FakeClient([run("a", "finished", 1), run("z", "finished", 9)]), ok.cursor
-    )
-    assert [r.partition_key for r in retry.run_requests if r.partition_key] == ["z"]
