@@ -196,7 +196,11 @@ def export_batch(
         if run_id not in runs
     }
     expected = sum(int(r.history_line_count or 0) for r in runs.values())
-    label = f"{len(runs)} runs of {project_path}"
+    label = (
+        f"history of {project_path}/{next(iter(runs))}"
+        if len(runs) == 1
+        else f"history of {len(runs)} runs of {project_path}"
+    )
     rows = 0
     with (
         ExportProgress(log, label, client.transport, expected_rows=expected) as progress,

@@ -371,6 +371,7 @@ def build_wandb_sweep_sensor(
                 dg.RunRequest(
                     run_key=f"{sid}:{fp}",
                     partition_key=sid,
+                    job_name=job.name,
                     tags={"wandb/sweep_id": sid},
                 )
                 for sid, fp in changed

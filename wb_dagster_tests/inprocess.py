@@ -29,26 +29,22 @@ def evaluate_sensor(
     instance: dg.DagsterInstance,
     cursor: str | None,
 ) -> dg.SensorResult:
-    """One tick of ``sensor_name`` with the definitions' resources (as the daemon would)."""
+    """One tick of ``sensor_name`` with the definitions' resources, in-process (logic tests
+    only: what proves the sensors is the daemon, ``test_daemon_sensors.py``)."""
     sensor = defs.resolve_sensor_def(sensor_name)
-    with (
-        dg.build_sensor_context(
-            instance=instance,
-            cursor=cursor,
-            resources=dict(defs.resources or {}),
-            definitions=defs,
-            sensor_name=sensor_name,
-        ) as ctx,
-        dg.partition_loading_context(dynamic_partitions_store=instance),
-    ):
-        # evaluate_tick is the daemon's path: resources reach the sensor through its context
-        data = sensor.evaluate_tick(ctx)
-    return dg.SensorResult(
-        run_requests=list(data.run_requests or []),
-        dynamic_partitions_requests=list(data.dynamic_partitions_requests or []),
-        cursor=data.cursor,
-        skip_reason=data.skip_message,
-    )
+    with dg.build_sensor_context(
+        instance=instance,
+        cursor=cursor,
+        resources=dict(defs.resources or {}),
+        definitions=defs,
+        sensor_name=sensor_name,
+    ) as ctx:
+        # the sensor's own function with the context the daemon gives it (resources reach it
+        # through ctx.resources); the daemon validates partition keys after applying the adds
+        result = sensor._raw_fn(ctx)
+    if not isinstance(result, dg.SensorResult):
+        raise TypeError(f"sensor {sensor_name} returned {type(result).__name__}")
+    return result
 
 
 @dataclass

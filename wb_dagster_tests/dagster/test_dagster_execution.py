@@ -24,7 +24,6 @@ from wb_dagster.testing.demo_seed import (
     DEMO_RUNS_BY_ID,
     DEMO_SWEEP_ID,
 )
-from wb_dagster_tests.inprocess import evaluate_sensor, launch_requests
 
 KEY_ENV = "WB_DAGSTER_TEST_KEY"
 
@@ -110,14 +109,18 @@ def test_per_run_files_stream_into_s3(wb_server, s3_bucket, instance):
         storage_dir=url,
         storage_options=options,
     )
-    sensor = "wandb_wb_demo__cifar__run_sensor"
-    result = evaluate_sensor(defs, sensor, instance, None)
-    result = dg.SensorResult(
-        run_requests=[r for r in result.run_requests if r.partition_key == "cifar000"],
-        dynamic_partitions_requests=result.dynamic_partitions_requests,
+    instance.add_dynamic_partitions("wandb_runs__wb_demo__cifar", ["cifar000"])
+    result = dg.materialize(
+        list(defs.assets),
+        selection=[
+            dg.AssetKey(["wandb", "cifar", "run_history"]),
+            dg.AssetKey(["wandb", "cifar", "run_system_metrics"]),
+        ],
+        partition_key="cifar000",
+        instance=instance,
+        resources=dict(defs.resources),
     )
-    launched = launch_requests(defs, sensor, result, instance)
-    assert [r.success for r in launched.results] == [True]
+    assert result.success
     import s3fs
 
     fs = s3fs.S3FileSystem(**options)

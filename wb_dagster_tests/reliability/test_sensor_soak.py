@@ -176,6 +176,7 @@ def test_sensor_soak_nothing_lost_nothing_duplicated(
             storage_dir=str(store),
             include=("run_history", "run_system_metrics"),
             retry_policy=None,
+            batch_size=1,  # the soak checks scan and cursor logic per run; batching: daemon tests
         )
         world = World(srv, rng)
         per_kind = 1 - (1 - 0.15) ** (1 / len(FAULT_KINDS))
