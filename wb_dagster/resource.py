@@ -88,25 +88,32 @@ class WandbResource(dg.ConfigurableResource):
             return key.get_value()
         return key or os.environ.get("WANDB_API_KEY")
 
-    def _digest(self, key: str | None) -> str:
+    def _digest(self, key: str | None, retry_budget_s: float) -> str:
         parts = [
             key or "",
             self.base_url or "",
             self.entity or "",
             repr(self.timeout),
             repr(self.max_concurrency),
-            repr(self.retry_budget_s),
+            repr(retry_budget_s),
             repr(self.verify),
             repr(self.backoff_factor),
         ]
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
-    def get_client(self) -> WandbClient:
-        """The process-wide client for this configuration (created on first call)."""
+    def get_client(self, *, max_retry_s: float | None = None) -> WandbClient:
+        """The process-wide client for this configuration (created on first call).
+
+        ``max_retry_s`` caps the retry budget for callers with a deadline of their own (a
+        sensor tick must end before Dagster's 60 s limit, whatever the resource allows).
+        """
         from wb_dagster.client import WandbClient
 
         key = self._resolved_key()
-        cache_key = (os.getpid(), self._digest(key))
+        budget = (
+            self.retry_budget_s if max_retry_s is None else min(self.retry_budget_s, max_retry_s)
+        )
+        cache_key = (os.getpid(), self._digest(key, budget))
         with _CLIENTS_LOCK:
             client = _CLIENTS.get(cache_key)
             if client is None:
@@ -116,7 +123,7 @@ class WandbResource(dg.ConfigurableResource):
                     entity=self.entity,
                     timeout=self.timeout,
                     max_concurrency=self.max_concurrency,
-                    retry_budget_s=self.retry_budget_s,
+                    retry_budget_s=budget,
                     verify=self.verify,
                     backoff_factor=self.backoff_factor,
                 )

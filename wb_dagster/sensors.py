@@ -242,7 +242,9 @@ def build_wandb_run_sensor(
     def _run_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         deadline = clock() + tick_budget_seconds
         cursor = RunSensorCursor.parse(context.cursor, context.log)
-        client = resource_from(context.resources, resource_key).get_client()
+        # one call's retries must leave the tick time to end before Dagster's 60 s limit
+        resource = resource_from(context.resources, resource_key)
+        client = resource.get_client(max_retry_s=tick_budget_seconds / 2)
         runs = client.runs(
             p.path,
             filters=listing_filters(cursor, lookback_seconds),
@@ -357,7 +359,8 @@ def build_wandb_sweep_sensor(
         except ValueError:
             context.log.warning("W&B sweep sensor: unreadable cursor, starting over")
             done = {}
-        client = resource_from(context.resources, resource_key).get_client()
+        # bounded like a run-sensor tick: end well before Dagster's 60 s limit
+        client = resource_from(context.resources, resource_key).get_client(max_retry_s=20.0)
         changed: list[tuple[str, str]] = []
         for sweep in client.sweeps(p.path):
             if str(getattr(sweep, "state", "")).lower() not in FINISHED_SWEEP_STATES:
