@@ -43,7 +43,7 @@ from wb_dagster.io_manager import (
     table_metadata,
 )
 from wb_dagster.project import WandbProjectAssetsSpec
-from wb_dagster.resource import WandbResource, resource_from
+from wb_dagster.resource import resource_from
 from wb_dagster.run_export import (
     DEFAULT_EXPORT_THREADS,
     RunAssetKeys,
@@ -107,10 +107,6 @@ class SweepBestModelConfig(dg.Config):
     file_pattern: str = Field(
         default="model-best.*", description="Glob of the best run's files to download."
     )
-
-
-def _resource(context: Any, key: str) -> WandbResource:
-    return resource_from(context.resources, key)
 
 
 def _storage(context: Any, key: str) -> WandbParquetIOManager:
@@ -181,7 +177,7 @@ def build_wandb_runs_asset(
     def _refresh_runs(
         context: dg.AssetExecutionContext, config: RunsRefreshConfig
     ) -> dg.MaterializeResult:
-        client = _resource(context, resource_key).get_client()
+        client = resource_from(context.resources, resource_key).get_client()
         io = getattr(context.resources, io_manager_key)
         stored: pa.Table | None = None
         if isinstance(io, WandbParquetIOManager) and not config.full_refresh:
@@ -279,7 +275,7 @@ def build_wandb_run_assets(
     history_key, system_key = p.key("run_history"), p.key("run_system_metrics")
     specs = [
         _spec(p, kind, io_manager_key, partition_expr="run_id").replace_attributes(
-            partitions_def=p.runs_partitions, skippable=True
+            partitions_def=p.runs_partitions
         )
         for kind in ("run_history", "run_system_metrics")
     ]
@@ -304,17 +300,25 @@ def build_wandb_run_assets(
     )
     def _run_assets(context: dg.AssetExecutionContext) -> Iterator[Any]:
         run_ids = list(context.partition_keys)
-        keys = RunAssetKeys(history_key, system_key, frozenset(context.selected_asset_keys))
+        check_key = dg.AssetCheckKey(history_key, HISTORY_CONSISTENT_CHECK)
+        keys = RunAssetKeys(
+            history_key,
+            system_key,
+            frozenset(context.selected_asset_keys),
+            check=check_key in context.selected_asset_check_keys,
+        )
         if context.retry_number > 0:
-            done = stored_by_this_run(context.instance, keys, run_ids, context.run_id)
+            done = stored_by_this_run(context.instance, keys, context.run_id)
             if done:
                 context.log.info(f"retry: {len(done)} runs already stored by this run, skipped")
             run_ids = [r for r in run_ids if r not in done]
+            if not run_ids:
+                return
         one = len(run_ids) == 1
         what = f"run {p.path}/{run_ids[0]}" if one else f"{len(run_ids)} runs of {p.path}"
         with wandb_failures(f"exporting {what}"):
             yield from export_batch(
-                client=_resource(context, resource_key).get_client(),
+                client=resource_from(context.resources, resource_key).get_client(),
                 storage=_storage(context, io_manager_key),
                 project_path=p.path,
                 run_ids=run_ids,
@@ -392,7 +396,7 @@ def build_wandb_sweep_best_model_asset(
     def _store_best_model(
         context: dg.AssetExecutionContext, config: SweepBestModelConfig
     ) -> dg.MaterializeResult:
-        client = _resource(context, resource_key).get_client()
+        client = resource_from(context.resources, resource_key).get_client()
         storage = _storage(context, io_manager_key)
         sweep_id = context.partition_key
         client.flush()  # the process-wide client may hold this sweep from an earlier run

@@ -77,6 +77,10 @@ def wait_until(
         time.sleep(every_s)  # a poll interval, bounded by the deadline
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def prepare_home(home: Path, instance_yaml: str = INSTANCE_YAML) -> Path:
     """Create ``home`` with a ``dagster.yaml`` for a local deployment; return it."""
     home.mkdir(parents=True, exist_ok=True)
@@ -110,6 +114,7 @@ class DagsterProcess:
         self.url = url
         self.proc: subprocess.Popen[bytes] | None = None
         self._instance: dg.DagsterInstance | None = None
+        self._started_at = 0.0
 
     @classmethod
     def dev(
@@ -138,6 +143,7 @@ class DagsterProcess:
 
     def start(self) -> DagsterProcess:
         """Start the process in its own session, its output appended to the log file."""
+        self._started_at = time.time()
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 self.args,
@@ -147,6 +153,9 @@ class DagsterProcess:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                # a shell's background job ignores SIGINT, and Dagster maps SIGTERM to the
+                # SIGINT handler: restore it, or stop() could only kill
+                preexec_fn=_default_sigint,
             )
         return self
 
@@ -189,7 +198,8 @@ class DagsterProcess:
     def _daemon_beating(self) -> bool:
         self._check_alive()
         beats = self.instance().get_daemon_heartbeats()
-        return {"SENSOR", "QUEUED_RUN_COORDINATOR"} <= set(beats)
+        fresh = {name for name, beat in beats.items() if beat.timestamp >= self._started_at}
+        return {"SENSOR", "QUEUED_RUN_COORDINATOR"} <= fresh  # not an earlier daemon's
 
     def wait_ready(self, timeout_s: float = 180.0) -> DagsterProcess:
         """Wait until the code locations are loaded (``dev``) or the daemon beats (``daemon``)."""
@@ -222,21 +232,24 @@ class DagsterProcess:
         """SIGINT, a bounded wait for the children, then SIGKILL of whatever is left."""
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=STOP_TIMEOUT_S)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        while self._group_alive() and time.monotonic() < deadline:
-            time.sleep(0.2)  # children finishing their shutdown, bounded
-        if self._group_alive():
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            wait_until("Dagster's processes to exit", lambda: not self._group_alive(), 10.0)
-        if self.proc.poll() is None:
-            self.proc.wait(timeout=10)
-        if self._instance is not None:
-            self._instance.dispose()
-            self._instance = None
+        try:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGINT)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(timeout=STOP_TIMEOUT_S)
+            deadline = time.monotonic() + STOP_TIMEOUT_S
+            while self._group_alive() and time.monotonic() < deadline:
+                time.sleep(0.2)  # children finishing their shutdown, bounded
+            if self._group_alive():
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                wait_until("Dagster's processes to exit", lambda: not self._group_alive(), 10.0)
+            if self.proc.poll() is None:
+                self.proc.wait(timeout=10)
+        finally:
+            if self._instance is not None:
+                self._instance.dispose()
+                self._instance = None
 
     def __enter__(self) -> DagsterProcess:
         return self.start()

@@ -586,8 +586,8 @@ def serve_until_interrupted(demo: Demo) -> None:
 def enable_ctrl_c() -> None:
     """Un-ignore SIGINT (a background job of a non-interactive shell starts with it ignored).
 
-    ``dagster dev`` inherits an ignored SIGINT and would then ignore the SIGINT that stops it.
-    Only the main thread can set handlers; elsewhere this does nothing.
+    So that ``--keep-ui`` ends on SIGINT too (``DagsterProcess`` restores it for Dagster's own
+    processes). Only the main thread can set handlers; elsewhere this does nothing.
     """
     main = threading.current_thread() is threading.main_thread()
     if main and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:

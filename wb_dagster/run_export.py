@@ -29,6 +29,7 @@ from wb_dagster.client import CommError, NotFoundError, WandbClient
 from wb_dagster.client.runs import Run
 from wb_dagster.export_progress import ExportProgress
 from wb_dagster.failures import is_permanent
+from wb_dagster.fingerprints import run_fingerprint
 from wb_dagster.history_sync import HistorySync, sync_history
 from wb_dagster.io_manager import WandbParquetIOManager, schema_metadata, table_metadata
 from wb_dagster.storage import write_table_atomic
@@ -44,6 +45,7 @@ class RunAssetKeys:
     history: dg.AssetKey
     system: dg.AssetKey
     selected: frozenset[dg.AssetKey]
+    check: bool = True  # whether history_matches_run is selected too
 
 
 def batch_runs(client: WandbClient, project_path: str, run_ids: Sequence[str]) -> dict[str, Run]:
@@ -104,33 +106,42 @@ def history_metadata(run: Run, sync: HistorySync, path: Any) -> dict[str, Any]:
 def export_run(
     run: Run, storage: WandbParquetIOManager, keys: RunAssetKeys, instance: dg.DagsterInstance
 ) -> list[dg.AssetMaterialization | dg.AssetCheckEvaluation]:
-    """Store one run's selected assets; return its events (materializations, then the check)."""
+    """Store one run's selected assets; return its events (materializations, then the check).
+
+    Each materialization carries the run's fingerprint as its data version (a hand-made
+    materialization gets none from Dagster), so downstream staleness follows the W&B run.
+    """
     events: list[dg.AssetMaterialization | dg.AssetCheckEvaluation] = []
     run_id = str(run.id)
+    version = {"dagster/data_version": run_fingerprint(run)}
     check: dg.AssetCheckEvaluation | None = None
     if keys.history in keys.selected:
         path = storage.path_for(keys.history, run_id, instance=instance)
         sync = sync_history(run, path)
+        meta = history_metadata(run, sync, path)
         events.append(
             dg.AssetMaterialization(
-                asset_key=keys.history, partition=run_id, metadata=history_metadata(run, sync, path)
+                asset_key=keys.history, partition=run_id, metadata=meta, tags=version
             )
         )
-        check = history_check(run, sync.stored, keys.history)
+        if keys.check:
+            check = history_check(run, sync.stored, keys.history)
     if keys.system in keys.selected:
         path = storage.path_for(keys.system, run_id, instance=instance)
         table = run.system_metrics_table()
         write_table_atomic(table, path)
-        meta: dict[str, Any] = {
+        system_meta: dict[str, Any] = {
             **table_metadata(table),
             "rows": dg.MetadataValue.int(table.num_rows),
             "path": dg.MetadataValue.path(str(path)),
             "wandb/run_id": run_id,
         }
         if run.url:
-            meta["wandb/run_url"] = dg.MetadataValue.url(run.url)
+            system_meta["wandb/run_url"] = dg.MetadataValue.url(run.url)
         events.append(
-            dg.AssetMaterialization(asset_key=keys.system, partition=run_id, metadata=meta)
+            dg.AssetMaterialization(
+                asset_key=keys.system, partition=run_id, metadata=system_meta, tags=version
+            )
         )
     if check is not None:
         events.append(check)
@@ -138,18 +149,27 @@ def export_run(
 
 
 def stored_by_this_run(
-    instance: dg.DagsterInstance, keys: RunAssetKeys, run_ids: Sequence[str], dagster_run_id: str
+    instance: dg.DagsterInstance, keys: RunAssetKeys, dagster_run_id: str
 ) -> set[str]:
     """Run ids whose every selected asset this Dagster run already materialized (a retry)."""
-    done: set[str] | None = None
-    for key in keys.selected:
-        records = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=key, asset_partitions=list(run_ids)),
-            limit=2 * len(run_ids),
-        ).records
-        mine = {str(r.partition_key) for r in records if r.event_log_entry.run_id == dagster_run_id}
-        done = mine if done is None else done & mine
-    return done or set()
+    stored: dict[dg.AssetKey, set[str]] = {key: set() for key in keys.selected}
+    cursor: str | None = None
+    while True:  # bounded: one page per 1,000 of this run's materializations
+        page = instance.get_records_for_run(
+            dagster_run_id,
+            cursor=cursor,
+            of_type=dg.DagsterEventType.ASSET_MATERIALIZATION,
+            limit=1000,
+        )
+        for record in page.records:
+            event = record.event_log_entry.dagster_event
+            mat = event.step_materialization_data.materialization if event else None
+            if mat is not None and mat.asset_key in stored and mat.partition:
+                stored[mat.asset_key].add(mat.partition)
+        if not page.has_more:
+            break
+        cursor = page.cursor
+    return set.intersection(*stored.values()) if stored else set()
 
 
 def batch_failure(failed: Mapping[str, Exception], project_path: str, batch: int) -> dg.Failure:
@@ -202,28 +222,33 @@ def export_batch(
         else f"history of {len(runs)} runs of {project_path}"
     )
     rows = 0
-    with (
-        ExportProgress(log, label, client.transport, expected_rows=expected) as progress,
-        ThreadPoolExecutor(max_workers=max(1, min(threads, len(runs)))) as pool,
-    ):
-        futures = {
-            pool.submit(export_run, run, storage, keys, instance): run_id
-            for run_id, run in runs.items()
-        }
-        for done, future in enumerate(as_completed(futures), start=1):
-            run_id = futures[future]
-            try:
-                events = future.result()
-            except Exception as exc:  # one run's failure must not lose the others
-                failed[run_id] = exc
-                log(f"run {project_path}/{run_id} failed: {_message(exc)}")
-                continue
-            for event in events:
-                if isinstance(event, dg.AssetMaterialization) and event.asset_key == keys.history:
-                    rows += int(event.metadata["rows"].value or 0)  # type: ignore[arg-type]
-                yield event
-            if done % 25 == 0:
-                log(f"{label}: {done}/{len(futures)} stored")
+    pool = ThreadPoolExecutor(max_workers=max(1, min(threads, len(runs))))
+    try:
+        with ExportProgress(log, label, client.transport, expected_rows=expected) as progress:
+            futures = {
+                pool.submit(export_run, run, storage, keys, instance): run_id
+                for run_id, run in runs.items()
+            }
+            for done, future in enumerate(as_completed(futures), start=1):
+                run_id = futures[future]
+                try:
+                    events = future.result()
+                except Exception as exc:  # one run's failure must not lose the others
+                    failed[run_id] = exc
+                    log(f"run {project_path}/{run_id} failed: {_message(exc)}")
+                    continue
+                for event in events:
+                    if (
+                        isinstance(event, dg.AssetMaterialization)
+                        and event.asset_key == keys.history
+                    ):
+                        rows += int(event.metadata["rows"].value or 0)  # type: ignore[arg-type]
+                    yield event
+                if done % 25 == 0:
+                    log(f"{label}: {done}/{len(futures)} stored")
+    finally:
+        # a terminated run (or a failed yield) must not wait for the rest of the batch
+        pool.shutdown(wait=False, cancel_futures=True)
     log(progress.summary(rows))
     if failed:
         raise batch_failure(failed, project_path, len(run_ids))

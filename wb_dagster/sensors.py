@@ -5,9 +5,9 @@ Run sensor, each tick (one listing query):
 * list runs with ``heartbeatAt > watermark - lookback`` (a run's heartbeat moves when it logs,
   finishes, crashes or is resumed), plus the runs last seen unfinished, ordered ``+heartbeat_at``;
 * a run in a terminal state (finished, crashed, failed, killed) whose fingerprint
-  (state, heartbeat, history line count) is new becomes a dynamic partition and a
-  ``RunRequest`` with ``run_key = f"{run_id}:{fingerprint}"``: a resumed or rewound run
-  refreshes again, an unchanged one never (Dagster keeps run keys forever);
+  (state, heartbeat, history line count) is new becomes a dynamic partition, keyed
+  ``f"{run_id}:{fingerprint}"``: a resumed or rewound run refreshes again, an unchanged one
+  never (Dagster keeps run keys forever; a batch's key is a digest of its runs' keys);
 * stops at a time budget (well under the 60 s tick limit) or a per-tick cap and keeps its
   place in a small JSON cursor; a failing tick raises, so the cursor is not advanced and no
   run is lost;
@@ -38,6 +38,7 @@ import dagster as dg
 from pydantic import BaseModel, Field, ValidationError
 
 from wb_dagster.batches import DEFAULT_BATCH_SIZE, batch_request, plan_batches
+from wb_dagster.fingerprints import run_fingerprint, sweep_fingerprint
 from wb_dagster.jobs import WandbJobs
 from wb_dagster.project import WandbProjectAssetsSpec
 from wb_dagster.resource import resource_from
@@ -85,22 +86,6 @@ class RunSensorCursor(BaseModel):
         return self.model_dump_json()
 
 
-def run_fingerprint(run: Any) -> str:
-    """Short digest of what makes a finished run worth re-materializing.
-
-    The heartbeat is taken at full precision (two changes within one second must differ) and
-    with the history's line count and last step.
-    """
-    hb = to_utc(getattr(run, "heartbeat_at", None))
-    parts = [
-        str(getattr(run, "state", "")),
-        hb.isoformat() if hb else "",
-        str(getattr(run, "history_line_count", "") or 0),
-        str(getattr(run, "last_history_step", "")),
-    ]
-    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
-
-
 @dataclass(frozen=True)
 class RunChange:
     """One finished run to (re-)materialize."""
@@ -122,6 +107,16 @@ class RunScan:
     cursor: RunSensorCursor = field(default_factory=RunSensorCursor)
     scanned: int = 0
     stopped_by: str | None = None  # "budget" | "cap" | None
+
+
+def tick_retry_s(tick_budget_s: float, limit_s: float = 55.0) -> float:
+    """How long one W&B call of a tick may retry: the tick must end before Dagster's 60 s.
+
+    Example:
+        >>> tick_retry_s(40.0), tick_retry_s(20.0)
+        (15.0, 10.0)
+    """
+    return max(1.0, min(tick_budget_s / 2, limit_s - tick_budget_s))
 
 
 def listing_filters(cursor: RunSensorCursor, lookback_s: float) -> dict[str, Any]:
@@ -244,7 +239,7 @@ def build_wandb_run_sensor(
         cursor = RunSensorCursor.parse(context.cursor, context.log)
         # one call's retries must leave the tick time to end before Dagster's 60 s limit
         resource = resource_from(context.resources, resource_key)
-        client = resource.get_client(max_retry_s=tick_budget_seconds / 2)
+        client = resource.get_client(max_retry_s=tick_retry_s(tick_budget_seconds))
         runs = client.runs(
             p.path,
             filters=listing_filters(cursor, lookback_seconds),
@@ -259,7 +254,10 @@ def build_wandb_run_sensor(
             deadline=deadline,
             clock=clock,
         )
-        existing = context.instance.get_dynamic_partitions(p.runs_partitions_name)
+        # the key order is needed only to batch changes (a quiet tick reads nothing more)
+        existing = (
+            context.instance.get_dynamic_partitions(p.runs_partitions_name) if scan.changes else []
+        )
         return sensor_result(p, scan, jobs, refresh_runs_table, existing, batch_size)
 
     return _run_sensor
@@ -315,17 +313,6 @@ def sensor_result(
 FINISHED_SWEEP_STATES = frozenset({"finished"})
 
 
-def sweep_fingerprint(sweep: Any) -> str:
-    """Digest of a finished sweep's state and last update (a re-opened sweep differs)."""
-    parts = [
-        str(getattr(sweep, "state", "")),
-        str(getattr(sweep, "updated_at", "") or ""),
-        str(getattr(sweep, "run_count", "") or ""),
-        str(getattr(sweep, "best_loss", "") or ""),
-    ]
-    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
-
-
 def build_wandb_sweep_sensor(
     p: WandbProjectAssetsSpec,
     *,
@@ -360,7 +347,9 @@ def build_wandb_sweep_sensor(
             context.log.warning("W&B sweep sensor: unreadable cursor, starting over")
             done = {}
         # bounded like a run-sensor tick: end well before Dagster's 60 s limit
-        client = resource_from(context.resources, resource_key).get_client(max_retry_s=20.0)
+        client = resource_from(context.resources, resource_key).get_client(
+            max_retry_s=tick_retry_s(40.0)
+        )
         changed: list[tuple[str, str]] = []
         for sweep in client.sweeps(p.path):
             if str(getattr(sweep, "state", "")).lower() not in FINISHED_SWEEP_STATES:
