@@ -168,6 +168,10 @@ def main() -> int:
         bare_s = bare(srv, work / "bare")
         sdk_s = float("nan") if args.skip_sdk else sdk(srv, work / "sdk")
         import_s, latency_s, dagster_runs = daemon(srv, work, args.runs, args.batch, args.interval)
+        sides = {"bare": work / "bare", "daemon": work / "store/wandb" / PROJECT / "run_history"}
+        if not args.skip_sdk:
+            sides["sdk"] = work / "sdk"
+        stored = {side: _stored_rows(folder) for side, folder in sides.items()}
     print(
         f"W9  {args.runs} runs x {args.rows} rows x {args.keys} keys, latency {args.latency_ms} ms"
     )
@@ -181,7 +185,18 @@ def main() -> int:
     print(f"    time beyond the bare loop        {extra_ms:8.1f} ms per W&B run")
     target = args.interval + 10
     print(f"W10 finish -> history stored         {latency_s:8.1f} s   (target <= {target} s)")
-    return 0
+    # every side stored every run with all its rows (the daemon also the late W10 run)
+    expected = {f"s{i:06d}": args.rows for i in range(args.runs)}
+    stored["daemon"].pop("late", None)
+    equal = all(rows == expected for rows in stored.values())
+    print(f"results equal across sides: {'yes' if equal else 'NO'}")
+    return 0 if equal else 1
+
+
+def _stored_rows(folder: Path) -> dict[str, int]:
+    import pyarrow.parquet as pq
+
+    return {f.stem: pq.ParquetFile(f).metadata.num_rows for f in folder.glob("*.parquet")}
 
 
 if __name__ == "__main__":

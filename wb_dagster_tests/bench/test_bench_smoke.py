@@ -52,3 +52,14 @@ def test_bench_runs_two_workloads_and_both_sides_agree(tmp_path):
     w4 = {m["side"]: m for m in workloads["W4"]["measurements"]}
     assert w4["ours"]["check"] == w4["sdk"]["check"]
     assert w4["ours"]["check"]["rows"] == TINY_W4_RUNS * TINY_W4_EVENTS
+
+
+def test_daemon_import_bench_runs_and_every_side_stores_every_row():
+    proc = subprocess.run(
+        [sys.executable, "bench/daemon_import.py", "--runs", "12", "--rows", "40", "--keys", "3",
+         "--interval", "2", "--latency-ms", "0", "--skip-sdk"],
+        cwd=REPO, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "results equal across sides: yes" in proc.stdout
+    assert "Dagster runs per 1,000 W&B runs" in proc.stdout and "W10 finish" in proc.stdout
