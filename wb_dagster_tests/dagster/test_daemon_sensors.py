@@ -28,6 +28,7 @@ from wb_dagster.testing.demo_seed import (
     DEMO_SWEEP_ID,
     demo_files,
 )
+from wb_dagster_tests.dagster_graphql import sensor_ticks, start_schedule
 
 PARTITIONS = "wandb_runs__wb_demo__cifar"
 HISTORY = dg.AssetKey(["wandb", "cifar", "run_history"])
@@ -56,25 +57,6 @@ DEFS = """\
         batch_size=4,
         runs_schedule="* * * * *",
     )
-"""
-START_SCHEDULE = """
-mutation($selector: ScheduleSelector!) {
-  startSchedule(scheduleSelector: $selector) {
-    __typename
-    ... on ScheduleStateResult { scheduleState { status } }
-    ... on PythonError { message }
-  }
-}
-"""
-SENSOR_TICKS = """
-query($selector: SensorSelector!) {
-  sensorOrError(sensorSelector: $selector) {
-    ... on Sensor { sensorState { ticks(limit: 20) { status timestamp } } }
-  }
-}
-"""
-REPOSITORIES = """
-{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }
 """
 
 
@@ -144,22 +126,8 @@ def _settled(instance: dg.DagsterInstance) -> None:
     )
 
 
-def _repository(dagster: DagsterProcess) -> dict[str, str]:
-    (repo,) = dagster.graphql(REPOSITORIES)["repositoriesOrError"]["nodes"]
-    return {"repositoryLocationName": repo["location"]["name"], "repositoryName": repo["name"]}
-
-
-def _start_schedule(dagster: DagsterProcess) -> None:
-    selector = {**_repository(dagster), "scheduleName": SCHEDULE}
-    result = dagster.graphql(START_SCHEDULE, {"selector": selector})["startSchedule"]
-    assert result["__typename"] == "ScheduleStateResult", result
-
-
 def _ticks(dagster: DagsterProcess) -> list[dict]:
-    """The run sensor's latest ticks (status, timestamp), newest first."""
-    selector = {**_repository(dagster), "sensorName": RUN_SENSOR}
-    sensor = dagster.graphql(SENSOR_TICKS, {"selector": selector})["sensorOrError"]
-    return sensor["sensorState"]["ticks"]
+    return sensor_ticks(dagster, RUN_SENSOR)
 
 
 def test_daemon_sensor_imports_refreshes_and_schedules(deployment, sdk_env):
@@ -168,7 +136,7 @@ def test_daemon_sensor_imports_refreshes_and_schedules(deployment, sdk_env):
     srv, dagster, storage = deployment
     instance = dagster.instance()
     api = Api(api_key=srv.api_key, overrides={"base_url": srv.base_url})
-    _start_schedule(dagster)  # as a user would in the UI; it fires at the next minute
+    start_schedule(dagster, SCHEDULE)  # as a user would in the UI; it fires at the next minute
 
     # initial import: every ended run, in batches of at most 4 W&B runs per Dagster run
     ended = sorted(r.run_id for r in DEMO_RUNS if r.state in TERMINAL)

@@ -25,6 +25,7 @@ import requests
 
 from wb_dagster.dagster_process import INSTANCE_YAML, DagsterProcess, prepare_home, wait_until
 from wb_dagster.testing import LocalWandbServer
+from wb_dagster_tests.dagster_graphql import sensor_ticks
 from wb_dagster_tests.ui.conftest import poll
 
 RUNS = 10_000
@@ -49,16 +50,6 @@ DEFS = """\
         max_runs_per_tick=5000,
         batch_size=500,
     )
-"""
-TICKS = """
-query($selector: SensorSelector!) {
-  sensorOrError(sensorSelector: $selector) {
-    ... on Sensor { sensorState { ticks(limit: 100) { status timestamp endTimestamp cursor } } }
-  }
-}
-"""
-REPOSITORIES = """
-{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }
 """
 
 
@@ -89,14 +80,8 @@ def scale_deployment() -> Iterator[tuple[LocalWandbServer, DagsterProcess]]:
 
 
 def _ticks(dagster: DagsterProcess) -> list[dict[str, Any]]:
-    (repo,) = dagster.graphql(REPOSITORIES)["repositoriesOrError"]["nodes"]
-    selector = {
-        "repositoryLocationName": repo["location"]["name"],
-        "repositoryName": repo["name"],
-        "sensorName": f"wandb_{_name(dagster)}__run_sensor",
-    }
-    state = dagster.graphql(TICKS, {"selector": selector})["sensorOrError"]["sensorState"]
-    return [t for t in state["ticks"] if t["status"] != "STARTED"]
+    ticks = sensor_ticks(dagster, f"wandb_{_name(dagster)}__run_sensor")
+    return [t for t in ticks if t["status"] != "STARTED"]
 
 
 def _name(dagster: DagsterProcess) -> str:
