@@ -25,6 +25,7 @@ Example (Python):
 from __future__ import annotations
 
 import functools
+import json
 import re
 from typing import Any
 
@@ -81,6 +82,79 @@ class _ComponentTranslator(DagsterWandbTranslator):
         return self._component.get_asset_spec(props)
 
 
+class WandbScaffoldParams(BaseModel):
+    """What ``dg scaffold defs wb_dagster.WandbProjectComponent`` asks for (all optional).
+
+    Example:
+        >>> WandbScaffoldParams(entity="my-team").api_key_env
+        'WANDB_API_KEY'
+    """
+
+    entity: str | None = Field(default=None, description="W&B entity (user or team).")
+    project: str | None = Field(default=None, description="W&B project name.")
+    api_key_env: str = Field(
+        default="WANDB_API_KEY", description="Environment variable holding the API key."
+    )
+
+
+def scaffold_defs_yaml(params: WandbScaffoldParams) -> str:
+    """The commented ``defs.yaml`` the ``dg`` scaffolder writes for ``params``.
+
+    Example:
+        >>> print(scaffold_defs_yaml(WandbScaffoldParams(entity="t", project="p")).splitlines()[0])
+        type: wb_dagster.WandbProjectComponent
+    """
+    # checked here, not by a validator: dg prints a validator's input, which could be a key
+    _check_api_key_env(params.api_key_env)
+    return _DEFS_YAML.format(
+        entity=json.dumps(params.entity or "my-team"),
+        project=json.dumps(params.project or "my-project"),
+        api_key_env=params.api_key_env,
+    )
+
+
+_DEFS_YAML = """\
+type: wb_dagster.WandbProjectComponent
+attributes:
+  entity: {entity}  # the W&B user or team that owns the project
+  project: {project}
+  # the *name* of the environment variable holding the API key, never the key itself
+  api_key_env: {api_key_env}
+  # base_url: https://my-wandb.example.com   # default: WANDB_BASE_URL, else W&B cloud
+  # storage_dir: s3://my-bucket/wandb        # default: the Dagster instance's storage
+  # sensor_running: true                     # the run and sweep sensors start STOPPED
+  # sensor_interval_seconds: 120
+  # batch_size: 100                          # W&B runs stored per Dagster run
+  # runs_schedule: "0 3 * * *"               # full run-table refresh; null for none
+requirements:
+  env: [{api_key_env}]
+"""
+
+
+class WandbProjectScaffolder(dg.Scaffolder[WandbScaffoldParams]):
+    """Writes a commented ``defs.yaml`` for ``dg scaffold defs wb_dagster.WandbProjectComponent``.
+
+    Example (shell)::
+
+        dg scaffold defs wb_dagster.WandbProjectComponent wandb_cifar \\
+            --entity my-team --project cifar --api-key-env WANDB_API_KEY
+    """
+
+    @classmethod
+    def get_scaffold_params(cls) -> type[WandbScaffoldParams]:
+        return WandbScaffoldParams
+
+    def scaffold(self, request: dg.ScaffoldRequest[WandbScaffoldParams]) -> None:
+        if request.scaffold_format != "yaml":
+            raise ValueError(
+                "WandbProjectComponent scaffolds YAML only: run dg scaffold defs without "
+                "--format python, or call build_wandb_defs(...) from Python instead"
+            )
+        request.target_path.mkdir(parents=True, exist_ok=True)
+        (request.target_path / "defs.yaml").write_text(scaffold_defs_yaml(request.params))
+
+
+@dg.scaffold_with(WandbProjectScaffolder)
 class WandbProjectComponent(dg.Component, dg.Model, dg.Resolvable):
     """Assets, checks, sensors and schedule of one W&B project (see ``build_wandb_defs``).
 

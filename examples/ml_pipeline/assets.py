@@ -34,7 +34,7 @@ from upath import UPath
 from wb_dagster import WandbParquetIOManager, WandbProjectAssetsSpec, WandbResource
 from wb_dagster.analysis_runs import publish_analysis_run
 
-from .png_chart import PALETTE, Series, line_chart_png
+from .charts import MAX_SERIES, Series, learning_curves_png
 
 GROUP = "ml_pipeline"
 ANALYSIS_JOB_TYPE = "analysis"
@@ -52,7 +52,7 @@ class LearningCurvesConfig(dg.Config):
     """Run config of ``learning_curves``."""
 
     metric: str = Field(default="val_acc", description="History key to plot against _step.")
-    top_k: int = Field(default=5, ge=1, le=len(PALETTE), description="Leaderboard runs to plot.")
+    top_k: int = Field(default=5, ge=1, le=MAX_SERIES, description="Leaderboard runs to plot.")
 
 
 class PromoteConfig(dg.Config):
@@ -208,13 +208,12 @@ def build_ml_pipeline_assets(
                 f"{config.metric!r}; materialize {history_key.to_user_string()} first."
             )
         curves = pd.concat(frames, ignore_index=True)
-        png = line_chart_png(series)
+        png = learning_curves_png(series, metric=config.metric)
         png_path = storage.path_for(context.asset_key, instance=context.instance, extension=".png")
         png_path.parent.mkdir(parents=True, exist_ok=True)
         png_path.write_bytes(png)
         legend = "\n".join(
-            f"- **{s.label}** ({color.name}): final {config.metric} = {s.ys[-1]:.4f}"
-            for s, color in zip(series, PALETTE, strict=False)
+            f"- **{s.label}**: final {config.metric} = {s.ys[-1]:.4f}" for s in series
         )
         image = base64.b64encode(png).decode("ascii")
         plot = (

@@ -48,6 +48,20 @@ def _png_size(png: bytes) -> tuple[int, int]:
     return width, height
 
 
+# matplotlib's default colour cycle (tab10), in plot order
+CYCLE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189)]
+
+
+def _curve_pixels(png: bytes) -> list[int]:
+    """Pixels near each of the first TOP_K cycle colours."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    pixels = [image.getpixel((x, y)) for y in range(image.height) for x in range(image.width)]
+    near = lambda px, c: sum(abs(a - b) for a, b in zip(px, c, strict=True)) < 40  # noqa: E731
+    return [sum(near(px, color) for px in pixels) for color in CYCLE[:TOP_K]]
+
+
 @pytest.fixture
 def pipeline(server, tmp_path):
     (tmp_path / "dagster_home").mkdir()
@@ -112,6 +126,8 @@ def test_pipeline_end_to_end(pipeline, server, sdk_env):
     assert match, meta["plot"][:200]
     png = base64.b64decode(match.group(1))
     assert _png_size(png) == (720, 400)
+    # each top run drawn as a curve (a legend sample alone has about 50 such pixels)
+    assert all(n >= 100 for n in _curve_pixels(png)), _curve_pixels(png)
     assert Path(meta["plot_path"]).read_bytes() == png
     for run_id in expected[:TOP_K]:
         assert f"**{run_id}**" in meta["plot"]  # legend
@@ -172,7 +188,7 @@ def test_learning_curves_fail_clearly_without_histories(server, tmp_path):
     assert "materialize wandb/cifar/run_history first" in message
 
 
-@pytest.mark.parametrize("module", ["ml_pipeline.png_chart", "ml_pipeline.assets"])
+@pytest.mark.parametrize("module", ["ml_pipeline.charts", "ml_pipeline.assets"])
 def test_example_docstrings_run(module):
     import doctest
     import importlib
