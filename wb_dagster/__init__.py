@@ -1,6 +1,6 @@
 """Weights & Biases experiment data as Dagster software-defined assets.
 
-The package has three layers (see ``DESIGN.md``):
+The package has three layers (see ``docs/architecture.md``):
 
 * :mod:`wb_dagster.client`: a lean W&B public-API client (no Dagster import);
 * :mod:`wb_dagster.testing`: a local W&B-compatible server for tests and demos;

@@ -11,12 +11,18 @@ PACKAGE = Path(__file__).resolve().parents[2] / "wb_dagster"
 
 
 def _imports(path: Path) -> set[str]:
+    """Absolute names of every module ``path`` imports, function-local and relative ones too."""
+    package = list(path.relative_to(PACKAGE.parent).parent.parts)
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             names |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            names.add(module)
+            if node.level:  # `from . import x` may name a module
+                names |= {f"{module}.{alias.name}" for alias in node.names}
     return names
 
 
@@ -50,6 +56,27 @@ def test_layer_imports(layer, banned):
     assert _offending(_modules(layer), banned) == {}
 
 
+# the demo and the command line start the local server; nothing else of the package may use it
+SERVER = "wb_dagster.testing"
+SERVER_USERS = {"cli.py", "demo.py"}
+
+
+def test_only_the_demo_and_the_cli_import_the_local_server():
+    rest = [p for p in _modules() if "testing" not in p.parts and p.name not in SERVER_USERS]
+    assert len(rest) > 20
+    assert _offending(rest, (SERVER,)) == {}
+
+
+def test_the_local_server_imports_nothing_else_of_the_package():
+    found = {
+        str(p.relative_to(PACKAGE)): sorted(
+            n for n in _imports(p) if n.startswith("wb_dagster") and not n.startswith(SERVER)
+        )
+        for p in _modules("testing")
+    }
+    assert {k: v for k, v in found.items() if v} == {}
+
+
 def test_no_private_dagster_imports_in_the_package():
     assert _offending(_modules(), ("dagster._",)) == {}
 
@@ -66,3 +93,33 @@ def test_the_dagster_layer_never_speaks_http_itself():
 def test_the_official_sdk_is_imported_only_by_the_demo_training_script():
     users = {p.name for p in _modules() if any(n.split(".")[0] == "wandb" for n in _imports(p))}
     assert users == {"demo_training.py"}
+
+
+def _init_names() -> tuple[dict[str, str], list[str], dict[str, str]]:
+    """``_EXPORTS``, ``__all__`` and the ``TYPE_CHECKING`` imports (name -> module) of __init__."""
+    tree = ast.parse((PACKAGE / "__init__.py").read_text())
+    exports: dict[str, str] = {}
+    names: list[str] = []
+    typed: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.AnnAssign | ast.Assign):
+            target = node.target if isinstance(node, ast.AnnAssign) else node.targets[0]
+            value = ast.literal_eval(node.value) if node.value else None
+            if isinstance(target, ast.Name) and target.id == "_EXPORTS":
+                exports = value
+            elif isinstance(target, ast.Name) and target.id == "__all__":
+                names = value
+        elif isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            for sub in node.body:
+                assert isinstance(sub, ast.ImportFrom) and sub.module
+                typed |= {alias.name: sub.module for alias in sub.names}
+    return exports, names, typed
+
+
+def test_the_public_names_are_listed_alike_in_exports_all_and_type_checking():
+    exports, names, typed = _init_names()
+    assert len(exports) >= 20
+    assert sorted(names) == names == sorted(exports)
+    # the type checker sees each name where it is defined or re-exported; the lazy import
+    # must resolve the same module
+    assert {n: exports[n] for n in typed} == typed and set(typed) == set(exports)
