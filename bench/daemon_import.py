@@ -100,7 +100,7 @@ def daemon(
     env.update(
         WANDB_API_KEY=srv.api_key,
         WANDB_BASE_URL=srv.base_url,
-        WB_BENCH_ENTITY=srv.entity or "",
+        WB_BENCH_ENTITY=srv.entity,
         WB_BENCH_STORAGE=str(work / "store"),
     )
     history = dg.AssetKey(["wandb", PROJECT, "run_history"])
@@ -137,7 +137,7 @@ def daemon(
 
 
 def _name(srv: LocalWandbServer) -> str:
-    return f"{(srv.entity or '').replace('-', '_')}__{PROJECT}"
+    return f"{srv.entity.replace('-', '_')}__{PROJECT}"
 
 
 def main() -> int:

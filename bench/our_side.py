@@ -262,7 +262,7 @@ def sensor_tick(ctx: Ctx) -> dict[str, Any]:
     ctx.extra["skip_reason"] = result.skip_reason
     return {
         "requested_runs": requested,
-        "refreshes_runs_table": len(result.run_requests) > len(requested),
+        "refreshes_runs_table": len(result.run_requests or []) > len(requested),
     }
 
 
@@ -290,7 +290,7 @@ def runs_asset(ctx: Ctx) -> dict[str, Any]:
     import dagster as dg
     import pyarrow.parquet as pq
 
-    from wb_dagster_tests.inprocess import QUIET_RUN_CONFIG
+    from wb_dagster_tests.inprocess import QUIET_RUN_CONFIG, assets_of
 
     mode = ctx.params["mode"]
     storage = ctx.params["storage_dir"]
@@ -299,7 +299,7 @@ def runs_asset(ctx: Ctx) -> dict[str, Any]:
         shutil.copytree(storage, copy)
         storage = copy
     defs = _defs(ctx, storage, ("runs",))
-    assets = list(defs.assets or [])
+    assets = assets_of(defs)
     (runs_def,) = [a for a in assets if isinstance(a, dg.AssetsDefinition)]
     op_name = runs_def.op.name
     op_config: dict[str, Any] = {"full_refresh": mode == "full"}

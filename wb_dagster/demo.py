@@ -636,7 +636,7 @@ def run_demo(output: str | None = None, *, keep_ui: bool = False, out: TextIO | 
     """
     from wb_dagster.client import WandbClient
     from wb_dagster.testing import LocalWandbServer
-    from wb_dagster.testing.demo_seed import DEMO_ENTITY, DEMO_PROJECT, DEMO_RUNNING_RUN
+    from wb_dagster.testing.demo_seed import DEMO_PROJECT, DEMO_RUNNING_RUN
 
     say = _Printer(out or sys.stdout)
     enable_ctrl_c()
@@ -650,7 +650,7 @@ def run_demo(output: str | None = None, *, keep_ui: bool = False, out: TextIO | 
     say.step("starting the local W&B server with the demo seed ...")
     # the seeded running run has an old heartbeat: keep the crash watchdog from ending it
     with LocalWandbServer(seed="demo", heartbeat_timeout_s=10**9) as srv:
-        entity = srv.entity or DEMO_ENTITY
+        entity = srv.entity
         path = f"{entity}/{DEMO_PROJECT}"
         say.step(f"server at {srv.base_url}, project {path}")
         env = dagster_env(srv, entity, DEMO_PROJECT, root)

@@ -106,7 +106,7 @@ def _scan_history_without_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     scan = Run.scan_history
 
     def fresh_scan(self: Any, *args: Any, use_cache: bool = False, **kwargs: Any) -> Any:
-        return scan(self, *args, use_cache=use_cache, **kwargs)
+        return scan(self, *args, **{**kwargs, "use_cache": use_cache})
 
     monkeypatch.setattr(Run, "scan_history", fresh_scan)
 

@@ -23,6 +23,14 @@ SENSOR_NAME_TAG = "dagster/sensor_name"
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 
+Materializable = dg.AssetsDefinition | dg.AssetSpec | dg.SourceAsset
+
+
+def assets_of(defs: dg.Definitions) -> list[Materializable]:
+    """The assets of ``defs`` in the form ``dg.materialize`` takes."""
+    return [a for a in defs.assets or [] if isinstance(a, Materializable)]
+
+
 def evaluate_sensor(
     defs: dg.Definitions,
     sensor_name: str,

@@ -168,7 +168,7 @@ def build_ml_pipeline_assets(
         }
         if len(board):
             meta["best_run"] = str(board.at[0, "id"])
-            meta["best_value"] = dg.MetadataValue.float(float(board.at[0, config.metric]))
+            meta["best_value"] = dg.MetadataValue.float(float(board[config.metric].iloc[0]))
         return dg.Output(board, metadata=meta)
 
     @dg.asset(
@@ -245,7 +245,7 @@ def build_ml_pipeline_assets(
         record = _latest_best_model(context.instance, best_key, config.sweep_id)
         mat = record.asset_materialization
         assert mat is not None and mat.partition is not None
-        meta = {k: v.value for k, v in mat.metadata.items()}
+        meta: dict[str, Any] = {k: v.value for k, v in mat.metadata.items()}
         sweep_id, run_id = mat.partition, str(meta["best_run"])
         source = storage.path_for(best_key, sweep_id, instance=context.instance, extension="")
         target = storage.path_for(context.asset_key, instance=context.instance, extension="")
@@ -256,7 +256,7 @@ def build_ml_pipeline_assets(
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_bytes(source.joinpath(*name.split("/")).read_bytes())
         ranks = leaderboard.loc[leaderboard["id"] == run_id, "rank"].tolist()
-        card = {
+        card: dict[str, Any] = {
             "sweep_id": sweep_id,
             "run_id": run_id,
             "metric": str(meta.get("metric")),
@@ -344,7 +344,7 @@ def build_ml_pipeline_assets(
         metric = leaderboard_metric(leaderboard)
         summary = {
             "best_run": str(leaderboard.at[0, "id"]) if len(leaderboard) else None,
-            f"best_{metric}": float(leaderboard.at[0, metric]) if len(leaderboard) else None,
+            f"best_{metric}": float(leaderboard[metric].iloc[0]) if len(leaderboard) else None,
             "promoted_run": str(promoted_model.at[0, "run_id"]),
             "runs_ranked": len(leaderboard),
             "curves_compared": int(learning_curves["run_id"].nunique()),

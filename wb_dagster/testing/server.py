@@ -186,7 +186,8 @@ class LocalWandbServer:
         self.stop()
 
     def __repr__(self) -> str:  # never shows the key
-        return f"LocalWandbServer(base_url={self.base_url!r}, entity={self.entity!r})"
+        entity = None if self.state is None else self.entity
+        return f"LocalWandbServer(base_url={self.base_url!r}, entity={entity!r})"
 
     # ------------------------------------------------------------ accessors
     def _state(self) -> ServerState:
@@ -203,8 +204,8 @@ class LocalWandbServer:
         return self.backend.api_key
 
     @property
-    def entity(self) -> str | None:
-        return None if self.state is None else self.state.backend.default_entity
+    def entity(self) -> str:
+        return self.backend.default_entity
 
     @property
     def projects(self) -> list[str]:

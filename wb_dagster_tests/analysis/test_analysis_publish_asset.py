@@ -220,6 +220,7 @@ def test_failure_to_publish_fails_the_asset_but_keeps_its_output(
     # the asset's output was stored and its materialization recorded, with the error
     defs = dg.Definitions(assets=[scores, leaderboard], resources=resources)
     stored = defs.load_asset_value(LEADERBOARD_KEY, instance=instance)
+    assert isinstance(stored, pd.DataFrame)
     expected = pd.DataFrame({"run": ["cifar001", "cifar003"], "val_acc": [0.93, 0.88]})
     pd.testing.assert_frame_equal(stored, expected)
     assert "wandb/publish_error" in _latest_metadata(instance, LEADERBOARD_KEY)

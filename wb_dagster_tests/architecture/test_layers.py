@@ -104,11 +104,11 @@ def _init_names() -> tuple[dict[str, str], list[str], dict[str, str]]:
     for node in tree.body:
         if isinstance(node, ast.AnnAssign | ast.Assign):
             target = node.target if isinstance(node, ast.AnnAssign) else node.targets[0]
-            value = ast.literal_eval(node.value) if node.value else None
-            if isinstance(target, ast.Name) and target.id == "_EXPORTS":
-                exports = value
-            elif isinstance(target, ast.Name) and target.id == "__all__":
-                names = value
+            name = target.id if isinstance(target, ast.Name) else ""
+            if name == "_EXPORTS" and node.value:
+                exports = ast.literal_eval(node.value)
+            elif name == "__all__" and node.value:
+                names = ast.literal_eval(node.value)
         elif isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
             for sub in node.body:
                 assert isinstance(sub, ast.ImportFrom) and sub.module

@@ -19,8 +19,9 @@ PROJECT = "wb-demo/cifar"
 EXPORTED, LIVE = "cifar002", "cifar009"  # cifar002 has the NaN; cifar009 is running (live)
 
 
-def frame(df: pd.DataFrame) -> pd.DataFrame:
+def frame(df: object) -> pd.DataFrame:
     """Documented dtype normalization: sorted columns, floats for numbers, object otherwise."""
+    assert isinstance(df, pd.DataFrame), type(df)
     df = df.reindex(sorted(df.columns), axis=1).reset_index(drop=True)
     return df.apply(lambda col: col.map(norm_value))
 
@@ -136,7 +137,7 @@ def test_sampled_history(demo_sdk_api: Any, demo_client: WandbClient, run_id: st
     pd.testing.assert_frame_equal(
         frame(ours.history(stream="events")), frame(theirs.history(stream="events"))
     )
-    assert ours.history(keys=["loss", "val_acc"]).empty  # W&B's all-keys rule, as the SDK
+    assert frame(ours.history(keys=["loss", "val_acc"])).empty  # W&B's all-keys rule, as the SDK
     assert ours.history(pandas=False, samples=3) == theirs.history(pandas=False, samples=3)
 
 
@@ -183,11 +184,10 @@ def test_sweep_and_best_run(demo_sdk_api: Any, demo_client: WandbClient) -> None
         theirs.config,
     )
     assert [r.id for r in ours.runs] == [r.id for r in theirs.runs]
-    assert ours.best_run().id == theirs.best_run().id
-    assert (
-        ours.best_run(order="-summary_metrics.loss").id
-        == theirs.best_run(order="-summary_metrics.loss").id
-    )
+    best, best_by_loss = ours.best_run(), ours.best_run(order="-summary_metrics.loss")
+    assert best is not None and best_by_loss is not None
+    assert best.id == theirs.best_run().id
+    assert best_by_loss.id == theirs.best_run(order="-summary_metrics.loss").id
     run = demo_client.run(f"{PROJECT}/cifar004")
     assert (
         run.sweep is not None and run.sweep.id == demo_sdk_api.run(f"{PROJECT}/cifar004").sweep.id
@@ -198,7 +198,7 @@ def test_sweep_and_best_run(demo_sdk_api: Any, demo_client: WandbClient) -> None
 def test_missing_run_is_comm_error(demo_sdk_api: Any, demo_client: WandbClient) -> None:
     import wandb
 
-    with pytest.raises(wandb.CommError):
+    with pytest.raises(wandb.CommError):  # type: ignore[attr-defined]
         demo_sdk_api.run(f"{PROJECT}/nope")
     with pytest.raises(CommError, match="Could not find run wb-demo/cifar/nope") as err:
         demo_client.run(f"{PROJECT}/nope")

@@ -100,5 +100,5 @@ def test_delete_run_and_flush(server: LocalWandbServer, sdk_env: Any) -> None:
     client.run("wb-demo/cifar/cifar011").delete()
     import wandb
 
-    with pytest.raises(wandb.CommError):
+    with pytest.raises(wandb.CommError):  # type: ignore[attr-defined]
         make_sdk_api(server).run("wb-demo/cifar/cifar011")

@@ -17,7 +17,7 @@ from wb_dagster.client import AuthenticationError, CommError, NotFoundError, Rat
 from wb_dagster.client.transport import RateGate, RetrySettings, Transport, _parse_retry_after
 
 KEY = "k" * 40
-OK = (200, {}, json.dumps({"data": {"ok": True}}))
+OK: tuple[int, dict[str, str], str] = (200, {}, json.dumps({"data": {"ok": True}}))
 
 
 class Script:

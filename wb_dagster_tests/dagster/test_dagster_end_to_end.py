@@ -7,7 +7,8 @@ the demo seed's inputs (``wb_dagster.testing.demo_seed``).
 
 import datetime as dt
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import dagster as dg
 import pyarrow.parquet as pq
@@ -115,7 +116,7 @@ def test_runs_table_refresh_is_incremental(wb_server, defs, tmp_path, instance, 
     assets, resources = list(defs.assets), dict(defs.resources)
     stored_path = tmp_path / "store" / "wandb" / "cifar" / "runs.parquet"
 
-    def refresh(lookback_seconds: float | None = None) -> tuple[dict, int]:
+    def refresh(lookback_seconds: float | None = None) -> tuple[Mapping[str, Any], int]:
         op_config = {} if lookback_seconds is None else {"lookback_seconds": lookback_seconds}
         run_config = {"ops": {"wandb_wb_demo__cifar__runs": {"config": op_config}}}
         before = total_requests(wb_server)

@@ -132,7 +132,8 @@ def test_unreadable_cursor_restarts_from_the_beginning():
 
 class FakeClient:
     def __init__(self, runs, fail: bool = False):
-        self._runs, self.fail, self.queries = runs, fail, []
+        self._runs, self.fail = runs, fail
+        self.queries: list[dict] = []
 
     def runs(self, path, filters=None, order="+created_at", per_page=50):
         self.queries.append((path, filters, order))

@@ -15,7 +15,7 @@ import dagster as dg
 
 from wb_dagster.defs import build_wandb_defs
 from wb_dagster.testing import LocalWandbServer
-from wb_dagster_tests.inprocess import evaluate_sensor, launch_requests
+from wb_dagster_tests.inprocess import assets_of, evaluate_sensor, launch_requests
 
 ML_SELECTION = "key:ml/*"
 
@@ -43,7 +43,7 @@ def wandb_and_pipeline_defs(
 ) -> dg.Definitions:
     from ml_pipeline.definitions import build_ml_pipeline_defs
 
-    entity = srv.entity or "wb-demo"
+    entity = srv.entity
     # the key goes through an environment variable named for this server, as in production
     key_env = f"WB_DAGSTER_TEST_KEY_{urlsplit(srv.base_url).port}"
     os.environ[key_env] = srv.api_key
@@ -63,7 +63,7 @@ def materialize_everything(
 ) -> PipelineRun:
     """``runs``; run-sensor tick + its runs; sweep-sensor tick + its runs; then ``ml/*``."""
     resources = dict(defs.resources or {})
-    assets = list(defs.assets or [])
+    assets = assets_of(defs)
     graph = defs.resolve_asset_graph()
     runs_key = next(k for k in graph.get_all_asset_keys() if k.path[-1] == "runs")
     results = [dg.materialize(assets, selection=[runs_key], instance=instance, resources=resources)]

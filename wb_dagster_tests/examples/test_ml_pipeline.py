@@ -29,6 +29,7 @@ from wb_dagster.testing.demo_seed import (
 )
 from wb_dagster_tests.conftest import make_sdk_api
 from wb_dagster_tests.examples.pipeline_run import materialize_everything, wandb_and_pipeline_defs
+from wb_dagster_tests.inprocess import assets_of
 
 TOP_K = 5  # LearningCurvesConfig default
 
@@ -169,7 +170,7 @@ def test_pipeline_end_to_end(pipeline, server, sdk_env):
 
 def test_learning_curves_fail_clearly_without_histories(server, tmp_path):
     defs = wandb_and_pipeline_defs(server, str(tmp_path / "store"))
-    assets, resources = list(defs.assets or []), dict(defs.resources or {})
+    assets, resources = assets_of(defs), dict(defs.resources or {})
     (tmp_path / "dagster_home").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster_home")) as instance:
         dg.materialize(

@@ -21,6 +21,7 @@ from wb_dagster.client import WandbClient
 from wb_dagster.defs import build_wandb_defs
 from wb_dagster.resource import WandbResource
 from wb_dagster.testing import LocalWandbServer
+from wb_dagster_tests.inprocess import assets_of
 
 KEY_ENV = "WB_DAGSTER_RELIABILITY_KEY"
 PROJECT = "wb-demo/cifar"
@@ -79,7 +80,7 @@ def materialize(
     run_config: dict[str, Any] | None = None,
 ) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        list(defs.assets or []),
+        assets_of(defs),
         selection=selection,
         partition_key=partition,
         instance=instance,

@@ -224,7 +224,7 @@ CASES: list[Case] = [
      ValueError, r"Invalid W&B base URL 'api.wandb.ai': expected http\(s\)://host\[:port\]"),
     ("base-url-wrong-scheme", lambda *_: WandbClient(api_key="k" * 40, base_url="ftp://h"),
      ValueError, r"Invalid W&B base URL 'ftp://h'"),
-    ("base-url-unresolvable", lambda s, t, n, mp: [no_dns(mp), other(
+    ("base-url-unresolvable", lambda s, t, n, mp: [no_dns(mp), other(  # type: ignore[func-returns-value]
         "http://wandb.example.invalid").run(f"{P}/cifar001")], CommError,
      r"fetching run .* failed after .*the host name of wandb.example.invalid does not resolve"),
     ("base-url-refused", lambda *_: other(f"http://127.0.0.1:{closed_port()}").run(
@@ -278,7 +278,7 @@ CASES: list[Case] = [
     ("resource-bad-base-url", lambda s, t, *_: dagster_run(s, t, RUNS, None, base_url="wandb"),
      dg.Failure, r"refreshing the run table of wb-demo/cifar: Invalid W&B base URL 'wandb'"),
     ("resource-wrong-key", lambda s, t, mp_, mp: [mp.setenv(
-        "WB_DAGSTER_RELIABILITY_KEY", "w" * 40), dagster_run(s, t, RUNS, None)], dg.Failure,
+        "WB_DAGSTER_RELIABILITY_KEY", "w" * 40), dagster_run(s, t, RUNS, None)], dg.Failure,  # type: ignore[func-returns-value]
      r"refreshing the run table of wb-demo/cifar: .*the API key was rejected"),
     ("asset-deleted-run", lambda s, t, *_: dagster_run(s, t, HISTORY, "gone0001"), dg.Failure,
      r"exporting run wb-demo/cifar/gone0001: Could not find run .*deleted in W&B; delete the "

@@ -232,7 +232,7 @@ def run_pipeline(srv: LocalWandbServer, store: Path, instance: Any, **resource: 
         launched = launch_requests(defs, sensor, tick, instance)
         failed = [failure_message(r) for r in launched.results if not r.success]
         assert not failed, failed
-        out[sensor] = sorted(r.run_key or "" for r in tick.run_requests)
+        out[sensor] = sorted(r.run_key or "" for r in tick.run_requests or [])
     assert materialize(defs, instance, [RUNS]).success
     out["stored"] = store_snapshot(store)
     return out
@@ -390,4 +390,4 @@ def test_sensor_tick_under_permanent_faults_fails_and_keeps_its_cursor(
     wb.clear_faults()
     # the daemon keeps the previous cursor after a failed tick: the finished run is not lost
     after = evaluate_sensor(defs, RUN_SENSOR, instance, first.cursor)
-    assert [r.partition_key for r in after.run_requests if r.partition_key] == ["cifar009"]
+    assert [r.partition_key for r in after.run_requests or [] if r.partition_key] == ["cifar009"]

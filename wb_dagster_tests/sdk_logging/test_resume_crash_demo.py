@@ -18,15 +18,18 @@ from wb_dagster.demo_training import (
 )
 from wb_dagster.testing import LocalWandbServer
 
-FIRST = [{"loss": 1.0, "val": {"acc": 0.1}}, {"loss": 0.8, "val": {"acc": 0.2}}]
-SECOND = [{"loss": 0.5, "val": {"acc": 0.4}}, {"loss": 0.4, "extra": 7}]
+FIRST: list[dict[str, Any]] = [
+    {"loss": 1.0, "val": {"acc": 0.1}},
+    {"loss": 0.8, "val": {"acc": 0.2}},
+]
+SECOND: list[dict[str, Any]] = [{"loss": 0.5, "val": {"acc": 0.4}}, {"loss": 0.4, "extra": 7}]
 
 
 def test_resumed_run_appends_history(
     empty_server: LocalWandbServer, sdk_env: Any, tmp_path: Path
 ) -> None:
-    base = {"project": "resume", "entity": empty_server.entity, "id": "resume-me"}
-    base |= {"resume": "allow", "config": {"lr": 0.1}}
+    base: dict[str, Any] = {"project": "resume", "entity": empty_server.entity}
+    base |= {"id": "resume-me", "resume": "allow", "config": {"lr": 0.1}}
     _, run_id = log_spec(empty_server, tmp_path / "a", {**base, "rows": FIRST, "exit_code": 1})
     api = make_api(empty_server)
     assert api.run(f"{empty_server.entity}/resume/{run_id}").state == "failed"
@@ -57,6 +60,12 @@ def test_killed_training_process_becomes_crashed(tmp_path: Path, sdk_env: Any) -
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+
+        def state() -> str:
+            run = server.backend.runs.get_run(server.entity, "crash", "killed-1")
+            assert run is not None
+            return str(run["state"])
+
         try:
             wait_for(ready.exists, "the training script's first logged row")
 
@@ -65,15 +74,10 @@ def test_killed_training_process_becomes_crashed(tmp_path: Path, sdk_env: Any) -
                 return 0 if run is None else int(run["history_line_count"])
 
             wait_for(streamed_rows, "history rows reaching the server")
-            assert server.backend.runs.get_run(server.entity, "crash", "killed-1")["state"] == (
-                "running"
-            )
+            assert state() == "running"
         finally:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
-
-        def state() -> str:
-            return server.backend.runs.get_run(server.entity, "crash", "killed-1")["state"]
 
         wait_for(lambda: state() == "crashed", "the killed run to become crashed", 20.0)
         run = make_api(server).run(f"{server.entity}/crash/killed-1")

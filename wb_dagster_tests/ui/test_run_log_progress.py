@@ -12,6 +12,7 @@ import requests
 from wb_dagster import export_progress
 from wb_dagster.defs import build_wandb_defs
 from wb_dagster.testing import LocalWandbServer
+from wb_dagster_tests.inprocess import assets_of
 
 ROWS = 30_000  # the scale seed's history_rows: the expected row count
 
@@ -50,7 +51,7 @@ def test_history_export_logs_progress_to_the_run_log(slow_server, tmp_path, monk
         instance.add_dynamic_partitions(partitions.name, ["s000000"])
         before = srv.stats()["requests"]
         result = dg.materialize(
-            list(defs.assets or []),
+            assets_of(defs),
             selection=[history],
             partition_key="s000000",
             instance=instance,

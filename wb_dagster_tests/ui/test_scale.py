@@ -70,7 +70,7 @@ def scale_deployment() -> Iterator[tuple[LocalWandbServer, DagsterProcess]]:
         env.update(
             WANDB_API_KEY=srv.api_key,
             WANDB_BASE_URL=srv.base_url,
-            WB_TEST_ENTITY=srv.entity or "",
+            WB_TEST_ENTITY=srv.entity,
             WB_TEST_STORAGE=str(Path(tmp) / "store"),
         )
         log = Path(tmp) / "dev.log"
