@@ -406,6 +406,34 @@ class Run:
         # Arrow's JSON reader (C++) instead of json.loads + dicts: ~2.4x less client CPU
         return order_columns(lines_to_table(lines), first=("_timestamp", "_runtime"))
 
+    # -- logged wandb.Table values (see tables.py) ----------------------------------------------
+
+    def table_keys(self) -> list[str]:
+        """Keys under which this run logged a ``wandb.Table`` (history or summary)."""
+        from wb_dagster.client.tables import table_keys
+
+        return table_keys(self.history_keys, self.summary_metrics)
+
+    def table(self, key: str, step: int | None = None) -> pa.Table:
+        """The ``wandb.Table`` logged under ``key`` at ``step`` (default: the summary's, i.e.
+        the last one logged), with W&B's column types; ``.to_pandas()`` for a DataFrame."""
+        from wb_dagster.client import tables
+
+        if step is None:
+            ref = tables.latest_ref(self, key)
+        else:
+            ref = next((r for r in tables.history_refs(self, key) if r.step == step), None)
+            if ref is None:
+                raise NotFoundError(f"Run {self} logged no wandb.Table under {key!r} at {step}.")
+        return tables.read_tables(self, [ref])[0]
+
+    def table_history(self, key: str) -> pa.Table:
+        """Every ``wandb.Table`` logged under ``key``, concatenated, ``_step`` first."""
+        from wb_dagster.client import tables
+
+        refs = tables.history_refs(self, key) or [tables.latest_ref(self, key)]
+        return tables.concat_steps(refs, tables.read_tables(self, refs))
+
     # -- files ---------------------------------------------------------------------------------
 
     def files(
