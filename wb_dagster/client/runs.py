@@ -420,12 +420,11 @@ class Run:
         from wb_dagster.client import tables
 
         if step is None:
-            ref = tables.latest_ref(self, key)
-        else:
-            ref = next((r for r in tables.history_refs(self, key) if r.step == step), None)
-            if ref is None:
-                raise NotFoundError(f"Run {self} logged no wandb.Table under {key!r} at {step}.")
-        return tables.read_tables(self, [ref])[0]
+            return tables.read_tables(self, [tables.latest_ref(self, key)])[0]
+        at_step = [r for r in tables.history_refs(self, key) if r.step == step]
+        if not at_step:
+            raise NotFoundError(f"Run {self} logged no wandb.Table under {key!r} at {step}.")
+        return tables.read_tables(self, at_step)[0]
 
     def table_history(self, key: str) -> pa.Table:
         """Every ``wandb.Table`` logged under ``key``, concatenated, ``_step`` first."""
