@@ -392,4 +392,5 @@ class WandbClient:
         entity, project = self._project_parts(path, "sweeps")
         return list_sweeps(self, entity, project, per_page, filters)
 
+
 __all__ = ["WandbClient"]

@@ -330,6 +330,11 @@ def run_node(ctx: Ctx, r: dict[str, Any]) -> dict[str, Any]:
         row = backend.runs.get_project_by_pk(r["project_pk"])
         return None if row is None else project_node(ctx, row)
 
+    def log_lines(
+        info: Any, first: Any = None, after: Any = None, last: Any = None, **_: Any
+    ) -> Any:
+        return backend.console.connection(pk, first, after, last)
+
     def history_keys(info: Any) -> Any:
         keys = json.loads(r["history_keys"] or "{}")
         return keys if "lastStep" in keys else _empty_history_keys(r["last_step"])
@@ -363,9 +368,7 @@ def run_node(ctx: Ctx, r: dict[str, Any]) -> dict[str, Any]:
         "historyKeys": history_keys,
         "historyLineCount": r["history_line_count"],
         "logLineCount": lambda info: backend.console.line_count(pk),
-        "logLines": lambda info, first=None, after=None, last=None, **_: (
-            backend.console.connection(pk, first, after, last)
-        ),
+        "logLines": log_lines,
         "eventsLineCount": r["events_line_count"],
         "historyTail": lambda info: history_tail(backend.history, pk, r["last_step"]),
         "eventsTail": lambda info: events_tail(backend.runs, pk),
@@ -517,11 +520,7 @@ def query_root(ctx: Ctx) -> dict[str, Any]:
         "serverInfo": {
             "cliVersionInfo": {},
             "latestLocalVersionInfo": None,
-            "features": [
-                {"name": f, "isEnabled": True}
-                for f in SERVER_FEATURES
-                if f not in ctx.backend.compat.missing_features()
-            ],
+            "features": ctx.backend.compat.features(SERVER_FEATURES),
         },
         "project": project,
         "model": project,

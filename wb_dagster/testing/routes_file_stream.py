@@ -27,9 +27,7 @@ def file_stream_routes(state: ServerState) -> list[Route]:
         raw = await request.body()
         try:
             body = parse_body(raw, request.headers.get("content-encoding"))
-            reply = await run_in_threadpool(
-                writer.apply, p["entity"], p["project"], p["run"], body
-            )
+            reply = await run_in_threadpool(writer.apply, p["entity"], p["project"], p["run"], body)
         except (FileStreamError, HistoryError) as exc:
             return json_response({"error": str(exc)}, 400)
         except LookupError as exc:

@@ -23,7 +23,9 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from graphql import GraphQLInputObjectType, GraphQLObjectType, GraphQLSchema
 
@@ -53,6 +55,11 @@ class ServerCompat:
     def missing_features(self) -> frozenset[str]:
         """Server features (``serverInfo.features``) an older server would not report."""
         return frozenset({"SWEEPS_QUERY_FILTERING"} if self.legacy_sweeps else ())
+
+    def features(self, names: Iterable[str]) -> list[dict[str, Any]]:
+        """``serverInfo.features`` entries: ``names`` without the missing ones."""
+        missing = self.missing_features()
+        return [{"name": n, "isEnabled": True} for n in names if n not in missing]
 
     def strip(self, schema: GraphQLSchema) -> GraphQLSchema:
         """Remove the missing fields from ``schema`` (a freshly built one, changed in place)."""
