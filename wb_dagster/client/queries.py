@@ -292,8 +292,7 @@ fragment SweepFields on Sweep {
 
 GET_SWEEP_LEGACY = GET_SWEEP.replace(SWEEP_FIELDS, LEGACY_SWEEP_FIELDS)
 
-GET_SWEEPS_LEGACY = (
-    """
+_SWEEPS_UNFILTERED = """
 query GetSweeps($project: String!, $entity: String!, $cursor: String, $perPage: Int = 50) {
     project(name: $project, entityName: $entity) {
         sweeps(after: $cursor, first: $perPage) {
@@ -303,5 +302,7 @@ query GetSweeps($project: String!, $entity: String!, $cursor: String, $perPage: 
     }
 }
 """
-    + LEGACY_SWEEP_FIELDS
-)
+
+GET_SWEEPS_UNFILTERED = _SWEEPS_UNFILTERED + SWEEP_FIELDS
+
+GET_SWEEPS_LEGACY = _SWEEPS_UNFILTERED + LEGACY_SWEEP_FIELDS

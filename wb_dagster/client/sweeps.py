@@ -167,34 +167,30 @@ def list_sweeps(
     filters: Mapping[str, Any] | None,
 ) -> list[Sweep]:
     """Every sweep of a project, filtered server-side by ``filters`` (W&B's run-filter
-    syntax). On a server that refuses the newer query (no ``sweeps(filters:)``: W&B server
-    before 0.81.4) it lists with the legacy query, or raises when filters were asked for
-    rather than silently returning unfiltered sweeps (as the SDK does)."""
+    syntax). A server that refuses the query is asked again without ``filters`` (W&B servers
+    before 0.81.4 lack them; a filtered listing then raises rather than silently returning
+    every sweep, as the SDK does), then with the legacy fields."""
     what = f"listing sweeps of {entity}/{project}"
-    query = queries.GET_SWEEPS
-    variables: dict[str, Any] = {
-        "entity": entity,
-        "project": project,
-        "perPage": per_page,
-        "filters": json.dumps(dict(filters or {})),
-    }
+    attempts = [queries.GET_SWEEPS, queries.GET_SWEEPS_UNFILTERED, queries.GET_SWEEPS_LEGACY]
+    base = {"entity": entity, "project": project, "perPage": per_page}
     out: list[Sweep] = []
     cursor: str | None = None
     while True:
+        query = attempts[0]
+        extra = {"filters": json.dumps(dict(filters or {}))} if query is queries.GET_SWEEPS else {}
         try:
-            data = client.transport.graphql(query, {**variables, "cursor": cursor}, what=what)
+            data = client.transport.graphql(query, {**base, **extra, "cursor": cursor}, what=what)
         except CommError as exc:
-            if query is queries.GET_SWEEPS_LEGACY or not _rejected(exc):
+            if len(attempts) == 1 or not _rejected(exc):
                 raise
-            if filters:
+            if filters and query is queries.GET_SWEEPS:
                 raise CommError(
                     f"{what} with filters {dict(filters)}: the server refused the query "
                     f"({exc.message}); sweep filters need W&B server 0.81.4 or newer: list "
                     "without filters and select the sweeps yourself",
                     exc=exc,
                 ) from exc
-            query = queries.GET_SWEEPS_LEGACY
-            variables.pop("filters")
+            attempts.pop(0)
             continue
         proj = data.get("project")
         if proj is None:

@@ -5,9 +5,9 @@
 * ``GET /_control/stats`` -> ``{"requests": N, "by_operation": {...}, "by_route": {...}}``;
   ``DELETE`` resets the counters.
 * ``POST /_control/seed`` with a scale spec (see :mod:`.scale_seed`).
-* ``POST /_control/compat`` with ``{"legacy_sweeps": bool, "legacy_delete_run": bool}`` makes
-  the server answer like an older W&B server (see :mod:`.server_compat`); ``GET`` reads it,
-  ``DELETE`` restores the default.
+* ``POST /_control/compat`` with ``{"lacks_sweep_filters": bool, "lacks_sweep_fields": bool,
+  "lacks_delete_artifacts": bool}`` makes the server answer like an older W&B server (see
+  :mod:`.server_compat`); ``GET`` reads it, ``DELETE`` restores the default.
 """
 
 from __future__ import annotations

@@ -2,19 +2,22 @@
 
 The official SDK keeps fallbacks for older W&B servers, and so must our client:
 
-* ``legacy_sweeps``: ``Sweep`` has only ``id name state bestLoss config`` (plus ``runs`` and
-  ``project``), ``Project.sweeps`` takes no ``filters`` and the ``SWEEPS_QUERY_FILTERING``
-  feature is off. The SDK then retries ``GetSweep`` as ``GetSweepLegacy`` and strips
-  ``filters`` from ``GetSweeps`` (sweep filtering needs W&B server 0.81.4, ``sweeps.py``).
-* ``legacy_delete_run``: ``DeleteRunInput`` has no ``deleteArtifacts`` (the SDK sends it only
-  when the caller asks to delete artifacts, because older backends lack it).
+* ``lacks_sweep_filters``: ``Project.sweeps`` takes no ``filters`` and the
+  ``SWEEPS_QUERY_FILTERING`` feature is off (W&B servers before 0.81.4, says the SDK's
+  ``sweeps.py``): the SDK then strips ``filters`` from ``GetSweeps``, and refuses a filtered
+  listing.
+* ``lacks_sweep_fields``: ``Sweep`` has only ``id name state bestLoss config`` (plus ``runs``
+  and ``project``), the fields of the SDK's ``GetSweepLegacy``, which it retries with when
+  ``GetSweep`` fails.
+* ``lacks_delete_artifacts``: ``DeleteRunInput`` has no ``deleteArtifacts`` (the SDK sends it
+  only when the caller asks to delete artifacts, because older backends lack it).
 
 A query that uses a missing field or argument fails validation (HTTP 400 with GraphQL
 ``errors``), as on a server whose schema predates it. Default: everything present. Set with
-``POST /_control/compat`` ``{"legacy_sweeps": true}`` (``GET`` reads it, ``DELETE`` resets).
+``POST /_control/compat`` ``{"lacks_sweep_filters": true}`` (``GET`` reads it, ``DELETE`` resets).
 
 Example:
-    >>> compat = ServerCompat(legacy_sweeps=True)
+    >>> compat = ServerCompat(lacks_sweep_filters=True)
     >>> sorted(compat.missing_features())
     ['SWEEPS_QUERY_FILTERING']
     >>> ServerCompat().is_default, compat.is_default
@@ -45,8 +48,9 @@ NEWER_SWEEP_FIELDS = (
 class ServerCompat:
     """Which newer W&B API features this server pretends to lack."""
 
-    legacy_sweeps: bool = False
-    legacy_delete_run: bool = False
+    lacks_sweep_filters: bool = False
+    lacks_sweep_fields: bool = False
+    lacks_delete_artifacts: bool = False
 
     @property
     def is_default(self) -> bool:
@@ -54,7 +58,7 @@ class ServerCompat:
 
     def missing_features(self) -> frozenset[str]:
         """Server features (``serverInfo.features``) an older server would not report."""
-        return frozenset({"SWEEPS_QUERY_FILTERING"} if self.legacy_sweeps else ())
+        return frozenset({"SWEEPS_QUERY_FILTERING"} if self.lacks_sweep_filters else ())
 
     def features(self, names: Iterable[str]) -> list[dict[str, Any]]:
         """``serverInfo.features`` entries: ``names`` without the missing ones."""
@@ -63,14 +67,16 @@ class ServerCompat:
 
     def strip(self, schema: GraphQLSchema) -> GraphQLSchema:
         """Remove the missing fields from ``schema`` (a freshly built one, changed in place)."""
-        if self.legacy_sweeps:
-            sweep = schema.type_map["Sweep"]
+        if self.lacks_sweep_filters:
             project = schema.type_map["Project"]
-            assert isinstance(sweep, GraphQLObjectType) and isinstance(project, GraphQLObjectType)
+            assert isinstance(project, GraphQLObjectType)
+            project.fields["sweeps"].args.pop("filters", None)
+        if self.lacks_sweep_fields:
+            sweep = schema.type_map["Sweep"]
+            assert isinstance(sweep, GraphQLObjectType)
             for name in NEWER_SWEEP_FIELDS:
                 sweep.fields.pop(name, None)
-            project.fields["sweeps"].args.pop("filters", None)
-        if self.legacy_delete_run:
+        if self.lacks_delete_artifacts:
             delete_input = schema.type_map["DeleteRunInput"]
             assert isinstance(delete_input, GraphQLInputObjectType)
             delete_input.fields.pop("deleteArtifacts", None)
