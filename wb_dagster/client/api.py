@@ -388,7 +388,12 @@ class WandbClient:
         filters: dict[str, Any] | None = None,
     ) -> list[Sweep]:
         """All sweeps of ``entity/project``, optionally ``filters`` (W&B's filter syntax, e.g.
-        ``{"state": "RUNNING"}``; needs W&B server 0.81.4 or newer, as in the SDK)."""
+        ``{"state": "RUNNING"}``; needs W&B server 0.81.4 or newer, as in the SDK).
+
+        Example (``client`` connected to the local server with the demo seed):
+            >>> [s.id for s in client.sweeps("wb-demo/cifar", filters={"state": "FINISHED"})]
+            ['cifarswp']
+        """
         entity, project = self._project_parts(path, "sweeps")
         return list_sweeps(self, entity, project, per_page, filters)
 
