@@ -230,7 +230,7 @@ def project_node(ctx: Ctx, row: dict[str, Any]) -> dict[str, Any]:
         "entityName": row["entity"],
         "readOnly": False,
         "isBenchmark": False,
-        "user": lambda info: user_node(ctx, ctx.backend.viewer_username),  # its creator
+        "user": lambda info: user_node(ctx, ctx.backend.viewer_username),  # the key creates all
         "createdAt": row["created_at"],
         "entity": entity_node(ctx, row["entity"]),
         "runCount": run_count,
