@@ -28,7 +28,7 @@ from wb_dagster.client.paths import (
     parse_project_path,
 )
 from wb_dagster.client.runs import Run, Runs, unexpected_shape
-from wb_dagster.client.sweeps import Sweep
+from wb_dagster.client.sweeps import Sweep, fetch_sweep_attrs, list_sweeps
 from wb_dagster.client.transport import RetrySettings, Transport
 
 log = logging.getLogger(__name__)
@@ -371,12 +371,7 @@ class WandbClient:
         if cached is not None:
             return cached
         where = self._resolve(path)
-        data = self.transport.graphql(
-            queries.GET_SWEEP,
-            {"entity": where.entity, "project": where.project, "name": where.id},
-            what=f"fetching sweep {where}",
-        )
-        attrs = (data.get("project") or {}).get("sweep")
+        attrs = fetch_sweep_attrs(self, where)
         if attrs is None:
             raise NotFoundError(
                 f"Could not find sweep {where}: check the entity, project and sweep id."
@@ -386,28 +381,21 @@ class WandbClient:
             self._sweeps[path] = sweep
         return sweep
 
-    def sweeps(self, path: str | None = None, per_page: int = 50) -> list[Sweep]:
-        """All sweeps of ``entity/project``."""
+    def sweeps(
+        self,
+        path: str | None = None,
+        per_page: int = 50,
+        filters: dict[str, Any] | None = None,
+    ) -> list[Sweep]:
+        """All sweeps of ``entity/project``, optionally ``filters`` (W&B's filter syntax, e.g.
+        ``{"state": "RUNNING"}``; needs W&B server 0.81.4 or newer, as in the SDK).
+
+        Example (``client`` connected to the local server with the demo seed):
+            >>> [s.id for s in client.sweeps("wb-demo/cifar", filters={"state": "FINISHED"})]
+            ['cifarswp']
+        """
         entity, project = self._project_parts(path, "sweeps")
-        out: list[Sweep] = []
-        cursor: str | None = None
-        while True:
-            data = self.transport.graphql(
-                queries.GET_SWEEPS,
-                {"entity": entity, "project": project, "cursor": cursor, "perPage": per_page},
-                what=f"listing sweeps of {entity}/{project}",
-            )
-            proj = data.get("project")
-            if proj is None:
-                raise NotFoundError(f"Could not find project {entity}/{project}.")
-            conn = proj.get("sweeps") or {}
-            for edge in conn.get("edges") or []:
-                node = edge.get("node") or {}
-                out.append(Sweep(self, ObjectPath(entity, project, str(node.get("name"))), node))
-            info = conn.get("pageInfo") or {}
-            if not info.get("hasNextPage") or not info.get("endCursor"):
-                return out
-            cursor = info["endCursor"]
+        return list_sweeps(self, entity, project, per_page, filters)
 
 
 __all__ = ["WandbClient"]

@@ -222,7 +222,14 @@ mutation UpsertBucket($id: String, $summaryMetrics: JSONString) {
 }
 """
 
+# `deleteArtifacts` only in the variant that asks for it: older W&B servers lack the field
 DELETE_RUN = """
+mutation DeleteRun($id: ID!) {
+    deleteRun(input: {id: $id}) { clientMutationId }
+}
+"""
+
+DELETE_RUN_WITH_ARTIFACTS = """
 mutation DeleteRun($id: ID!, $deleteArtifacts: Boolean) {
     deleteRun(input: {id: $id, deleteArtifacts: $deleteArtifacts}) { clientMutationId }
 }
@@ -256,8 +263,36 @@ query GetSweep($name: String!, $project: String, $entity: String) {
     + SWEEP_FIELDS
 )
 
+# Sweep filters need W&B server 0.81.4 (the SDK's `sweeps.py`); older servers get the legacy list
 GET_SWEEPS = (
     """
+query GetSweeps($project: String!, $entity: String!, $filters: JSONString!, $cursor: String,
+                $perPage: Int = 50) {
+    project(name: $project, entityName: $entity) {
+        sweeps(after: $cursor, first: $perPage, filters: $filters) {
+            pageInfo { endCursor hasNextPage }
+            edges { node { ...SweepFields } }
+        }
+    }
+}
+"""
+    + SWEEP_FIELDS
+)
+
+# What older W&B servers answer (the SDK's `GetSweepLegacy` fields)
+LEGACY_SWEEP_FIELDS = """
+fragment SweepFields on Sweep {
+    id
+    name
+    state
+    bestLoss
+    config
+}
+"""
+
+GET_SWEEP_LEGACY = GET_SWEEP.replace(SWEEP_FIELDS, LEGACY_SWEEP_FIELDS)
+
+_SWEEPS_UNFILTERED = """
 query GetSweeps($project: String!, $entity: String!, $cursor: String, $perPage: Int = 50) {
     project(name: $project, entityName: $entity) {
         sweeps(after: $cursor, first: $perPage) {
@@ -267,5 +302,7 @@ query GetSweeps($project: String!, $entity: String!, $cursor: String, $perPage: 
     }
 }
 """
-    + SWEEP_FIELDS
-)
+
+GET_SWEEPS_UNFILTERED = _SWEEPS_UNFILTERED + SWEEP_FIELDS
+
+GET_SWEEPS_LEGACY = _SWEEPS_UNFILTERED + LEGACY_SWEEP_FIELDS

@@ -578,8 +578,8 @@ class Run:
     def delete(self, delete_artifacts: bool = False) -> None:
         """Delete the run (not retried automatically on server errors)."""
         self.client.transport.graphql(
-            queries.DELETE_RUN,
-            {"id": self.storage_id, "deleteArtifacts": delete_artifacts},
+            queries.DELETE_RUN_WITH_ARTIFACTS if delete_artifacts else queries.DELETE_RUN,
+            {"id": self.storage_id, **({"deleteArtifacts": True} if delete_artifacts else {})},
             what=f"deleting run {self}",
             idempotent=False,
         )

@@ -8,8 +8,12 @@ Example (``client`` connected to the local server with the demo seed):
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from wb_dagster.client import queries
+from wb_dagster.client.errors import AuthenticationError, CommError, NotFoundError, RateLimitError
 from wb_dagster.client.paths import ObjectPath
 from wb_dagster.client.runs import Run, Runs
 
@@ -132,3 +136,70 @@ class Sweep:
             return runs[0]
         except IndexError:
             return None
+
+
+def _rejected(exc: CommError) -> bool:
+    """Whether a failure may be an older server refusing newer fields (the SDK falls back on
+    any failure; credentials, missing objects and rate limits are not worth a second query)."""
+    return not isinstance(exc, AuthenticationError | NotFoundError | RateLimitError)
+
+
+def fetch_sweep_attrs(client: WandbClient, where: ObjectPath) -> dict[str, Any] | None:
+    """A sweep's fields (``GetSweep``), or, if the server refuses them, the five an older W&B
+    server has (``GetSweepLegacy``), as the SDK falls back; None when there is no such sweep."""
+    variables = {"entity": where.entity, "project": where.project, "name": where.id}
+    what = f"fetching sweep {where}"
+    try:
+        data = client.transport.graphql(queries.GET_SWEEP, variables, what=what)
+    except CommError as exc:
+        if not _rejected(exc):
+            raise
+        data = client.transport.graphql(queries.GET_SWEEP_LEGACY, variables, what=what)
+    attrs = (data.get("project") or {}).get("sweep")
+    return attrs if isinstance(attrs, dict) else None
+
+
+def list_sweeps(
+    client: WandbClient,
+    entity: str,
+    project: str,
+    per_page: int,
+    filters: Mapping[str, Any] | None,
+) -> list[Sweep]:
+    """Every sweep of a project, filtered server-side by ``filters`` (W&B's run-filter
+    syntax). A server that refuses the query is asked again without ``filters`` (W&B servers
+    before 0.81.4 lack them; a filtered listing then raises rather than silently returning
+    every sweep, as the SDK does), then with the legacy fields."""
+    what = f"listing sweeps of {entity}/{project}"
+    attempts = [queries.GET_SWEEPS, queries.GET_SWEEPS_UNFILTERED, queries.GET_SWEEPS_LEGACY]
+    base = {"entity": entity, "project": project, "perPage": per_page}
+    out: list[Sweep] = []
+    cursor: str | None = None
+    while True:
+        query = attempts[0]
+        extra = {"filters": json.dumps(dict(filters or {}))} if query is queries.GET_SWEEPS else {}
+        try:
+            data = client.transport.graphql(query, {**base, **extra, "cursor": cursor}, what=what)
+        except CommError as exc:
+            if len(attempts) == 1 or not _rejected(exc):
+                raise
+            if filters and query is queries.GET_SWEEPS:
+                raise CommError(
+                    f"{what} with filters {dict(filters)}: the server refused the query "
+                    f"({exc.message}); sweep filters need W&B server 0.81.4 or newer: list "
+                    "without filters and select the sweeps yourself",
+                    exc=exc,
+                ) from exc
+            attempts.pop(0)
+            continue
+        proj = data.get("project")
+        if proj is None:
+            raise NotFoundError(f"Could not find project {entity}/{project}.")
+        conn = proj.get("sweeps") or {}
+        for edge in conn.get("edges") or []:
+            node = edge.get("node") or {}
+            out.append(Sweep(client, ObjectPath(entity, project, str(node.get("name"))), node))
+        info = conn.get("pageInfo") or {}
+        if not info.get("hasNextPage") or not info.get("endCursor"):
+            return out
+        cursor = info["endCursor"]

@@ -11,12 +11,15 @@ Example:
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from wb_dagster.testing.console_logs import ConsoleLogStore
 from wb_dagster.testing.files import FileStore
 from wb_dagster.testing.history_store import HistoryStore
+from wb_dagster.testing.run_control import StopFlags
 from wb_dagster.testing.run_store import RunStore
+from wb_dagster.testing.server_compat import ServerCompat
 from wb_dagster.testing.store import Store
 
 DEFAULT_USERNAME = "local-user"
@@ -35,7 +38,11 @@ class Backend:
     runs: RunStore
     history: HistoryStore
     files: FileStore
+    console: ConsoleLogStore
+    stops: StopFlags
     api_key: str
+    # which newer W&B API features the server pretends to lack (a test control)
+    compat: ServerCompat = field(default_factory=ServerCompat)
 
     @classmethod
     def open(cls, data_dir: Path, api_key: str | None = None) -> Backend:
@@ -43,7 +50,16 @@ class Backend:
         store = Store(data_dir)
         key = api_key or store.get_setting("api_key") or new_api_key()
         store.set_setting("api_key", key)
-        backend = cls(store, RunStore(store), HistoryStore(store), FileStore(store), key)
+        files = FileStore(store)
+        backend = cls(
+            store,
+            RunStore(store),
+            HistoryStore(store),
+            files,
+            ConsoleLogStore(store, files),
+            StopFlags(store),
+            key,
+        )
         if store.get_setting("viewer") is None:
             backend.set_viewer(DEFAULT_USERNAME, DEFAULT_USERNAME)
         return backend

@@ -14,14 +14,18 @@ Every key is optional; a body without any is a heartbeat. Semantics (wandb-proto
 * history / events lines are append-only; ``offset`` is the index of the first line, so a
   retried chunk (offset below the stored line count) only appends the lines not yet stored;
 * ``wandb-summary.json`` carries the whole latest summary (replaces the stored one);
-* ``output.log`` lines may be rewritten (same offset sent again, the later one wins); once the
-  SDK lists ``output.log`` in ``uploaded`` (its PUT of the whole file), that copy is kept;
+* ``output.log`` lines may be rewritten (same offset sent again, the later one wins); each
+  line is also kept as a console line (:mod:`.console_logs`, read by ``run.console_logs()``);
+  once the SDK lists ``output.log`` in ``uploaded`` (its PUT of the whole file), that copy of
+  the file is kept;
 * ``complete`` + ``exitcode`` end the run (``finished`` / ``failed``, history exported);
 * every request is a heartbeat: it bumps ``heartbeatAt``; a request without ``complete`` for
   an ended run (resumed, or a crashed run that was only cut off) makes it ``running`` again.
 
-The reply is ``{}`` (any JSON object is accepted by wandb-core). Malformed bodies get a 400 that
-says what is wrong; a 5xx would make wandb-core retry the same chunk for days.
+The reply is ``{}`` (any JSON object is accepted by wandb-core), or ``{"stopped": true}`` once
+the run was asked to stop (``stopRun``, :mod:`.run_control`): wandb-core reads that key.
+Malformed bodies get a 400 that says what is wrong; a 5xx would make wandb-core retry the same
+chunk for days.
 """
 
 from __future__ import annotations
@@ -34,8 +38,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from wb_dagster.testing.console_logs import OUTPUT_FILE, ConsoleLogStore
 from wb_dagster.testing.files import FileStore
 from wb_dagster.testing.history_store import HistoryStore
+from wb_dagster.testing.run_control import StopFlags
 from wb_dagster.testing.run_lifecycle import TERMINAL_STATES, finish_run
 from wb_dagster.testing.run_store import RunStore
 
@@ -44,7 +50,6 @@ logger = logging.getLogger(__name__)
 HISTORY_FILE = "wandb-history.jsonl"
 EVENTS_FILE = "wandb-events.jsonl"
 SUMMARY_FILE = "wandb-summary.json"
-OUTPUT_FILE = "output.log"
 
 
 class FileChunk(BaseModel):
@@ -114,13 +119,25 @@ def _unseen(chunk: FileChunk, stored: int) -> list[str]:
 class FileStreamWriter:
     """Applies file_stream requests to the server's stores."""
 
-    def __init__(self, runs: RunStore, history: HistoryStore, files: FileStore) -> None:
+    def __init__(
+        self,
+        runs: RunStore,
+        history: HistoryStore,
+        files: FileStore,
+        console: ConsoleLogStore,
+        stops: StopFlags,
+    ) -> None:
         self.runs = runs
         self.history = history
         self.files = files
+        self.console = console
+        self.stops = stops
 
-    def apply(self, entity: str, project: str, run_name: str, request: FileStreamRequest) -> None:
-        """Store one request; raises ``LookupError`` if the run does not exist."""
+    def apply(
+        self, entity: str, project: str, run_name: str, request: FileStreamRequest
+    ) -> dict[str, Any]:
+        """Store one request and return the reply; raises ``LookupError`` if the run does not
+        exist."""
         run = self.runs.get_run(entity, project, run_name)
         if run is None:
             raise LookupError(
@@ -132,6 +149,7 @@ class FileStreamWriter:
         if run["state"] in TERMINAL_STATES and not request.complete:
             # data for an ended run: it was resumed (or a crashed one was only cut off)
             fields["state"] = "running"
+            self.stops.clear(pk)
         if request.preempting:
             fields["state"] = "preempting"
         with self.runs.store.write():
@@ -149,11 +167,15 @@ class FileStreamWriter:
             output_chunk = request.files.get(OUTPUT_FILE)
             # once the SDK has uploaded its own output.log (listed in `uploaded`), that copy wins
             uploaded = OUTPUT_FILE in (request.uploaded or [])
-            if output_chunk is not None and output_chunk.content and not uploaded:
-                self._write_output(pk, output_chunk)
+            if output_chunk is not None and output_chunk.content:
+                self.console.write(pk, output_chunk.offset, output_chunk.content)
+                if not uploaded:
+                    self._write_output(pk, output_chunk)
             self.runs.update_run(pk, fields)  # also the heartbeat
+            stopped = self.stops.is_stopped(pk)
             if request.complete:
-                finish_run(self.runs, self.history, pk, request.exitcode)
+                finish_run(self.runs, self.history, pk, request.exitcode, stopped=stopped)
+        return {"stopped": True} if stopped else {}
 
     def _append_history(self, pk: int, chunk: FileChunk, stored: int) -> None:
         rows = _parse_lines(HISTORY_FILE, _unseen(chunk, stored))
@@ -180,14 +202,6 @@ class FileStreamWriter:
             lines.extend([""] * (chunk.offset - len(lines)))
         lines[chunk.offset : chunk.offset + len(chunk.content)] = chunk.content
         self.files.put(pk, OUTPUT_FILE, ("\n".join(lines) + "\n").encode())
-
-
-def log_line_count(files: FileStore, run_pk: int) -> int:
-    """Lines of the run's ``output.log`` (``logLineCount``: where a resumed run continues)."""
-    record = files.get(run_pk, OUTPUT_FILE)
-    if record is None:
-        return 0
-    return len(files.blob_path(record.pk).read_text(errors="replace").splitlines())
 
 
 def history_tail(history: HistoryStore, run_pk: int, last_step: int) -> str:

@@ -41,8 +41,9 @@ from graphql.language import ast as gql_ast
 from graphql.utilities import value_from_ast_untyped
 
 from wb_dagster.testing.backend import Backend
-from wb_dagster.testing.file_stream import events_tail, history_tail, log_line_count
+from wb_dagster.testing.file_stream import events_tail, history_tail
 from wb_dagster.testing.history_store import sample_positions
+from wb_dagster.testing.server_compat import ServerCompat
 from wb_dagster.testing.storage_ids import encode_id
 from wb_dagster.testing.sweep_filters import compile_sweep_filters
 
@@ -95,13 +96,13 @@ def _configure_scalars(schema: GraphQLSchema) -> None:
     setup("Duration", lambda v: v, lambda v: v, _literal)
 
 
-@lru_cache(maxsize=1)
-def load_schema() -> GraphQLSchema:
-    """The server's schema, built once per process from the packaged SDL file."""
+@lru_cache(maxsize=8)
+def load_schema(compat: ServerCompat = ServerCompat()) -> GraphQLSchema:  # noqa: B008
+    """The server's schema (without what ``compat`` removes), built once per process."""
     sdl = resources.files("wb_dagster.testing").joinpath("schema.graphql").read_text()
     schema = build_schema(sdl)
     _configure_scalars(schema)
-    return schema
+    return compat.strip(schema)
 
 
 # ---------------------------------------------------------------------------- shaping
@@ -228,6 +229,8 @@ def project_node(ctx: Ctx, row: dict[str, Any]) -> dict[str, Any]:
         "name": row["name"],
         "entityName": row["entity"],
         "readOnly": False,
+        "isBenchmark": False,
+        "user": lambda info: user_node(ctx, ctx.backend.viewer_username),  # the key creates all
         "createdAt": row["created_at"],
         "entity": entity_node(ctx, row["entity"]),
         "runCount": run_count,
@@ -327,6 +330,11 @@ def run_node(ctx: Ctx, r: dict[str, Any]) -> dict[str, Any]:
         row = backend.runs.get_project_by_pk(r["project_pk"])
         return None if row is None else project_node(ctx, row)
 
+    def log_lines(
+        info: Any, first: Any = None, after: Any = None, last: Any = None, **_: Any
+    ) -> Any:
+        return backend.console.connection(pk, first, after, last)
+
     def history_keys(info: Any) -> Any:
         keys = json.loads(r["history_keys"] or "{}")
         return keys if "lastStep" in keys else _empty_history_keys(r["last_step"])
@@ -338,7 +346,7 @@ def run_node(ctx: Ctx, r: dict[str, Any]) -> dict[str, Any]:
         "projectId": r["project_pk"],
         "project": project_obj,
         "state": r["state"],
-        "stopped": False,
+        "stopped": lambda info: backend.stops.is_stopped(pk),
         "tags": json.loads(r["tags"] or "[]"),
         "group": r["group_name"],
         "jobType": r["job_type"],
@@ -359,7 +367,8 @@ def run_node(ctx: Ctx, r: dict[str, Any]) -> dict[str, Any]:
         "wandbConfig": wandb_config,
         "historyKeys": history_keys,
         "historyLineCount": r["history_line_count"],
-        "logLineCount": lambda info: log_line_count(backend.files, pk),
+        "logLineCount": lambda info: backend.console.line_count(pk),
+        "logLines": log_lines,
         "eventsLineCount": r["events_line_count"],
         "historyTail": lambda info: history_tail(backend.history, pk, r["last_step"]),
         "eventsTail": lambda info: events_tail(backend.runs, pk),
@@ -476,6 +485,7 @@ def sweep_node(ctx: Ctx, s: dict[str, Any]) -> dict[str, Any]:
         "updatedAt": s["updated_at"],
         "runCount": lambda info: runs_store.sweep_run_count(project_pk, s["name"]),
         "runCountExpected": s["run_count_expected"],
+        "controllerRunName": None,  # W&B's hosted controller runs no controller run
         "project": project_obj,
         "runs": runs,
     }
@@ -510,7 +520,7 @@ def query_root(ctx: Ctx) -> dict[str, Any]:
         "serverInfo": {
             "cliVersionInfo": {},
             "latestLocalVersionInfo": None,
-            "features": [{"name": f, "isEnabled": True} for f in SERVER_FEATURES],
+            "features": ctx.backend.compat.features(SERVER_FEATURES),
         },
         "project": project,
         "model": project,
@@ -540,7 +550,10 @@ def operation_name_of(document: str) -> str | None:
 
 
 @lru_cache(maxsize=512)
-def checked_document(query: str) -> tuple[gql_ast.DocumentNode | None, list[dict[str, Any]]]:
+def checked_document(
+    query: str,
+    compat: ServerCompat = ServerCompat(),  # noqa: B008
+) -> tuple[gql_ast.DocumentNode | None, list[dict[str, Any]]]:
     """``query`` parsed and validated, once per distinct text: clients send the same few
     queries over and over, and parse + validate cost more than most resolvers (~25% of the
     server's CPU in the W4 benchmark). Returns ``(None, errors)`` for an invalid query.
@@ -549,7 +562,7 @@ def checked_document(query: str) -> tuple[gql_ast.DocumentNode | None, list[dict
         document = parse(query)
     except GraphQLError as exc:
         return None, [dict(exc.formatted)]
-    errors = validate(load_schema(), document)
+    errors = validate(load_schema(compat), document)
     if errors:
         return None, [dict(e.formatted) for e in errors]
     return document, []
@@ -563,8 +576,8 @@ def execute_request(backend: Backend, base_url: str, body: Any) -> tuple[int, di
     if not isinstance(variables, dict):
         return 400, _error("variables must be a JSON object")
     op_name = body.get("operationName") or None  # "" means "the only operation"
-    schema = load_schema()
-    document, errors = checked_document(body["query"])
+    schema = load_schema(backend.compat)
+    document, errors = checked_document(body["query"], backend.compat)
     if document is None:
         return 400, {"errors": errors, "data": None}
     ctx = Ctx(backend, base_url.rstrip("/"))

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLError
 
+from wb_dagster.testing.display_names import display_name_for
+from wb_dagster.testing.run_control import run_control_mutations
 from wb_dagster.testing.run_store import RUN_STATES
 from wb_dagster.testing.storage_ids import BadIdError, decode_id, encode_id
 
@@ -84,6 +86,10 @@ def mutation_root(ctx: Ctx) -> dict[str, Any]:
 
     backend = ctx.backend
 
+    def _run_number(entity: str, project: str) -> int:
+        row = backend.runs.get_project(entity, project)
+        return 1 + (0 if row is None else backend.runs.count_runs(int(row["pk"])))
+
     def upsert_bucket(info: Any, input: dict[str, Any]) -> dict[str, Any]:
         fields = _fields_from_input(input)
         if input.get("id"):
@@ -100,6 +106,8 @@ def mutation_root(ctx: Ctx) -> dict[str, Any]:
             inserted = backend.runs.get_run(entity, project, name) is None
             if inserted:  # a run belongs to the key's user (wandb.Api needs `user`)
                 fields.setdefault("username", backend.viewer_username)
+                if not fields.get("display_name"):  # W&B names unnamed runs (`fluent-sun-3`)
+                    fields["display_name"] = display_name_for(name, _run_number(entity, project))
             backend.runs.upsert_run(entity, project, name, fields)
             run = backend.runs.get_run(entity, project, name) or {}
         fresh = backend.runs.get_run_by_pk(run["pk"])
@@ -170,6 +178,7 @@ def mutation_root(ctx: Ctx) -> dict[str, Any]:
 
     return {
         **sweep_agent_mutations(ctx),
+        **run_control_mutations(ctx, _run_by_id, run_node),
         "upsertBucket": upsert_bucket,
         "deleteRun": delete_run,
         "updateRunState": update_run_state,

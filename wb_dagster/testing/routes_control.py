@@ -5,10 +5,14 @@
 * ``GET /_control/stats`` -> ``{"requests": N, "by_operation": {...}, "by_route": {...}}``;
   ``DELETE`` resets the counters.
 * ``POST /_control/seed`` with a scale spec (see :mod:`.scale_seed`).
+* ``POST /_control/compat`` with ``{"lacks_sweep_filters": bool, "lacks_sweep_fields": bool,
+  "lacks_delete_artifacts": bool}`` makes the server answer like an older W&B server (see
+  :mod:`.server_compat`); ``GET`` reads it, ``DELETE`` restores the default.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from pydantic import ValidationError
@@ -18,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from wb_dagster.testing.routes_graphql import json_response
+from wb_dagster.testing.server_compat import ServerCompat
 from wb_dagster.testing.server_state import ServerState
 
 
@@ -61,8 +66,20 @@ def control_routes(state: ServerState) -> list[Route]:
         result = await run_in_threadpool(seed_scale, state.backend, spec)
         return json_response(result)
 
+    async def compat(request: Request) -> Response:
+        if request.method == "DELETE":
+            state.backend.compat = ServerCompat()
+        elif request.method == "POST":
+            try:
+                state.backend.compat = ServerCompat(**json.loads(await request.body()))
+            except (json.JSONDecodeError, TypeError) as exc:
+                fields = ", ".join(f.name for f in dataclasses.fields(ServerCompat))
+                return _bad(f"send a JSON object with boolean fields of {fields}: {exc}")
+        return json_response(dataclasses.asdict(state.backend.compat))
+
     return [
         Route("/_control/faults", faults, methods=["GET", "POST", "DELETE"]),
+        Route("/_control/compat", compat, methods=["GET", "POST", "DELETE"]),
         Route("/_control/stats", stats, methods=["GET", "DELETE"]),
         Route("/_control/seed", seed, methods=["POST"]),
     ]

@@ -18,19 +18,21 @@ from wb_dagster.testing.server_state import ServerState
 
 def file_stream_routes(state: ServerState) -> list[Route]:
     backend = state.backend
-    writer = FileStreamWriter(backend.runs, backend.history, backend.files)
+    writer = FileStreamWriter(
+        backend.runs, backend.history, backend.files, backend.console, backend.stops
+    )
 
     async def file_stream(request: Request) -> Response:
         p = request.path_params
         raw = await request.body()
         try:
             body = parse_body(raw, request.headers.get("content-encoding"))
-            await run_in_threadpool(writer.apply, p["entity"], p["project"], p["run"], body)
+            reply = await run_in_threadpool(writer.apply, p["entity"], p["project"], p["run"], body)
         except (FileStreamError, HistoryError) as exc:
             return json_response({"error": str(exc)}, 400)
         except LookupError as exc:
             return json_response({"error": str(exc)}, 404)
-        return json_response({})
+        return json_response(reply)
 
     return [
         Route("/files/{entity}/{project}/{run}/file_stream", file_stream, methods=["POST"]),

@@ -50,9 +50,17 @@ def state_for_exit_code(exit_code: int | None) -> str:
     return "finished" if not exit_code else "failed"
 
 
-def finish_run(runs: RunStore, history: HistoryStore, run_pk: int, exit_code: int | None) -> str:
-    """Mark the run finished/failed by its exit code and export its live history."""
-    state = state_for_exit_code(exit_code)
+def finish_run(
+    runs: RunStore,
+    history: HistoryStore,
+    run_pk: int,
+    exit_code: int | None,
+    *,
+    stopped: bool = False,
+) -> str:
+    """Mark the run finished/failed by its exit code (``killed`` when it was asked to stop and
+    exits non-zero) and export its live history."""
+    state = "killed" if stopped and exit_code else state_for_exit_code(exit_code)
     history.export_live(run_pk)
     runs.update_run(run_pk, {"state": state})
     _finish_sweep(runs, run_pk)

@@ -63,6 +63,8 @@ def delete_run_everywhere(backend: Backend, run_pk: int) -> None:
     """Delete a run with its history parts, live rows, events and file blobs."""
     backend.history.delete_run(run_pk)
     backend.files.delete_run(run_pk)
+    backend.console.delete_run(run_pk)
+    backend.stops.clear(run_pk)
     backend.runs.delete_run_rows(run_pk)
 
 

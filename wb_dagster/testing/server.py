@@ -27,6 +27,7 @@ from wb_dagster.testing.app import build_app
 from wb_dagster.testing.backend import Backend
 from wb_dagster.testing.run_lifecycle import CrashWatchdog, set_heartbeat_timeout
 from wb_dagster.testing.seed import SeedBuilder
+from wb_dagster.testing.server_compat import ServerCompat
 from wb_dagster.testing.server_state import ServerState
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -227,6 +228,16 @@ class LocalWandbServer:
     @latency_ms.setter
     def latency_ms(self, value: int) -> None:
         self._state().latency_ms = value
+
+    @property
+    def compat(self) -> ServerCompat:
+        """Which newer W&B API features the server pretends to lack (default: none); the same
+        as ``GET``/``POST /_control/compat`` (see :mod:`wb_dagster.testing.server_compat`)."""
+        return self.backend.compat
+
+    @compat.setter
+    def compat(self, value: ServerCompat) -> None:
+        self.backend.compat = value
 
     # ------------------------------------------------------------ controls
     def add_faults(self, rules: Iterable[Mapping[str, Any]]) -> None:
