@@ -753,5 +753,7 @@ def run_table(nodes: Sequence[dict[str, Any]]) -> pa.Table:
     # nested path of the same name are told apart the same way in every row (flatten.py)
     config_cols = rows_to_columns(configs, prefix="config.")
     summary_cols = rows_to_columns(summaries, prefix="summary.")
-    columns = {**fixed, **config_cols, **summary_cols}
-    return pa.table(columns)
+    # a key null in every run has no column: a stored table merged with fresh rows (where it
+    # may be null only there) must equal the table read in full
+    values = {k: a for k, a in {**config_cols, **summary_cols}.items() if a.null_count < len(a)}
+    return pa.table({**fixed, **values})

@@ -11,7 +11,8 @@ file and its appended steps, a stored run table and fresh rows):
 * anything else -- a key whose values are of different kinds (a bool and a number, a number
   and a string, a list and a string, ``list[int]`` and ``list[str]``), a W&B typed value
   (``{"_type": ...}``), a list of dicts -- is **JSON text**: every non-null value of the
-  column is its compact JSON (``'true'``, ``'0.5'``, ``'"text"'``, ``'[1,2]'``), so
+  column is its compact JSON (``'true'``, ``'0.5'``, ``'"text"'``, ``'[1,2]'``; whole floats
+  written as integers, as W&B's own JSON does), so
   ``json.loads(cell)`` gives back exactly the value W&B holds. JSON-text columns are
   ``large_string``; plain text columns are ``string``, which is how a merge tells them apart.
 
@@ -46,13 +47,25 @@ CONVERSION_ERRORS = (
 
 
 def to_json_text(value: Any) -> str:
-    """Compact JSON text of a value (NaN/Infinity written as W&B's JSON does).
+    """Compact JSON text of a value, as W&B's JSON writes it: NaN/Infinity as tokens and whole
+    floats as integers (``3.0`` -> ``3``), so a value reads alike from a live row and a parquet
+    export.
 
     Example:
-        >>> to_json_text({"a": [1, float("nan")]})
-        '{"a":[1,NaN]}'
+        >>> to_json_text({"a": [1, 3.0, float("nan")]})
+        '{"a":[1,3,NaN]}'
     """
-    return json.dumps(value, separators=(",", ":"), allow_nan=True, default=str)
+    return json.dumps(_canonical(value), separators=(",", ":"), allow_nan=True, default=str)
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and abs(value) < 2**53 else value
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    return value
 
 
 def is_json_text(typ: pa.DataType) -> bool:
