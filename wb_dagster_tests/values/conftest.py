@@ -51,6 +51,10 @@ FIXED_2: list[dict[str, Any]] = [
     {"lst": "text", "li": ["a"], "n": {"x": 1}, "flag": 1, "keep": [3, 4]},
     {"lst": "more", "n": 3, "keep": [5]},
 ]
+# D8 as reported: a run logging only bools and numbers under one key (Arrow's inference alone
+# would turn them into numbers)
+BOOLS_RUN = "bools"
+BOOLS = [{"flag": False}, {"flag": True}, {"flag": 0.5}, {"flag": 1}]
 CONFIG = {"opt": {"lr": 0.1}, "a.b": 1, "a": {"b": 2}, "layers": [64, 32], " pad ": "x"}
 TAGS = ["baseline", "x"]
 
@@ -128,18 +132,22 @@ class Logged:
     runs_stored_a: pa.Table  # the run table after the first phase, read back from parquet
     runs_merged_b: pa.Table  # ... merged with fresh rows of the runs resumed in phase 2
     runs_full_b: pa.Table  # the full run table at the same time
-    syncs_a: dict[str, HistorySync] = field(default_factory=dict)
-    syncs_c: dict[str, HistorySync] = field(default_factory=dict)
+    # a failed sync is kept (not raised) so that each test reports its own row
+    syncs_a: dict[str, HistorySync | Exception] = field(default_factory=dict)
+    syncs_c: dict[str, HistorySync | Exception] = field(default_factory=dict)
 
     def stored_history(self, run_id: str) -> pa.Table:
         return read_table(self.store / "history" / f"{run_id}.parquet")
 
-    def sync_all(self) -> dict[str, HistorySync]:
-        out = {}
+    def sync_all(self) -> dict[str, HistorySync | Exception]:
+        out: dict[str, HistorySync | Exception] = {}
         self.client.flush()  # runs are cached per client, like wandb.Api's
         for run_id in RUNS:
             run = self.client.run(f"{self.path}/{run_id}")
-            out[run_id] = sync_history(run, self.store / "history" / f"{run_id}.parquet")
+            try:
+                out[run_id] = sync_history(run, self.store / "history" / f"{run_id}.parquet")
+            except Exception as exc:  # noqa: BLE001 -- reported by the test that reads it
+                out[run_id] = exc
         return out
 
 
@@ -167,7 +175,8 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Logged]:
         path = f"{server.entity}/{PROJECT}"
         client = make_client(server)
         set_export_on_finish(runs_store, False)
-        _log(server, tmp / "p1", [_spec(server, "live", 1)])
+        bools = {"project": PROJECT, "entity": server.entity, "id": BOOLS_RUN, "rows": BOOLS}
+        _log(server, tmp / "p1", [_spec(server, "live", 1), bools])
         set_export_on_finish(runs_store, True)
         _log(server, tmp / "p2", [_spec(server, "mixed", 1), _spec(server, "exported", 1)])
         store = UPath(tmp / "store")

@@ -15,7 +15,7 @@ import pytest
 from wb_dagster.defs import build_wandb_defs
 from wb_dagster_tests.conftest import make_sdk_api
 
-from .conftest import PROJECT, RUNS, TAGS, Logged
+from .conftest import BOOLS_RUN, PROJECT, RUNS, TAGS, Logged
 from .referee import decoded_rows, flat, rows_equal, sdk_dict, strict_equal
 
 
@@ -43,10 +43,12 @@ def test_d1_incremental_run_table_keeps_lists(logged: Logged, sdk_env: Any) -> N
     merged = logged.runs_merged_b
     assert pa.types.is_list(merged.schema.field("tags").type)
     assert pa.types.is_list(merged.schema.field("config.layers").type)
-    for row in merged.to_pylist():
-        sdk = _sdk_run(logged, row["id"])
-        assert row["tags"] == sdk.tags == TAGS
-        assert row["config.layers"] == sdk.config["layers"] == [64, 32]
+    rows = {r["id"]: r for r in merged.to_pylist()}
+    assert set(rows) == {*RUNS, BOOLS_RUN}
+    for run_id in RUNS:
+        sdk = _sdk_run(logged, run_id)
+        assert rows[run_id]["tags"] == sdk.tags == TAGS
+        assert rows[run_id]["config.layers"] == sdk.config["layers"] == [64, 32]
     # and the history of a run with an exported and a live part keeps a list key a list
     table = logged.client.run(f"{logged.path}/mixed").history_table()
     assert table.schema.field("keep").type == pa.list_(pa.int64())
@@ -60,8 +62,10 @@ def test_d2_type_flip_after_resume_on_stored_history(
 ) -> None:
     """A key logged as a list, then as text after a resume: the stored history is appended
     (not failing), and holds every value as the SDK reads it."""
-    assert logged.syncs_a[run_id].mode == "full"
-    assert logged.syncs_c[run_id].mode == "append"
+    first, after_resume = logged.syncs_a[run_id], logged.syncs_c[run_id]
+    assert not isinstance(after_resume, Exception), after_resume
+    assert not isinstance(first, Exception) and first.mode == "full"
+    assert after_resume.mode == "append"
     stored = logged.stored_history(run_id)
     sdk_rows = _sdk_scan(logged, run_id)
     assert _column(stored, "lst") == [r.get("lst") for r in sdk_rows]
@@ -133,15 +137,15 @@ def test_d6_whitespace_and_unicode_keys(
     assert stored.materialization.metadata["rows"].value == 5
 
 
-@pytest.mark.parametrize("run_id", RUNS)
+@pytest.mark.parametrize("run_id", [BOOLS_RUN, *RUNS])
 def test_d8_bools_beside_numbers(logged: Logged, sdk_env: Any, run_id: str) -> None:
     """A key logged as False, True, 0.5, 1: every path gives the SDK's values, bools as bools."""
     sdk = [r.get("flag") for r in _sdk_scan(logged, run_id)]
     table = logged.client.run(f"{logged.path}/{run_id}").history_table()
     got = _column(table, "flag")
     assert len(got) == len(sdk) and all(strict_equal(a, b) for a, b in zip(got, sdk, strict=True))
-    if run_id == "live":
-        assert got == [False, True, 0.5, 1, None] and isinstance(got[0], bool)
+    if run_id in ("live", BOOLS_RUN):
+        assert got[:4] == [False, True, 0.5, 1] and isinstance(got[0], bool)
 
 
 @pytest.mark.parametrize("run_id", RUNS)

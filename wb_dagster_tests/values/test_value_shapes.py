@@ -119,7 +119,7 @@ def test_incremental_run_table_equals_the_full_one(logged: Logged) -> None:
 def test_run_table_config_and_summary_are_the_sdks(logged: Logged, sdk_env: Any) -> None:
     api = make_sdk_api(logged.server)
     rows = decoded_rows(logged.client.runs(logged.path).to_table())
-    assert len(rows) == 3
+    assert len(rows) == 4  # the three runs and the bools run
     for row in rows:
         sdk = api.run(f"{logged.path}/{row['id']}")
         config = {k: sdk_dict(v) for k, v in sdk.config.items()}
