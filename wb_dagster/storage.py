@@ -26,7 +26,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
 from typing import Any
 
 import pyarrow as pa

@@ -1,7 +1,7 @@
 """Logs one run with the official SDK as described by a JSON spec file (run as a subprocess).
 
-Spec keys: project, entity, mode ("online"/"offline"), id, resume, config, tags, rows (each may carry
-"_step"; {"_type": "histogram", "values", "bins"} dicts become wandb.Histogram), summary,
+Spec keys: project, entity, mode ("online"/"offline"), id, resume, config, tags, rows (each may
+carry "_step"; {"_type": "histogram", "values", "bins"} dicts become wandb.Histogram), summary,
 file_name + file_hex (saved with run.save), print_lines, exit_code, gzip (bool), result_path
 (where the run id and run directory are written). A spec with "runs" (a list of such specs,
 without result_path) logs each of them in turn in this one process.

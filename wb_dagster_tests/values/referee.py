@@ -46,7 +46,7 @@ def without_nones(row: Mapping[str, Any]) -> dict[str, Any]:
 def sdk_dict(value: Any) -> Any:
     """SDK summary/config sub-dicts are dict-like objects: plain dicts, recursively."""
     if hasattr(value, "keys") and not isinstance(value, str):
-        return {k: sdk_dict(value[k]) for k in value.keys()}
+        return {k: sdk_dict(value[k]) for k in list(value.keys())}
     if isinstance(value, list):
         return [sdk_dict(v) for v in value]
     return value
@@ -98,7 +98,9 @@ def rows_equal(ours: list[dict[str, Any]], sdk: list[dict[str, Any]]) -> list[st
             if key in ("_runtime", "_timestamp"):
                 continue
             if not strict_equal(got.get(key), want.get(key)):
-                problems.append(f"step {step} {key!r}: ours {got.get(key)!r}, SDK {want.get(key)!r}")
+                problems.append(
+                    f"step {step} {key!r}: ours {got.get(key)!r}, SDK {want.get(key)!r}"
+                )
     return problems
 
 
