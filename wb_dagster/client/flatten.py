@@ -76,9 +76,15 @@ def column_arrays(
     ``taken`` are the other columns' names at this level: a dict whose flattened names would
     collide with one of them stays whole (JSON text) instead.
     """
+    try:
+        inferred = pa.array(values)
+    except CONVERSION_ERRORS:
+        inferred = None
+    if inferred is not None and not has_struct(inferred.type):
+        return [(name, value_array(values, inferred))]
     dicts = [v for v in values if isinstance(v, dict)]
     if not dicts:
-        return [(name, value_array(values))]
+        return [(name, value_array(values, inferred))]
     if any(is_typed_value(d) for d in dicts):
         return [(name, json_text_array(values))]
     # plain nested dicts: scalars stay under `name`, dict entries go to `name.<sub>`
@@ -106,10 +112,20 @@ def rows_to_columns(rows: Sequence[Mapping[str, Any]], prefix: str = "") -> dict
     return out
 
 
-def rows_to_table(rows: Sequence[Mapping[str, Any]], *, first: Iterable[str] = (STEP,)) -> pa.Table:
-    """A table with one row per input row, columns = union of keys, ``first`` columns first."""
+def rows_to_table(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    first: Iterable[str] = (STEP,),
+    bools: bool | None = None,
+) -> pa.Table:
+    """A table with one row per input row, columns = union of keys, ``first`` columns first.
+
+    ``bools=False`` tells that no value is a bool (a caller that saw the JSON text knows).
+    """
     table = None
-    if rows and not any(_holds_bool(r) for r in rows):
+    if bools is None:
+        bools = any(_holds_bool(r) for r in rows)
+    if rows and not bools:
         try:
             # fast path: Arrow infers one struct over the union of keys in C++
             table = normalize_arrow_table(pa.Table.from_struct_array(pa.array(rows)))

@@ -144,7 +144,9 @@ def lines_to_table(lines: Sequence[str]) -> pa.Table:
             return order_columns(normalize_arrow_table(table))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         pass
-    return rows_to_table(parse_history_lines(lines))
+    # no JSON true/false token anywhere: no bool can hide among numbers
+    bools = b"true" in data or b"false" in data
+    return rows_to_table(parse_history_lines(lines), bools=bools)
 
 
 def _retyped(typ: pa.DataType) -> bool:

@@ -140,24 +140,37 @@ def _is_number(typ: pa.DataType) -> bool:
     return bool(pa.types.is_integer(typ) or pa.types.is_floating(typ))
 
 
-def value_array(values: Sequence[Any]) -> pa.Array:
+def _bool_free(values: Sequence[Any], depth: int) -> bool:
+    if depth == 0:
+        return not any(v is True or v is False for v in values)
+    if depth == 1:
+        return not any(x is True or x is False for v in values if v is not None for x in v)
+    return False  # deeper lists: the full rule decides
+
+
+def value_array(values: Sequence[Any], inferred: pa.Array | None = None) -> pa.Array:
     """One key's Python values (dicts excluded: callers flatten them) as an Arrow column.
+
+    ``inferred`` is ``pa.array(values)`` when the caller already has it.
 
     Example:
         >>> value_array([1, "a"]).to_pylist(), value_array(["a", None]).type
         (['1', '"a"'], DataType(string))
     """
-    try:
-        arr = pa.array(values)
-    except CONVERSION_ERRORS:
-        arr = None
+    arr = inferred
+    if arr is None:
+        try:
+            arr = pa.array(values)
+        except CONVERSION_ERRORS:
+            arr = None
     if arr is not None:
         if has_struct(arr.type):
             return json_text_array(values)
-        if not _is_list(arr.type) and not _is_number(arr.type):
-            return arr
+        leaf, depth = arr.type, 0
+        while _is_list(leaf):
+            leaf, depth = leaf.value_type, depth + 1
         # Arrow's inference turns [0.5, True] into doubles: numbers need a look for bools
-        if _is_number(arr.type) and not any(v is True or v is False for v in values):
+        if not _is_number(leaf) or _bool_free(values, depth):
             return arr
     target = merged_type(_python_type(v) for v in values)
     if is_json_text(target):
