@@ -173,6 +173,16 @@ def upsert_steps_atomic(
 
     Keyed by step, so writing the same new steps twice -- two materializations of one partition
     at once -- stores each step once. Both files must be sorted by step; so is the result.
+
+    Example:
+        >>> import tempfile
+        >>> root = UPath(tempfile.mkdtemp())
+        >>> write_table_atomic(pa.table({"_step": [0, 1]}), root / "h.parquet")
+        >>> write_table_atomic(pa.table({"_step": [1, 2]}), root / "new.parquet")
+        >>> upsert_steps_atomic(root / "h.parquet", root / "new.parquet").rows
+        3
+        >>> upsert_steps_atomic(root / "h.parquet", root / "new.parquet").rows
+        3
     """
     part = UPath(new) if isinstance(new, Path) else new
     added = summarize_parquet(part, step_column)

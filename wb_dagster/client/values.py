@@ -69,7 +69,12 @@ def _canonical(value: Any) -> Any:
 
 
 def is_json_text(typ: pa.DataType) -> bool:
-    """True for the type of a JSON-text column (see the module docstring)."""
+    """True for the type of a JSON-text column (see the module docstring).
+
+    Example:
+        >>> is_json_text(pa.large_string()), is_json_text(pa.string())
+        (True, False)
+    """
     return bool(pa.types.is_large_string(typ))
 
 
@@ -92,7 +97,14 @@ def normalized_type(typ: pa.DataType) -> pa.DataType:
 
 
 def merged_type(types: Iterable[pa.DataType]) -> pa.DataType:
-    """The one type a key's columns of ``types`` become (null columns fit anything)."""
+    """The one type a key's columns of ``types`` become (null columns fit anything).
+
+    Example:
+        >>> merged_type([pa.list_(pa.int64()), pa.list_(pa.float64()), pa.null()])
+        ListType(list<item: double>)
+        >>> merged_type([pa.list_(pa.int64()), pa.string()])
+        DataType(large_string)
+    """
     found = {normalized_type(t) for t in types if not pa.types.is_null(t)}
     if not found:
         return pa.null()
@@ -114,7 +126,12 @@ def merged_type(types: Iterable[pa.DataType]) -> pa.DataType:
 
 
 def json_text_array(values: Sequence[Any]) -> pa.Array:
-    """A JSON-text column of Python values (nulls stay null)."""
+    """A JSON-text column of Python values (nulls stay null).
+
+    Example:
+        >>> json_text_array(["a", None, {"x": 1.0}]).to_pylist()
+        ['"a"', None, '{"x":1}']
+    """
     return pa.array([None if v is None else to_json_text(v) for v in values], type=JSON_TEXT)
 
 
@@ -184,7 +201,12 @@ def value_array(values: Sequence[Any], inferred: pa.Array | None = None) -> pa.A
 
 
 def has_struct(typ: pa.DataType) -> bool:
-    """True for a struct/map type or a list of them (W&B dicts Arrow inferred)."""
+    """True for a struct/map type or a list of them (W&B dicts Arrow inferred).
+
+    Example:
+        >>> has_struct(pa.list_(pa.struct([("a", pa.int64())]))), has_struct(pa.int64())
+        (True, False)
+    """
     if pa.types.is_struct(typ) or pa.types.is_map(typ):
         return True
     return _is_list(typ) and has_struct(typ.value_type)
@@ -192,7 +214,12 @@ def has_struct(typ: pa.DataType) -> bool:
 
 def conform_array(col: pa.Array | pa.ChunkedArray, target: pa.DataType) -> Any:
     """``col`` as ``target`` (a :func:`merged_type` result): numbers widen, list item fields
-    are renamed, and a column that is not JSON text yet becomes JSON text of its values."""
+    are renamed, and a column that is not JSON text yet becomes JSON text of its values.
+
+    Example:
+        >>> conform_array(pa.array(["a"]), JSON_TEXT).to_pylist()
+        ['"a"']
+    """
     if col.type == target:
         return col
     if pa.types.is_null(col.type):
@@ -206,7 +233,12 @@ def conform_array(col: pa.Array | pa.ChunkedArray, target: pa.DataType) -> Any:
 
 
 def merged_schema(schemas: Sequence[pa.Schema]) -> pa.Schema:
-    """Union of the schemas' columns (first-seen order), each of its :func:`merged_type`."""
+    """Union of the schemas' columns (first-seen order), each of its :func:`merged_type`.
+
+    Example:
+        >>> merged_schema([pa.schema([("x", pa.int64())]), pa.schema([("x", pa.bool_())])])
+        x: large_string
+    """
     found: dict[str, list[pa.DataType]] = {}
     for schema in schemas:
         for f in schema:
@@ -215,7 +247,13 @@ def merged_schema(schemas: Sequence[pa.Schema]) -> pa.Schema:
 
 
 def conform_table(table: pa.Table | pa.RecordBatch, schema: pa.Schema) -> pa.Table:
-    """``table`` with exactly ``schema``'s columns (absent ones null), conformed column-wise."""
+    """``table`` with exactly ``schema``'s columns (absent ones null), conformed column-wise.
+
+    Example:
+        >>> schema = pa.schema([("x", pa.float64()), ("y", pa.string())])
+        >>> conform_table(pa.table({"x": [1]}), schema).to_pylist()
+        [{'x': 1.0, 'y': None}]
+    """
     arrays = []
     for f in schema:
         if f.name in table.schema.names:

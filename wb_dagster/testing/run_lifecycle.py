@@ -135,7 +135,13 @@ EXPORT_ON_FINISH_SETTING = "export_on_finish"
 
 
 def export_on_finish(runs: RunStore) -> bool:
-    """Whether finishing a run exports its live history (stored setting, default on)."""
+    """Whether finishing a run exports its live history (stored setting, default on).
+
+    >>> import tempfile, pathlib
+    >>> from wb_dagster.testing.store import Store
+    >>> export_on_finish(RunStore(Store(pathlib.Path(tempfile.mkdtemp()))))
+    True
+    """
     return runs.store.get_setting(EXPORT_ON_FINISH_SETTING) != "0"
 
 
