@@ -95,8 +95,8 @@ class SweepBestModelConfig(dg.Config):
     """Run config of the ``sweep_best_model`` asset (defaults come from the sweep).
 
     Example (rank by the smallest validation loss instead of the sweep's own metric):
-        >>> SweepBestModelConfig(metric="val_loss", goal="minimize").file_pattern
-        'model-best.*'
+        >>> SweepBestModelConfig(metric="val_loss", goal="minimize").file_pattern is None
+        True
     """
 
     metric: str | None = Field(default=None, description="Summary metric; default: the sweep's.")
@@ -104,8 +104,10 @@ class SweepBestModelConfig(dg.Config):
         default=None,
         description="'minimize' or 'maximize'; default: the sweep's goal (else minimize).",
     )
-    file_pattern: str = Field(
-        default="model-best.*", description="Glob of the best run's files to download."
+    file_pattern: str | None = Field(
+        default=None,
+        description="Glob of the best run's files to download; default: the asset factory's "
+        "file_pattern ('model-best.*' unless set).",
     )
 
 
@@ -410,8 +412,7 @@ def build_wandb_sweep_best_model_asset(
                 f"Sweep {p.path}/{sweep_id} has no finished run yet; nothing to store. "
                 "Re-run once a run of the sweep has finished."
             )
-        # the run config's default defers to the factory's file_pattern
-        pattern = config.file_pattern if config.file_pattern != "model-best.*" else file_pattern
+        pattern = config.file_pattern if config.file_pattern is not None else file_pattern
         files = [f for f in best.files() if fnmatch.fnmatch(f.name, pattern)]
         if not files:
             raise dg.Failure(

@@ -18,10 +18,11 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 
 import dagster as dg
+
+from wb_dagster.fingerprints import short_digest
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -64,7 +65,7 @@ def batch_run_key(run_keys: Iterable[str]) -> str:
         >>> batch_run_key(["b:2", "a:1"]) == batch_run_key(["a:1", "b:2"])
         True
     """
-    digest = hashlib.sha1("\n".join(sorted(run_keys)).encode()).hexdigest()[:16]
+    digest = short_digest(sorted(run_keys), sep="\n", length=16)
     return f"batch:{digest}"
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import itertools
 import json
 import math
 import os
@@ -330,15 +331,8 @@ def sweep_config(project: str) -> dict[str, Any]:
 def grid_points() -> Iterator[dict[str, Any]]:
     """The grid in the order W&B's grid search enumerates it (last parameter fastest)."""
     keys = list(SWEEP_GRID)
-
-    def expand(i: int, point: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        if i == len(keys):
-            yield dict(point)
-            return
-        for value in SWEEP_GRID[keys[i]]:
-            yield from expand(i + 1, {**point, keys[i]: value})
-
-    return expand(0, {})
+    for values in itertools.product(*(SWEEP_GRID[k] for k in keys)):
+        yield dict(zip(keys, values, strict=True))
 
 
 def run_sweep(

@@ -15,9 +15,21 @@ Example:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from typing import Any
 
 from wb_dagster.runs_table import to_utc
+
+
+def short_digest(parts: Iterable[str], sep: str = "|", length: int = 12) -> str:
+    """The project's one digest idiom: sha1 of ``parts`` joined by ``sep``, first ``length``
+    hex digits (a key or version, not a security boundary).
+
+    Example:
+        >>> short_digest(["a", "b"]), len(short_digest(["a"], length=16))
+        ('9abe6de24a87', 16)
+    """
+    return hashlib.sha1(sep.join(parts).encode()).hexdigest()[:length]
 
 
 def run_fingerprint(run: Any) -> str:
@@ -33,7 +45,7 @@ def run_fingerprint(run: Any) -> str:
         str(getattr(run, "history_line_count", "") or 0),
         str(getattr(run, "last_history_step", "")),
     ]
-    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
+    return short_digest(parts)
 
 
 def sweep_fingerprint(sweep: Any) -> str:
@@ -44,4 +56,4 @@ def sweep_fingerprint(sweep: Any) -> str:
         str(getattr(sweep, "run_count", "") or ""),
         str(getattr(sweep, "best_loss", "") or ""),
     ]
-    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
+    return short_digest(parts)

@@ -15,6 +15,11 @@ one there, even when its last step and row count happen to equal what was stored
 ``historyLineCount`` is checked too: stored rows plus appended rows must equal it.
 
 Every write goes to a scratch file first: a failed or killed sync keeps the previous file.
+Appends are keyed by step (the new steps replace any stored rows of the same steps), so two
+syncs of one run at once -- two materializations of one partition -- store each step once;
+the later replace wins, and a shorter copy is brought up to date by the next sync. Columns
+whose type changes between the stored part and the new steps (a run resumed logging ``x`` as
+text after a list) follow the value model's merge rule (``wb_dagster.client.values``).
 
 Example:
     >>> import tempfile
@@ -37,10 +42,10 @@ from upath import UPath
 
 from wb_dagster.storage import (
     ParquetSummary,
-    concat_parquet_atomic,
     local_scratch,
     put_local_file_atomic,
     summarize_parquet,
+    upsert_steps_atomic,
 )
 
 SyncMode = Literal["full", "append", "rewrite", "unchanged"]
@@ -122,5 +127,5 @@ def sync_history(run: Any, dest: UPath) -> HistorySync:
         if lines and existing.rows + int(export.rows) != lines:
             # rows changed below the stored last step: only a full export is trustworthy
             return _full(run, dest, "rewrite")
-        stored = concat_parquet_atomic([dest, part], dest)
+        stored = upsert_steps_atomic(dest, part)
     return HistorySync("append", int(export.rows), str(export.source), stored)

@@ -27,7 +27,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -38,7 +37,7 @@ import dagster as dg
 from pydantic import BaseModel, Field, ValidationError
 
 from wb_dagster.batches import DEFAULT_BATCH_SIZE, batch_request, plan_batches
-from wb_dagster.fingerprints import run_fingerprint, sweep_fingerprint
+from wb_dagster.fingerprints import run_fingerprint, short_digest, sweep_fingerprint
 from wb_dagster.jobs import WandbJobs
 from wb_dagster.project import WandbProjectAssetsSpec
 from wb_dagster.resource import resource_from
@@ -284,7 +283,7 @@ def sensor_result(
         for batch in plan_batches(run_ids, existing=existing, max_batch=batch_size)
     ]
     if scan.changes and refresh_runs_table:
-        digest = hashlib.sha1(",".join(c.run_key for c in scan.changes).encode()).hexdigest()[:12]
+        digest = short_digest((c.run_key for c in scan.changes), sep=",")
         requests.append(
             dg.RunRequest(run_key=f"runs:{scan.cursor.watermark}:{digest}", job_name=jobs.runs.name)
         )

@@ -26,10 +26,14 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from upath import UPath
+
+from wb_dagster.client.values import conform_table, merged_schema
 
 # rows per row group when re-writing: bounds memory while merging files
 MERGE_BATCH_ROWS = 65_536
@@ -131,64 +135,85 @@ def summarize_parquet(path: UPath, step_column: str = "_step") -> ParquetSummary
     return ParquetSummary(meta.num_rows, list(schema.names), lo, hi, schema)
 
 
-def unify_schemas(schemas: list[pa.Schema]) -> pa.Schema:
-    """One schema for several files: union of columns, types widened where Arrow allows it."""
-    try:
-        return pa.unify_schemas(schemas, promote_options="permissive")
-    except (pa.ArrowTypeError, pa.ArrowInvalid):
-        # incompatible types for one key (e.g. a metric logged as number then as string):
-        # keep every value by storing that column as string
-        fields: dict[str, pa.DataType] = {}
-        for schema in schemas:
-            for field in schema:
-                prev = fields.get(field.name)
-                if prev is None or prev == field.type:
-                    fields[field.name] = field.type
-                else:
-                    try:
-                        merged = pa.unify_schemas(
-                            [pa.schema([(field.name, prev)]), pa.schema([field])],
-                            promote_options="permissive",
-                        )
-                        fields[field.name] = merged.field(0).type
-                    except (pa.ArrowTypeError, pa.ArrowInvalid):
-                        fields[field.name] = pa.string()
-        return pa.schema(list(fields.items()))
+def _schema(path: UPath) -> pa.Schema:
+    with path.open("rb") as fh:
+        return pq.ParquetFile(fh).schema_arrow
 
 
-def conform_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    """Reorder/cast ``batch`` to ``schema``, filling absent columns with nulls."""
-    arrays = []
-    for field in schema:
-        if field.name in batch.schema.names:
-            col = batch.column(batch.schema.get_field_index(field.name))
-            arrays.append(col if col.type == field.type else col.cast(field.type, safe=False))
-        else:
-            arrays.append(pa.nulls(batch.num_rows, field.type))
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+def _batches(path: UPath) -> Iterator[pa.RecordBatch]:
+    with path.open("rb") as fh:
+        yield from pq.ParquetFile(fh).iter_batches(batch_size=MERGE_BATCH_ROWS)
 
 
 def concat_parquet_atomic(parts: list[UPath | Path], dest: UPath) -> ParquetSummary:
     """Write the rows of ``parts`` (in order) into ``dest`` atomically with bounded memory.
 
-    Parts may have different columns; the result has their union (missing values are null).
+    Parts may have different columns; the result has their union (missing values are null) and
+    each column's type follows the value model's merge rule (``wb_dagster.client.values``).
     """
     files = [UPath(p) if isinstance(p, Path) else p for p in parts]
-    schemas = []
-    for f in files:
-        with f.open("rb") as fh:
-            schemas.append(pq.ParquetFile(fh).schema_arrow)
-    schema = unify_schemas(schemas)
+    schema = merged_schema([_schema(f) for f in files])
     with (
         atomic_destination(dest) as tmp,
         tmp.open("wb") as out,
         pq.ParquetWriter(out, schema) as writer,
     ):
         for f in files:
-            with f.open("rb") as fh:
-                for batch in pq.ParquetFile(fh).iter_batches(batch_size=MERGE_BATCH_ROWS):
-                    writer.write_batch(conform_batch(batch, schema))
+            for batch in _batches(f):
+                writer.write_table(conform_table(batch, schema))
     summary = summarize_parquet(dest)
+    assert summary is not None
+    return summary
+
+
+def upsert_steps_atomic(
+    stored: UPath, new: UPath | Path, step_column: str = "_step"
+) -> ParquetSummary:
+    """Replace ``stored`` (atomically) by its rows with the steps of ``new`` replaced by ``new``'s.
+
+    Keyed by step, so writing the same new steps twice -- two materializations of one partition
+    at once -- stores each step once. Both files must be sorted by step; so is the result.
+
+    Example:
+        >>> import tempfile
+        >>> root = UPath(tempfile.mkdtemp())
+        >>> write_table_atomic(pa.table({"_step": [0, 1]}), root / "h.parquet")
+        >>> write_table_atomic(pa.table({"_step": [1, 2]}), root / "new.parquet")
+        >>> upsert_steps_atomic(root / "h.parquet", root / "new.parquet").rows
+        3
+        >>> upsert_steps_atomic(root / "h.parquet", root / "new.parquet").rows
+        3
+    """
+    part = UPath(new) if isinstance(new, Path) else new
+    added = summarize_parquet(part, step_column)
+    kept = summarize_parquet(stored, step_column)
+    if added is None or kept is None:
+        raise FileNotFoundError(f"cannot merge history steps: {stored} or {part} is unreadable")
+    if added.min_step is None or added.max_step is None:
+        return kept
+    lo, hi = added.min_step, added.max_step
+    schema = merged_schema([kept.schema, added.schema])
+
+    def stored_rows(keep: Any) -> Iterator[pa.Table]:
+        for batch in _batches(stored):
+            rows = batch.filter(keep(batch.column(step_column)))
+            if rows.num_rows:
+                yield conform_table(rows, schema)
+
+    with (
+        atomic_destination(stored) as tmp,
+        tmp.open("wb") as out,
+        pq.ParquetWriter(out, schema) as writer,
+    ):
+        for table in stored_rows(lambda steps: pc.less(steps, lo)):
+            writer.write_table(table)
+        for batch in _batches(part):
+            writer.write_table(conform_table(batch, schema))
+        if kept.max_step is not None and kept.max_step > hi:
+            # a concurrent writer stored more steps than this one read: keep them
+            for table in stored_rows(lambda steps: pc.greater(steps, hi)):
+                writer.write_table(table)
+    summary = summarize_parquet(stored, step_column)
     assert summary is not None
     return summary
 

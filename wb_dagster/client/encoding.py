@@ -57,6 +57,18 @@ def loads_object(value: Any) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {}
 
 
+def last_step(history_keys: Any) -> int:
+    """``historyKeys.lastStep`` (a dict or its JSONString); -1 when the run has no history.
+
+    Example:
+        >>> last_step('{"lastStep": 41}'), last_step({"keys": {}}), last_step(None)
+        (41, -1, -1)
+    """
+    keys = loads_object(history_keys) if isinstance(history_keys, str | dict) else {}
+    value = keys.get("lastStep")
+    return int(value) if value is not None else -1
+
+
 def same(a: Any, b: Any) -> bool:
     """Equality that treats NaN as equal to NaN (for change detection)."""
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):

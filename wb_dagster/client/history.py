@@ -40,6 +40,7 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from wb_dagster.client import queries
+from wb_dagster.client.encoding import last_step as history_last_step
 from wb_dagster.client.errors import AuthenticationError, CommError, NotFoundError
 from wb_dagster.client.flatten import (
     STEP,
@@ -51,6 +52,7 @@ from wb_dagster.client.flatten import (
 )
 from wb_dagster.client.paths import ObjectPath
 from wb_dagster.client.transport import Transport
+from wb_dagster.client.values import conform_table
 
 _MAX_GRAPHQL_INT = 2**31 - 1
 URL_REFRESHES = 2  # times a read asks for fresh export URLs after one answered 403/404
@@ -142,7 +144,9 @@ def lines_to_table(lines: Sequence[str]) -> pa.Table:
             return order_columns(normalize_arrow_table(table))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         pass
-    return rows_to_table(parse_history_lines(lines))
+    # no JSON true/false token anywhere: no bool can hide among numbers
+    bools = b"true" in data or b"false" in data
+    return rows_to_table(parse_history_lines(lines), bools=bools)
 
 
 def _retyped(typ: pa.DataType) -> bool:
@@ -206,8 +210,7 @@ class HistoryReader:
             raise NotFoundError(
                 f"Could not find run {self.path}: check the entity, project and run id."
             )
-        keys = run.get("historyKeys") or {}
-        last_step = int(keys.get("lastStep", -1)) if isinstance(keys, dict) else -1
+        last_step = history_last_step(run.get("historyKeys"))
         parquet = run.get("parquetHistory") or {}
         urls = [u for u in parquet.get("parquetUrls") or [] if u]
         live_steps = [
@@ -375,7 +378,7 @@ class HistoryReader:
                     if kind == "export":
                         table = _in_range(normalize_arrow_table(table), plan)
                     if table.num_rows:
-                        yield from _conform(table, schema).to_batches()
+                        yield from conform_table(table, schema).to_batches()
 
     def _spooled(
         self, min_step: int, max_step: int | None, workdir: str
@@ -404,7 +407,7 @@ class HistoryReader:
                             table = _in_range(normalize_arrow_table(table), plan)
                         if not table.num_rows:
                             continue
-                        table = _conform(table, schema)
+                        table = conform_table(table, schema)
                         writer.write_table(table)
                         steps = table.column(STEP)
                         lo, hi = pc.min(steps).as_py(), pc.max(steps).as_py()
@@ -431,27 +434,19 @@ class HistoryReader:
             return plan, self._map(self.fetch_export, plan.parquet_urls)
 
         plan, blobs = self.with_fresh_urls(min_step, max_step, fetch_all)
-        exported: pa.Table | None = None
-        if plan.parquet_urls:
-            raw = [pq.ParquetFile(pa.BufferReader(b)).read() for b in blobs]
-            exported = concat_tables(raw) if raw else None
-            if exported is not None and STEP in exported.column_names:
-                exported = exported.set_column(
-                    exported.column_names.index(STEP), STEP, exported.column(STEP).cast(pa.int64())
-                )
+        # each part read on its own (no merge): rows keep W&B's values, as the SDK yields them
+        exported = [_with_int_steps(pq.ParquetFile(pa.BufferReader(b)).read()) for b in blobs]
         for lo in range(min_step, plan.stop, max(1, page_size)):
             hi = min(lo + page_size, plan.stop)
             rows: list[dict[str, Any]] = []
-            seen: set[int] = set()
-            if exported is not None and exported.num_rows:
-                steps = exported.column(STEP)
-                mask = pc.and_(pc.greater_equal(steps, lo), pc.less(steps, hi))
-                page = exported.filter(mask)
+            for part in exported:
+                steps = part.column(STEP)
+                page = part.filter(pc.and_(pc.greater_equal(steps, lo), pc.less(steps, hi)))
                 if keys:
                     # like wandb 0.31's parquet path: every step, requested columns that exist
                     page = page.select([STEP, *[k for k in keys if k in page.column_names]])
-                rows = page.to_pylist()
-                seen = {r[STEP] for r in rows}
+                rows += page.to_pylist()
+            seen = {r[STEP] for r in rows}
             if plan.live_from is not None and hi > plan.live_from:
                 live = self.live_page((max(lo, plan.live_from), hi))
                 live = [r for r in live if int(r.get(STEP, -1)) not in seen]
@@ -479,6 +474,14 @@ def parquet_batches(path: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
     pf = pq.ParquetFile(path)
     for i in range(pf.num_row_groups):
         yield from pf.read_row_group(i).to_batches(max_chunksize=batch_rows)
+
+
+def _with_int_steps(table: pa.Table) -> pa.Table:
+    if STEP not in table.column_names:
+        raise CommError("a history export has no _step column; it cannot be aligned by step")
+    return table.set_column(
+        table.column_names.index(STEP), STEP, table.column(STEP).cast(pa.int64())
+    )
 
 
 def _empty_history() -> pa.Table:
@@ -583,35 +586,9 @@ def _unified_schema(paths: Sequence[str]) -> pa.Schema:
         schemas.append(schema)
     if not schemas:
         return _empty_history().schema
-    tables = unify_tables([s.empty_table() for s in schemas])
-    schema = tables[0].schema.remove_metadata()
-    if STEP in schema.names:
-        schema = schema.set(schema.get_field_index(STEP), pa.field(STEP, pa.int64()))
-    else:
-        schema = schema.insert(0, pa.field(STEP, pa.int64()))
+    schema = unify_tables([s.empty_table() for s in schemas])[0].schema.remove_metadata()
     names = [STEP, *sorted(n for n in schema.names if n != STEP)]
-    return pa.schema([schema.field(n) for n in names])
-
-
-def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    arrays = []
-    for f in schema:
-        if f.name not in table.column_names:
-            arrays.append(pa.nulls(table.num_rows, type=f.type))
-            continue
-        col = table.column(f.name)
-        if col.type != f.type:
-            try:
-                col = col.cast(f.type)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-                from wb_dagster.client.flatten import to_json_text
-
-                col = pa.array(
-                    [None if v is None else to_json_text(v) for v in col.to_pylist()],
-                    type=f.type,
-                )
-        arrays.append(col)
-    return pa.Table.from_arrays(arrays, schema=schema)
+    return pa.schema([pa.field(STEP, pa.int64()), *(schema.field(n) for n in names[1:])])
 
 
 class _open_dest:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from wb_dagster.client import queries
 from wb_dagster.client.changes import Change, RunUpdate, diff
-from wb_dagster.client.encoding import dumps, encode_value, loads_object
+from wb_dagster.client.encoding import dumps, encode_value, last_step, loads_object
 from wb_dagster.client.errors import CommError, NotFoundError
 from wb_dagster.client.files import File, Files
 from wb_dagster.client.paging import LazyPages
@@ -199,8 +199,7 @@ class Run:
     @property
     def last_history_step(self) -> int:
         """``historyKeys.lastStep`` as loaded with the run (-1 when the run has no history)."""
-        last = self.history_keys.get("lastStep")
-        return int(last) if last is not None else -1
+        return last_step(self.history_keys)
 
     @property
     def lastHistoryStep(self) -> int:
@@ -211,10 +210,7 @@ class Run:
             what=f"reading history keys of run {self}",
         )
         run = (data.get("project") or {}).get("run") or {}
-        keys = run.get("historyKeys")
-        if isinstance(keys, str):
-            keys = loads_object(keys)
-        return int((keys or {}).get("lastStep", -1)) if isinstance(keys, dict) else -1
+        return last_step(run.get("historyKeys"))
 
     @property
     def project_internal_id(self) -> int | None:
@@ -754,7 +750,7 @@ def run_table(nodes: Sequence[dict[str, Any]]) -> pa.Table:
     """Build the run table from Run nodes of the listing query."""
     import pyarrow as pa
 
-    from wb_dagster.client.flatten import flatten_dict, rows_to_columns
+    from wb_dagster.client.flatten import rows_to_columns
 
     str_col = pa.string()
     fixed: dict[str, pa.Array] = {
@@ -776,20 +772,15 @@ def run_table(nodes: Sequence[dict[str, Any]]) -> pa.Table:
         "history_line_count": pa.array(
             [int(n.get("historyLineCount") or 0) for n in nodes], type=pa.int64()
         ),
-        "last_step": pa.array([_last_step(n) for n in nodes], type=pa.int64()),
+        "last_step": pa.array([last_step(n.get("historyKeys")) for n in nodes], type=pa.int64()),
     }
     configs = [unwrap_config(loads_object(n.get("config")))[0] for n in nodes]
     summaries = [loads_object(n.get("summaryMetrics")) for n in nodes]
-    config_cols = rows_to_columns([flatten_dict(c) for c in configs], prefix="config.")
-    summary_cols = rows_to_columns([flatten_dict(s) for s in summaries], prefix="summary.")
-    columns = {**fixed, **config_cols, **summary_cols}
-    return pa.table(columns)
-
-
-def _last_step(node: dict[str, Any]) -> int:
-    keys = node.get("historyKeys")
-    if isinstance(keys, str):
-        keys = loads_object(keys)
-    if isinstance(keys, dict) and keys.get("lastStep") is not None:
-        return int(keys["lastStep"])
-    return -1
+    # nested dicts are flattened column-wise over all runs, so that a literal dotted key and a
+    # nested path of the same name are told apart the same way in every row (flatten.py)
+    config_cols = rows_to_columns(configs, prefix="config.")
+    summary_cols = rows_to_columns(summaries, prefix="summary.")
+    # a key null in every run has no column: a stored table merged with fresh rows (where it
+    # may be null only there) must equal the table read in full
+    values = {k: a for k, a in {**config_cols, **summary_cols}.items() if a.null_count < len(a)}
+    return pa.table({**fixed, **values})

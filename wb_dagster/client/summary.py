@@ -40,13 +40,16 @@ class Summary(MutableMapping[str, Any]):
         self._base = snapshot(json_dict)
 
     def __getitem__(self, key: str) -> Any:
-        return self._json_dict[key.strip() if isinstance(key, str) else key]
+        # a key W&B holds with surrounding whitespace is found as is (iteration yields it)
+        if key in self._json_dict or not isinstance(key, str):
+            return self._json_dict[key]
+        return self._json_dict[key.strip()]
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._json_dict[key.strip()] = encode_value(value)
 
     def __delitem__(self, key: str) -> None:
-        del self._json_dict[key.strip()]
+        del self._json_dict[key if key in self._json_dict else key.strip()]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._json_dict)

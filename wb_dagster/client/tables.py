@@ -6,11 +6,10 @@ row-major ``data``; ``run.summary[key]`` points at the last one logged (or at a 
 summary directly). The public API has no DataFrame path for them (wandb#2400): here each is one
 md5- and sha256-verified file download, parsed by Arrow.
 
-Column types follow the values, as W&B's own type inference does: numbers (int64, or float64
-when any is fractional), booleans, strings, lists and dicts as Arrow lists and structs; media
-cells (dicts with a ``_type``, such as ``image-file``) become W&B JSON text, as in history
-tables; a column whose values mix kinds (a bool beside a number, a string beside a number) is
-merged by the package's one rule (:func:`wb_dagster.client.flatten.concat_tables`).
+Column types follow the package's value model (``docs/values.md``,
+:mod:`wb_dagster.client.values`), as in history tables: ints, floats, bools, strings and lists
+typed; dict cells (media such as ``image-file`` included) and columns whose values mix kinds
+(W&B allows them with ``allow_mixed_types=True``) as W&B JSON text.
 
 Example (``client`` connected to a local server where a run logged a Table; see
 ``wb_dagster_tests/client/test_tables.py``)::
@@ -24,7 +23,6 @@ Example (``client`` connected to a local server where a run logged a Table; see
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -158,6 +156,8 @@ def table_from_json(data: bytes | str) -> pa.Table:
     """
     import pyarrow as pa
 
+    from wb_dagster.client.values import value_array
+
     doc = json.loads(data)
     if not isinstance(doc, dict) or not isinstance(doc.get("columns"), list):
         raise ValueError("expected a JSON object with 'columns' and 'data'")
@@ -165,31 +165,8 @@ def table_from_json(data: bytes | str) -> pa.Table:
     rows = doc.get("data") or []
     if any(not isinstance(r, list) or len(r) != len(columns) for r in rows):
         raise ValueError(f"every row of 'data' must be a list of {len(columns)} cells")
-    cells = [[_cell(row[i]) for row in rows] for i in range(len(columns))]
-    return pa.table([_column(c) for c in cells], names=columns)
-
-
-def _cell(value: Any) -> Any:
-    # media and other typed W&B values stay W&B JSON text, as in history tables
-    if isinstance(value, dict) and "_type" in value:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"))
-    return value
-
-
-def _column(values: list[Any]) -> pa.Array | pa.ChunkedArray:
-    import pyarrow as pa
-
-    from wb_dagster.client.flatten import concat_tables
-
-    try:
-        return pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        # mixed kinds: type each stretch of one Python type, then merge by the one rule
-        parts = [
-            pa.table({"v": pa.array(list(group))})
-            for _, group in itertools.groupby(values, key=type)
-        ]
-        return concat_tables(parts).column("v")
+    columns_values = ([row[i] for row in rows] for i in range(len(columns)))
+    return pa.table([value_array(v) for v in columns_values], names=columns)
 
 
 def concat_steps(refs: Sequence[TableRef], tables: Sequence[pa.Table]) -> pa.Table:

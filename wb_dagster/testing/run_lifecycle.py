@@ -3,7 +3,8 @@
 * A run logged by the SDK is ``running`` while its process sends file_stream requests.
 * The final file_stream request carries ``complete: true`` and ``exitcode``: exit code 0 makes the
   run ``finished``, anything else ``failed``. Either way its live history is exported to a parquet
-  part, so ``parquetHistory`` serves it from then on.
+  part, so ``parquetHistory`` serves it from then on -- unless a test switched that off
+  (:func:`set_export_on_finish`), to read a finished run's history from the live path.
 * A ``running`` run whose ``heartbeatAt`` is older than the heartbeat timeout (its process was
   killed) becomes ``crashed`` and is exported too. :class:`CrashWatchdog` checks periodically.
 * A crashed run that sends again (it was only cut off) is ``running`` again.
@@ -59,9 +60,10 @@ def finish_run(
     stopped: bool = False,
 ) -> str:
     """Mark the run finished/failed by its exit code (``killed`` when it was asked to stop and
-    exits non-zero) and export its live history."""
+    exits non-zero) and export its live history (unless a test asked to keep it live)."""
     state = "killed" if stopped and exit_code else state_for_exit_code(exit_code)
-    history.export_live(run_pk)
+    if export_on_finish(runs):
+        history.export_live(run_pk)
     runs.update_run(run_pk, {"state": state})
     _finish_sweep(runs, run_pk)
     return state
@@ -135,6 +137,32 @@ def set_heartbeat_timeout(runs: RunStore, seconds: float) -> None:
     if not seconds > 0:
         raise ValueError(f"heartbeat timeout must be > 0 seconds, got {seconds!r}")
     runs.store.set_setting(HEARTBEAT_TIMEOUT_SETTING, repr(float(seconds)))
+
+
+EXPORT_ON_FINISH_SETTING = "export_on_finish"
+
+
+def export_on_finish(runs: RunStore) -> bool:
+    """Whether finishing a run exports its live history (stored setting, default on).
+
+    >>> import tempfile, pathlib
+    >>> from wb_dagster.testing.store import Store
+    >>> export_on_finish(RunStore(Store(pathlib.Path(tempfile.mkdtemp()))))
+    True
+    """
+    return runs.store.get_setting(EXPORT_ON_FINISH_SETTING) != "0"
+
+
+def set_export_on_finish(runs: RunStore, enabled: bool) -> None:
+    """Switch the export of a finishing run's history on or off (a test control).
+
+    >>> import tempfile, pathlib
+    >>> from wb_dagster.testing.store import Store
+    >>> runs = RunStore(Store(pathlib.Path(tempfile.mkdtemp())))
+    >>> set_export_on_finish(runs, False); export_on_finish(runs)
+    False
+    """
+    runs.store.set_setting(EXPORT_ON_FINISH_SETTING, "1" if enabled else "0")
 
 
 class CrashWatchdog:

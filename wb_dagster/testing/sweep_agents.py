@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -69,15 +70,8 @@ def grid_points(config: dict[str, Any]) -> Iterator[dict[str, Any]]:
     params = config.get("parameters") or {}
     names = list(params)
     choices = [_grid_values(n, params[n]) for n in names]
-
-    def expand(i: int, point: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        if i == len(names):
-            yield dict(point)
-            return
-        for value in choices[i]:
-            yield from expand(i + 1, {**point, names[i]: value})
-
-    return expand(0, {})
+    for values in itertools.product(*choices):
+        yield dict(zip(names, values, strict=True))
 
 
 def grid_size(config: dict[str, Any]) -> int:

@@ -126,7 +126,7 @@ def test_a_summary_only_table_and_a_mixed_column(logged: tuple[LocalWandbServer,
     assert final.column("k").to_pylist() == ["a", "b"]
     # a bool beside a number: neither value is turned into the other (the merge rule: text)
     assert pa.types.is_large_string(final.schema.field("mixed").type)
-    assert final.column("mixed").to_pylist() == ["1", "true"]
+    assert final.column("mixed").to_pylist() == ["1", "true"]  # JSON text: json.loads gives 1, True
     assert run.table_history("final").column("_step").to_pylist() == [None, None]
 
 

@@ -197,3 +197,29 @@ def test_workspace_validates_offline_without_requests(wb_server, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "All code locations passed validation" in proc.stderr + proc.stdout
     assert wb_server.stats() == before
+
+
+def test_an_explicit_file_pattern_in_run_config_wins(wb_server, tmp_path, instance):
+    """``file_pattern: "model-best.*"`` in run config beats a factory pattern matching nothing
+    (it used to be taken for the default and overridden)."""
+    defs = build_wandb_defs(
+        entity="wb-demo",
+        project="cifar",
+        api_key=dg.EnvVar(KEY_ENV),
+        base_url=wb_server.base_url,
+        storage_dir=str(tmp_path / "store"),
+        best_model_pattern="*.onnx",
+    )
+    instance.add_dynamic_partitions("wandb_sweeps__wb_demo__cifar", [DEMO_SWEEP_ID])
+    op = "wandb_wb_demo__cifar__sweep_best_model"
+    result = dg.materialize(
+        list(defs.assets),
+        selection=[BEST],
+        partition_key=DEMO_SWEEP_ID,
+        instance=instance,
+        resources=dict(defs.resources),
+        run_config={"ops": {op: {"config": {"file_pattern": "model-best.*"}}}},
+    )
+    assert result.success
+    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key == BEST]
+    assert "model-best.h5" in str(event.materialization.metadata)

@@ -18,7 +18,7 @@ import wandb.sdk.lib.run_stopping as run_stopping
 
 # The SDK asks wandb-core for the stop flag every 15 s (a keyword default bound at import);
 # one second keeps the test short without changing what is asked or answered.
-run_stopping.RunStopChecker.__init__.__kwdefaults__["poll_interval"] = 1.0
+run_stopping.RunStopChecker.__init__.__kwdefaults__["poll_interval"] = 1.0  # type: ignore[index]
 SETTINGS = wandb.Settings(x_file_stream_transmit_interval=1)  # whole seconds only
 
 
