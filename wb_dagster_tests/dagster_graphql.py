@@ -1,4 +1,5 @@
-"""The webserver GraphQL the daemon tests read: sensor ticks, and turning a schedule on.
+"""The webserver GraphQL the daemon tests use: sensor ticks, turning a schedule on, and
+materializing one partition of an asset.
 
 What a user sees (and does) in the UI, asked of a running ``dagster dev``
 (:class:`wb_dagster.dagster_process.DagsterProcess`).
@@ -6,6 +7,7 @@ What a user sees (and does) in the UI, asked of a running ``dagster dev``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from wb_dagster.dagster_process import DagsterProcess
@@ -29,6 +31,17 @@ mutation($selector: ScheduleSelector!) {
   }
 }
 """
+LAUNCH_RUN = """
+mutation($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on Error { message }
+  }
+}
+"""
+# the job the UI launches when assets are materialized from the asset graph or an asset's page
+ASSET_JOB = "__ASSET_JOB"
 
 
 def repository_selector(dagster: DagsterProcess) -> dict[str, str]:
@@ -49,3 +62,21 @@ def start_schedule(dagster: DagsterProcess, schedule: str) -> None:
     selector = {**repository_selector(dagster), "scheduleName": schedule}
     result = dagster.graphql(START_SCHEDULE, {"selector": selector})["startSchedule"]
     assert result["__typename"] == "ScheduleStateResult", result
+
+
+def materialize_partition(dagster: DagsterProcess, asset_key: Sequence[str], partition: str) -> str:
+    """Launch one run materializing ``partition`` of ``asset_key`` (the UI's *Materialize* on
+    an asset's partition); the run goes through the instance's run queue. Returns its run id."""
+    selector = {
+        **repository_selector(dagster),
+        "jobName": ASSET_JOB,
+        "assetSelection": [{"path": list(asset_key)}],
+    }
+    params = {
+        "selector": selector,
+        "runConfigData": {},
+        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
+    }
+    result = dagster.graphql(LAUNCH_RUN, {"params": params})["launchRun"]
+    assert result["__typename"] == "LaunchRunSuccess", result
+    return str(result["run"]["runId"])
