@@ -2,7 +2,8 @@
 
 Layout: ``<base_dir>/<asset key parts>.parquet`` for unpartitioned assets and
 ``<base_dir>/<asset key parts>/<partition key>.parquet`` for partitioned ones, e.g.
-``DIR/wandb/cifar/runs.parquet`` and ``DIR/wandb/cifar/run_history/<run id>.parquet``.
+``DIR/wandb/wb-demo/cifar/runs.parquet`` and
+``DIR/wandb/wb-demo/cifar/run_history/<run id>.parquet``.
 Assets whose metadata says ``wandb/storage: files`` (the sweep best model) are directories
 ``<base_dir>/<asset key parts>/<partition key>/`` and load as a :class:`upath.UPath`.
 

@@ -261,10 +261,10 @@ def test_every_asset_and_sensor_equal_the_fault_free_run_under_20_percent_faults
     for name, value in expected["stored"].items():
         assert got["stored"][name] == value, name
     stored = set(expected["stored"])
-    assert "wandb/cifar/runs.parquet" in stored
-    assert f"wandb/cifar/sweep_best_model/{DEMO_SWEEP_ID}/model-best.h5" in stored
+    assert "wandb/wb-demo/cifar/runs.parquet" in stored
+    assert f"wandb/wb-demo/cifar/sweep_best_model/{DEMO_SWEEP_ID}/model-best.h5" in stored
     for asset in ("run_history", "run_system_metrics"):
-        assert sum(n.startswith(f"wandb/cifar/{asset}/") for n in stored) == 11
+        assert sum(n.startswith(f"wandb/wb-demo/cifar/{asset}/") for n in stored) == 11
     # about a fifth of the requests really failed, every kind at least once
     active = requests.get(f"{wb.base_url}/_control/faults", timeout=10).json()["faults"]
     hits = [HITS - rule["remaining"] for rule in active]
@@ -331,8 +331,8 @@ def selection(asset: str) -> tuple[list[Any], str | None]:
     if asset == "runs":
         return [RUNS], None
     if asset == "history":
-        return [dg.AssetKey(["wandb", "cifar", "run_history"])], "cifar001"
-    return [dg.AssetKey(["wandb", "cifar", "sweep_best_model"])], DEMO_SWEEP_ID
+        return [dg.AssetKey(["wandb", "wb-demo", "cifar", "run_history"])], "cifar001"
+    return [dg.AssetKey(["wandb", "wb-demo", "cifar", "sweep_best_model"])], DEMO_SWEEP_ID
 
 
 @pytest.mark.parametrize(("asset", "change", "fault", "message"), CASES)
