@@ -3,14 +3,18 @@
 Every request the client makes goes through :class:`Transport`:
 
 * one connection pool sized to ``max_concurrency`` and a semaphore that bounds in-flight requests;
-* a :class:`RateGate` shared by all threads of a client: a ``429``'s ``Retry-After`` or a
-  ``RateLimit-Remaining: 0`` / ``RateLimit-Reset`` pair pauses *every* request of the client, and
-  an optional ``max_requests_per_s`` spaces them out;
+* an optional ``max_requests_per_s`` shared by all threads of a client (:class:`RateGate`);
 * retries driven by a ``urllib3`` :class:`~urllib3.util.Retry` (counting, exponential backoff with
-  jitter, ``Retry-After`` parsing) under a total time budget; only idempotent calls are retried
+  jitter) under a total time budget. A ``429``/``503``'s ``Retry-After`` (or, with
+  ``RateLimit-Remaining: 0``, its ``RateLimit-Reset``) delays only the call that received it,
+  and only within that call's budget: a wait longer than the budget left fails the call at once
+  with :class:`~wb_dagster.client.errors.RateLimitError`, other calls are not held back;
+* each attempt's timeout and the retries end within a caller's
+  :func:`~wb_dagster.client.deadline.time_budget`, if one is set; only idempotent calls are retried
   after the request may have reached the server (GraphQL queries, GETs, PUTs of the same bytes);
   a mutation is retried only when the server provably did not process it (``429``, connect errors);
-* GraphQL ``errors`` and HTTP statuses mapped to :mod:`wb_dagster.client.errors`.
+* GraphQL ``errors`` and HTTP statuses mapped to :mod:`wb_dagster.client.errors`; the server's
+  text in a message is cut to ``MAX_ERROR_CHARS`` characters (and says so).
 
 The API key is attached only to URLs under the API base URL (signed storage URLs never get it)
 and never appears in a message, a log line or a repr.
@@ -42,7 +46,14 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
-from wb_dagster.client.errors import AuthenticationError, CommError, NotFoundError, RateLimitError
+from wb_dagster.client.deadline import current_deadline
+from wb_dagster.client.errors import (
+    AuthenticationError,
+    CommError,
+    NotFoundError,
+    RateLimitError,
+    TimeBudgetExceeded,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +61,10 @@ USER_AGENT = "W&B Public Client (wb-dagster 0.1.0)"
 # statuses that mean "your request is wrong": retrying cannot help (wandb-core agrees)
 _FATAL_STATUSES = frozenset({400, 401, 403, 404, 409, 410, 413, 422, 501})
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# the server's own text in one error message (a GraphQL error can be megabytes long)
+MAX_ERROR_CHARS = 2000
+# an attempt with less time than this left is not started: it could only time out
+_MIN_ATTEMPT_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -87,29 +102,26 @@ class RetrySettings:
 
 
 class RateGate:
-    """Client-wide pacing shared by all threads: server-requested pauses and an optional rate cap.
+    """Client-wide pacing shared by all threads: an optional cap on requests per second.
+
+    Server-requested waits (``Retry-After``) are not shared: they belong to the call that got
+    them (see the module docstring).
 
     Example:
         >>> gate = RateGate(max_requests_per_s=None)
-        >>> gate.pause(0.0); gate.wait(deadline=time.monotonic() + 1)
+        >>> gate.wait(deadline=time.monotonic() + 1)
     """
 
     def __init__(self, max_requests_per_s: float | None = None) -> None:
         self._lock = threading.Lock()
-        self._paused_until = 0.0
         self._interval = 1.0 / max_requests_per_s if max_requests_per_s else 0.0
         self._next_slot = 0.0
 
-    def pause(self, seconds: float) -> None:
-        """Hold every request of the client for ``seconds`` from now."""
-        with self._lock:
-            self._paused_until = max(self._paused_until, time.monotonic() + max(0.0, seconds))
-
     def wait(self, deadline: float) -> None:
-        """Block until the gate opens (never past ``deadline``)."""
+        """Block until this request's slot (never past ``deadline``)."""
         with self._lock:
             now = time.monotonic()
-            start = max(now, self._paused_until, self._next_slot)
+            start = max(now, self._next_slot)
             self._next_slot = start + self._interval
         delay = min(start, deadline) - time.monotonic()
         if delay > 0:
@@ -174,6 +186,18 @@ def _error_messages(body: Any) -> list[str]:
     return out
 
 
+def bounded(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, saying how long it was when cut.
+
+    Example:
+        >>> bounded("x" * 10, limit=4)
+        'xxxx... [cut: 10 characters in all]'
+    """
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... [cut: {len(text)} characters in all]"
+
+
 def _is_html(resp: requests.Response) -> bool:
     return resp.headers.get("Content-Type", "").lower().startswith("text/html")
 
@@ -207,15 +231,23 @@ def _connection_problem(exc: BaseException, url: str) -> str:
     return type(exc).__name__
 
 
+def _w_and_b_error(resp: requests.Response) -> bool:
+    """True when the body is a W&B/GraphQL error (the API is there and refused the request)."""
+    try:
+        return bool(_error_messages(resp.json()))
+    except ValueError:
+        return False
+
+
 def _body_summary(resp: requests.Response) -> str:
     try:
         messages = _error_messages(resp.json())
     except ValueError:
         messages = []
     if messages:
-        return "; ".join(messages)
+        return bounded("; ".join(messages))
     text = (resp.text or "").strip().replace("\n", " ")
-    return text[:200] or resp.reason or ""
+    return bounded(text, 200) or resp.reason or ""
 
 
 class Transport:
@@ -286,8 +318,9 @@ class Transport:
             return ("api", self._api_key)
         return None
 
-    def _note_rate_headers(self, resp: requests.Response) -> float | None:
-        """Apply ``Retry-After`` / ``RateLimit-*`` to the shared gate; return the pause, if any."""
+    @staticmethod
+    def _retry_after(resp: requests.Response) -> float | None:
+        """The wait a ``429``/``503`` asks of this call (``Retry-After`` / ``RateLimit-Reset``)."""
         pause: float | None = None
         if resp.status_code in (429, 503):
             pause = _parse_retry_after(resp.headers.get("Retry-After"))
@@ -296,8 +329,6 @@ class Transport:
             reset = _parse_retry_after(resp.headers.get("RateLimit-Reset"))
             if reset is not None:
                 pause = max(pause or 0.0, reset)
-        if pause:
-            self.gate.pause(pause)
         return pause
 
     @contextmanager
@@ -312,14 +343,20 @@ class Transport:
         """Run ``attempt(timeout)`` until it returns, retrying within the budget."""
         started = time.monotonic()
         deadline = started + self.retry.budget_s
+        budget = current_deadline()
+        bound_by_caller = budget is not None and budget[0] < deadline
+        if budget is not None and bound_by_caller:
+            deadline = budget[0]
         retry = self.retry.new_retry()
         attempts = 0
         while True:
             self.gate.wait(deadline)
             remaining = deadline - time.monotonic()
+            if bound_by_caller and remaining < _MIN_ATTEMPT_S:
+                raise self._out_of_time(what, attempts, started, None)
             attempts += 1
             try:
-                return attempt(max(0.5, min(self.timeout, remaining)))
+                return attempt(max(_MIN_ATTEMPT_S, min(self.timeout, remaining)))
             except _Retryable as failure:
                 if failure.processed and not idempotent:
                     raise CommError(
@@ -337,11 +374,26 @@ class Transport:
                 if failure.retry_after is not None:
                     wait = max(wait, failure.retry_after)
                 if time.monotonic() + wait >= deadline:
+                    if bound_by_caller and failure.response is None:
+                        raise self._out_of_time(what, attempts, started, failure) from failure.exc
                     raise self._give_up(what, failure, attempts, started) from failure.exc
                 self.stats["retries"] += 1
                 log.info("%s: %s; retrying in %.1f s", what, failure.message, wait)
                 if wait > 0:
                     time.sleep(wait)
+
+    def _out_of_time(
+        self, what: str, attempts: int, started: float, failure: _Retryable | None
+    ) -> TimeBudgetExceeded:
+        budget = current_deadline()
+        last = f": {failure.message}" if failure is not None else ""
+        return TimeBudgetExceeded(
+            f"{what} did not finish within the caller's time budget of "
+            f"{budget[1] if budget else 0:g} s ({attempts} attempt(s) in "
+            f"{time.monotonic() - started:.1f} s{last}); {self.base_url} answers too slowly "
+            "for it. The rest is read on a later call.",
+            exc=failure.exc if failure is not None else None,
+        )
 
     def _give_up(self, what: str, failure: _Retryable, attempts: int, started: float) -> CommError:
         spent = time.monotonic() - started
@@ -368,7 +420,7 @@ class Transport:
         status = resp.status_code
         if 200 <= status < 300:
             return
-        retry_after = self._note_rate_headers(resp)
+        retry_after = self._retry_after(resp)
         detail = f"HTTP {status}: {_body_summary(resp)}"
         exc = requests.HTTPError(detail, response=resp)
         if status == 401 and not self._api_key and self.is_api_url(resp.url):
@@ -393,6 +445,13 @@ class Transport:
             raise AuthenticationError(
                 f"{what}: permission denied by {self.base_url} ({detail}). Check that this API "
                 "key's user can access the entity and project.",
+                exc=exc,
+            )
+        if status == 404 and resp.url == self.graphql_url and not _w_and_b_error(resp):
+            raise CommError(
+                f"{what}: there is no W&B API at {self.graphql_url} ({detail}). base_url must "
+                "be the API host, such as https://api.wandb.ai (set base_url= or "
+                "WANDB_BASE_URL).",
                 exc=exc,
             )
         if status == 404:
@@ -423,7 +482,6 @@ class Transport:
         def attempt(timeout: float) -> dict[str, Any]:
             resp = self._send("POST", url, timeout, data=payload, what=what)
             self._check_status(what, resp)
-            self._note_rate_headers(resp)
             try:
                 body = resp.json()
             except ValueError as exc:
@@ -435,15 +493,16 @@ class Transport:
                         exc=exc,
                     ) from exc
                 raise _Retryable(
-                    f"the response was not valid JSON ({(resp.text or '')[:80]!r})", exc=exc
+                    f"the response was not valid JSON ({bounded(resp.text or '', 80)!r})", exc=exc
                 ) from exc
             if not isinstance(body, dict):
                 raise _Retryable("the response was not a JSON object")
             messages = _error_messages(body)
             if messages:
+                text = bounded("; ".join(messages))
                 raise CommError(
-                    f"{what}: the W&B API returned an error: {'; '.join(messages)}",
-                    exc=_GraphQLError(messages, body.get("errors")),
+                    f"{what}: the W&B API returned an error: {text}",
+                    exc=_GraphQLError(text, body.get("errors") if len(text) < 10_000 else None),
                 )
             data = body.get("data")
             if not isinstance(data, dict):
@@ -463,7 +522,6 @@ class Transport:
         def attempt(timeout: float) -> Any:
             resp = self._send("POST", url, timeout, data=payload, what=what)
             self._check_status(what, resp)
-            self._note_rate_headers(resp)
             try:
                 return resp.json()
             except ValueError:
@@ -528,7 +586,6 @@ class Transport:
         def attempt(timeout: float) -> bytes:
             resp = self._send("GET", url, timeout, what=what)
             self._check_status(what, resp)
-            self._note_rate_headers(resp)
             return resp.content
 
         return self._call(what, attempt, idempotent=True)
@@ -579,9 +636,9 @@ class Transport:
 
 
 class _GraphQLError(Exception):
-    """The ``errors`` of a GraphQL response (kept on ``CommError.exc``)."""
+    """The ``errors`` of a GraphQL response (kept on ``CommError.exc``; ``None`` when huge)."""
 
-    def __init__(self, messages: list[str], errors: Any) -> None:
-        super().__init__("; ".join(messages))
-        self.messages = messages
+    def __init__(self, text: str, errors: Any) -> None:
+        super().__init__(text)
+        self.messages = [text]
         self.errors = errors
