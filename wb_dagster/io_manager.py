@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import typing
 from typing import Any
 
@@ -110,9 +111,20 @@ class WandbParquetIOManager(dg.ConfigurableIOManager):
     _inner: _ParquetUPathIOManager | None = PrivateAttr(default=None)
 
     def root(self, instance: dg.DagsterInstance | None = None) -> UPath:
-        """The storage root as a UPath (``base_dir``, else the instance storage directory)."""
+        """The storage root as a UPath (``base_dir``, else the instance storage directory).
+
+        A local ``base_dir`` starting with ``~`` is the user's home, as in a shell.
+
+        Example:
+            >>> import os
+            >>> str(WandbParquetIOManager(base_dir="~/wb").root()) == os.path.expanduser("~/wb")
+            True
+        """
         if self.base_dir:
-            return UPath(self.base_dir, **(self.storage_options or {}))
+            base = self.base_dir
+            if base.startswith("~"):
+                base = os.path.expanduser(base)
+            return UPath(base, **(self.storage_options or {}))
         if instance is None:
             raise dg.DagsterInvariantViolationError(
                 "WandbParquetIOManager has no base_dir and no Dagster instance to default to; "

@@ -83,10 +83,22 @@ class WandbResource(dg.ConfigurableResource):
 
     def _resolved_key(self) -> str | None:
         key: Any = self.api_key
+        name = None
         if isinstance(key, dg.EnvVar):
             # outside a run the field still holds the EnvVar object
-            return key.get_value()
-        return key or os.environ.get("WANDB_API_KEY")
+            name = key.env_var_name
+            key = key.get_value()
+        if key is None:
+            return os.environ.get("WANDB_API_KEY")
+        if not str(key).strip():
+            # inside a run Dagster has already replaced the EnvVar by its (empty) value
+            var = f"the environment variable {name}" if name else "the variable named by api_key"
+            raise ValueError(
+                f"WandbResource.api_key is empty: {var} (dg.EnvVar) is set to an empty string. "
+                "Set it to your W&B API key (https://wandb.ai/authorize); an empty key is never "
+                "replaced by WANDB_API_KEY."
+            )
+        return str(key)
 
     def _digest(self, key: str | None, retry_budget_s: float) -> str:
         parts = [
