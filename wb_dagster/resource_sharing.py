@@ -25,13 +25,13 @@ from typing import TypeVar
 
 import dagster as dg
 
-R = TypeVar("R", bound=dg.ConfigurableResource)
+R = TypeVar("R", bound=dg.ConfigurableResource | dg.ConfigurableIOManager)
 
-_SHARED: dict[str, dg.ConfigurableResource] = {}
+_SHARED: dict[str, dg.ConfigurableResource | dg.ConfigurableIOManager] = {}
 _LOCK = threading.Lock()
 
 
-def _config_key(resource: dg.ConfigurableResource) -> str:
+def _config_key(resource: dg.ConfigurableResource | dg.ConfigurableIOManager) -> str:
     fields = {name: getattr(resource, name) for name in type(resource).model_fields}
     # an EnvVar is a str subclass holding the variable's name; tag it so that the name of a
     # variable and a literal value of the same text never share an object

@@ -33,7 +33,7 @@ def _shown(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
-def check_parquet(head: bytes, *, run: str, url: str, tail: bytes | None = None) -> None:
+def check_parquet(head: bytes, *, run: object, url: str, tail: bytes | None = None) -> None:
     """Raise :class:`CommError` unless ``head`` (and ``tail``) carry parquet's magic bytes.
 
     ``tail`` defaults to the end of ``head`` (pass the whole file when it is in memory).
@@ -48,14 +48,14 @@ def check_parquet(head: bytes, *, run: str, url: str, tail: bytes | None = None)
     )
 
 
-def fetch_export(transport: Transport, url: str, *, run: str) -> bytes:
+def fetch_export(transport: Transport, url: str, *, run: object) -> bytes:
     """The export at ``url`` in memory, checked to be parquet."""
     data = transport.get_bytes(url, what=f"downloading history export of {run}")
     check_parquet(data, run=run, url=url)
     return data
 
 
-def download_export(transport: Transport, url: str, fh: IO[bytes], *, run: str) -> None:
+def download_export(transport: Transport, url: str, fh: IO[bytes], *, run: object) -> None:
     """Stream the export at ``url`` into the open file ``fh``, checked to be parquet."""
     transport.download_to(url, fh, what=f"downloading history export of {run}")
     fh.flush()
