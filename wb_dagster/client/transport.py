@@ -14,7 +14,7 @@ Every request the client makes goes through :class:`Transport`:
   after the request may have reached the server (GraphQL queries, GETs, PUTs of the same bytes);
   a mutation is retried only when the server provably did not process it (``429``, connect errors);
 * GraphQL ``errors`` and HTTP statuses mapped to :mod:`wb_dagster.client.errors`; the server's
-  text in a message is cut to ``MAX_ERROR_CHARS`` characters (and says so).
+  text in a message is cut to ``responses.MAX_ERROR_CHARS`` characters (and says so).
 
 The API key is attached only to URLs under the API base URL (signed storage URLs never get it)
 and never appears in a message, a log line or a repr.
@@ -37,7 +37,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import IO, Any
 from urllib.parse import urlsplit
 
@@ -54,6 +53,16 @@ from wb_dagster.client.errors import (
     RateLimitError,
     TimeBudgetExceeded,
 )
+from wb_dagster.client.responses import (
+    body_summary,
+    bounded,
+    connection_problem,
+    error_messages,
+    is_html,
+    retry_after,
+    root_cause,
+    w_and_b_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +70,6 @@ USER_AGENT = "W&B Public Client (wb-dagster 0.1.0)"
 # statuses that mean "your request is wrong": retrying cannot help (wandb-core agrees)
 _FATAL_STATUSES = frozenset({400, 401, 403, 404, 409, 410, 413, 422, 501})
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-# the server's own text in one error message (a GraphQL error can be megabytes long)
-MAX_ERROR_CHARS = 2000
 # an attempt with less time than this left is not started: it could only time out
 _MIN_ATTEMPT_S = 0.05
 
@@ -149,107 +156,6 @@ class _Retryable(Exception):
         self.processed = processed
 
 
-def _parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError, IndexError):
-        return None
-
-
-def _error_messages(body: Any) -> list[str]:
-    """Messages from a GraphQL or W&B backend error body (``errors`` list or ``error`` field)."""
-    if not isinstance(body, dict):
-        return []
-    out: list[str] = []
-    errors = body.get("errors")
-    if isinstance(errors, list):
-        for err in errors:
-            if isinstance(err, dict):
-                msg = str(err.get("message", err))
-                path = err.get("path")
-                if path:
-                    msg = f"{'.'.join(str(p) for p in path)}: {msg}"
-                out.append(msg)
-            else:
-                out.append(str(err))
-    error = body.get("error")
-    if isinstance(error, dict):
-        out.append(str(error.get("message", error)))
-    elif error:
-        out.append(str(error))
-    return out
-
-
-def bounded(text: str, limit: int = MAX_ERROR_CHARS) -> str:
-    """``text`` cut to ``limit`` characters, saying how long it was when cut.
-
-    Example:
-        >>> bounded("x" * 10, limit=4)
-        'xxxx... [cut: 10 characters in all]'
-    """
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}... [cut: {len(text)} characters in all]"
-
-
-def _is_html(resp: requests.Response) -> bool:
-    return resp.headers.get("Content-Type", "").lower().startswith("text/html")
-
-
-def _root_cause(exc: BaseException) -> str:
-    """The innermost exception's text (urllib3 wraps the useful part several levels deep)."""
-    seen: set[int] = set()
-    while True:
-        inner = exc.__cause__ or exc.__context__
-        if inner is None and exc.args and isinstance(exc.args[0], BaseException):
-            inner = exc.args[0]
-        reason = getattr(exc, "reason", None)
-        if inner is None and isinstance(reason, BaseException):
-            inner = reason
-        if inner is None or id(inner) in seen:
-            return f"{type(exc).__name__}: {exc}"[:200]
-        seen.add(id(exc))
-        exc = inner
-
-
-def _connection_problem(exc: BaseException, url: str) -> str:
-    """Why a connection failed, in words (no URL query strings, never the key)."""
-    text = repr(exc)
-    host = urlsplit(url).netloc
-    if "NameResolutionError" in text or "Name or service not known" in text:
-        return f"the host name of {host} does not resolve"
-    if "refused" in text:
-        return f"{host} refused the connection (nothing listens there?)"
-    if "reset" in text.lower():
-        return f"{host} reset the connection"
-    return type(exc).__name__
-
-
-def _w_and_b_error(resp: requests.Response) -> bool:
-    """True when the body is a W&B/GraphQL error (the API is there and refused the request)."""
-    try:
-        return bool(_error_messages(resp.json()))
-    except ValueError:
-        return False
-
-
-def _body_summary(resp: requests.Response) -> str:
-    try:
-        messages = _error_messages(resp.json())
-    except ValueError:
-        messages = []
-    if messages:
-        return bounded("; ".join(messages))
-    text = (resp.text or "").strip().replace("\n", " ")
-    return bounded(text, 200) or resp.reason or ""
-
-
 class Transport:
     """Sends GraphQL and file requests to one W&B deployment (see module docstring)."""
 
@@ -317,19 +223,6 @@ class Transport:
         if self._api_key and self.is_api_url(url):
             return ("api", self._api_key)
         return None
-
-    @staticmethod
-    def _retry_after(resp: requests.Response) -> float | None:
-        """The wait a ``429``/``503`` asks of this call (``Retry-After`` / ``RateLimit-Reset``)."""
-        pause: float | None = None
-        if resp.status_code in (429, 503):
-            pause = _parse_retry_after(resp.headers.get("Retry-After"))
-        remaining = resp.headers.get("RateLimit-Remaining")
-        if remaining is not None and remaining.strip() in ("0", "0.0"):
-            reset = _parse_retry_after(resp.headers.get("RateLimit-Reset"))
-            if reset is not None:
-                pause = max(pause or 0.0, reset)
-        return pause
 
     @contextmanager
     def _slot(self) -> Iterator[None]:
@@ -420,8 +313,8 @@ class Transport:
         status = resp.status_code
         if 200 <= status < 300:
             return
-        retry_after = self._retry_after(resp)
-        detail = f"HTTP {status}: {_body_summary(resp)}"
+        wait = retry_after(resp)
+        detail = f"HTTP {status}: {body_summary(resp)}"
         exc = requests.HTTPError(detail, response=resp)
         if status == 401 and not self._api_key and self.is_api_url(resp.url):
             raise AuthenticationError(
@@ -435,7 +328,7 @@ class Transport:
                 "key with WANDB_API_KEY or api_key=.",
                 exc=exc,
             )
-        if _is_html(resp) and self.is_api_url(resp.url):
+        if is_html(resp) and self.is_api_url(resp.url):
             raise CommError(
                 f"{what}: {self.base_url} answered HTTP {status} with an HTML page, not the W&B "
                 "API: check base_url / WANDB_BASE_URL (the API host, e.g. https://api.wandb.ai).",
@@ -447,7 +340,7 @@ class Transport:
                 "key's user can access the entity and project.",
                 exc=exc,
             )
-        if status == 404 and resp.url == self.graphql_url and not _w_and_b_error(resp):
+        if status == 404 and resp.url == self.graphql_url and not w_and_b_error(resp):
             raise CommError(
                 f"{what}: there is no W&B API at {self.graphql_url} ({detail}). base_url must "
                 "be the API host, such as https://api.wandb.ai (set base_url= or "
@@ -458,9 +351,7 @@ class Transport:
             raise NotFoundError(f"{what}: not found ({detail}).", exc=exc)
         if status in _FATAL_STATUSES or (400 <= status < 500 and status != 429):
             raise CommError(f"{what}: the server refused the request ({detail}).", exc=exc)
-        raise _Retryable(
-            detail, exc=exc, response=resp, retry_after=retry_after, processed=status != 429
-        )
+        raise _Retryable(detail, exc=exc, response=resp, retry_after=wait, processed=status != 429)
 
     # -- GraphQL -----------------------------------------------------------------------------
 
@@ -485,7 +376,7 @@ class Transport:
             try:
                 body = resp.json()
             except ValueError as exc:
-                if _is_html(resp):
+                if is_html(resp):
                     raise CommError(
                         f"{what}: {self.base_url} answered with an HTML page, not the W&B API: "
                         "check base_url / WANDB_BASE_URL (the API host, e.g. "
@@ -497,7 +388,7 @@ class Transport:
                 ) from exc
             if not isinstance(body, dict):
                 raise _Retryable("the response was not a JSON object")
-            messages = _error_messages(body)
+            messages = error_messages(body)
             if messages:
                 text = bounded("; ".join(messages))
                 raise CommError(
@@ -558,7 +449,7 @@ class Transport:
         except requests.exceptions.SSLError as exc:
             # a certificate or protocol mismatch does not heal by retrying
             raise CommError(
-                f"{what}: TLS handshake with {urlsplit(url).netloc} failed ({_root_cause(exc)}). "
+                f"{what}: TLS handshake with {urlsplit(url).netloc} failed ({root_cause(exc)}). "
                 "If the server speaks plain HTTP use an http:// base URL; if it uses a private "
                 "CA pass verify='/path/to/ca.pem'.",
                 exc=exc,
@@ -567,7 +458,7 @@ class Transport:
             # a refused/unresolvable connection never reached the server; a reset may have
             processed = "NewConnectionError" not in repr(exc) and "refused" not in repr(exc)
             raise _Retryable(
-                f"connection error ({_connection_problem(exc, url)})", exc=exc, processed=processed
+                f"connection error ({connection_problem(exc, url)})", exc=exc, processed=processed
             ) from exc
         except (
             requests.exceptions.ChunkedEncodingError,

@@ -16,7 +16,8 @@ import pytest
 from wb_dagster.client import AuthenticationError, CommError, NotFoundError, RateLimitError
 from wb_dagster.client.deadline import time_budget
 from wb_dagster.client.errors import TimeBudgetExceeded
-from wb_dagster.client.transport import RateGate, RetrySettings, Transport, _parse_retry_after
+from wb_dagster.client.responses import parse_retry_after
+from wb_dagster.client.transport import RateGate, RetrySettings, Transport
 
 KEY = "k" * 40
 OK = (200, {}, json.dumps({"data": {"ok": True}}))
@@ -107,9 +108,9 @@ def test_retry_after_is_honoured(scripted: tuple[str, Script]) -> None:
 
 
 def test_retry_after_http_date(scripted: tuple[str, Script]) -> None:
-    assert 0 <= (_parse_retry_after(formatdate(time.time() + 2, usegmt=True)) or 0) <= 2.1
-    assert _parse_retry_after("1.5") == 1.5
-    assert _parse_retry_after("nonsense") is None
+    assert 0 <= (parse_retry_after(formatdate(time.time() + 2, usegmt=True)) or 0) <= 2.1
+    assert parse_retry_after("1.5") == 1.5
+    assert parse_retry_after("nonsense") is None
 
 
 def test_mutation_is_not_retried_after_5xx(scripted: tuple[str, Script]) -> None:
