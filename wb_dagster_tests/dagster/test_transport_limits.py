@@ -124,5 +124,6 @@ def test_an_empty_envvar_key_fails_naming_the_variable(
     assert not result.success
     (failure,) = [e for e in result.all_events if e.is_step_failure]
     message = str(failure.step_failure_data.error)
-    assert "api_key is empty" in message and wb.api_key not in message
+    assert f"api_key is empty: the environment variable {KEY_ENV}" in message
+    assert wb.api_key not in message
     assert wb.stats()["requests"] == before  # nothing was sent with the fallback key
