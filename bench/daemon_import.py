@@ -103,7 +103,7 @@ def daemon(
         WB_BENCH_ENTITY=srv.entity,
         WB_BENCH_STORAGE=str(work / "store"),
     )
-    history = dg.AssetKey(["wandb", PROJECT, "run_history"])
+    history = dg.AssetKey(["wandb", srv.entity or "", PROJECT, "run_history"])
     home = prepare_home(work / "home")
     with DagsterProcess.dev(home, ["-f", str(defs_file)], env=env, log=work / "dev.log") as dagster:
         dagster.wait_ready()
@@ -168,7 +168,10 @@ def main() -> int:
         bare_s = bare(srv, work / "bare")
         sdk_s = float("nan") if args.skip_sdk else sdk(srv, work / "sdk")
         import_s, latency_s, dagster_runs = daemon(srv, work, args.runs, args.batch, args.interval)
-        sides = {"bare": work / "bare", "daemon": work / "store/wandb" / PROJECT / "run_history"}
+        sides = {
+            "bare": work / "bare",
+            "daemon": work / "store/wandb" / (srv.entity or "") / PROJECT / "run_history",
+        }
         if not args.skip_sdk:
             sides["sdk"] = work / "sdk"
         stored = {side: _stored_rows(folder) for side, folder in sides.items()}

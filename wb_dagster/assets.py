@@ -12,7 +12,7 @@ Example:
     >>> from wb_dagster.project import WandbProjectAssetsSpec
     >>> p = WandbProjectAssetsSpec.build(entity="wb-demo", project="cifar")
     >>> sorted(k.to_user_string() for k in build_wandb_run_assets(p).keys)
-    ['wandb/cifar/run_history', 'wandb/cifar/run_system_metrics']
+    ['wandb/wb-demo/cifar/run_history', 'wandb/wb-demo/cifar/run_system_metrics']
 """
 
 import datetime as dt
@@ -75,8 +75,9 @@ class RunsRefreshConfig(dg.Config):
     """Run config of the ``runs`` asset.
 
     Example (a full re-read instead of the incremental refresh):
-        >>> run_config = {"ops": {"wandb_cifar__runs": {"config": {"full_refresh": True}}}}
-        >>> RunsRefreshConfig(**run_config["ops"]["wandb_cifar__runs"]["config"]).lookback_seconds
+        >>> op = "wandb_wb_demo__cifar__runs"
+        >>> run_config = {"ops": {op: {"config": {"full_refresh": True}}}}
+        >>> RunsRefreshConfig(**run_config["ops"][op]["config"]).lookback_seconds
         300.0
     """
 
@@ -153,7 +154,7 @@ def build_wandb_runs_asset(
         >>> from wb_dagster.project import WandbProjectAssetsSpec
         >>> a = build_wandb_runs_asset(WandbProjectAssetsSpec.build(entity="t", project="p"))
         >>> a.key.to_user_string()
-        'wandb/p/runs'
+        'wandb/t/p/runs'
     """
     key = p.key("runs")
 

@@ -166,7 +166,7 @@ class WandbProjectComponent(dg.Component, dg.Model, dg.Resolvable):
         >>> component = WandbProjectComponent(entity="wb-demo", project="cifar")
         >>> defs = dg.build_defs_for_component(component)
         >>> sorted(k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys())[:2]
-        ['wandb/cifar/project', 'wandb/cifar/run_history']
+        ['wandb/wb-demo/cifar/project', 'wandb/wb-demo/cifar/run_history']
     """
 
     entity: str = Field(description="W&B entity (user or team) owning the project.")
@@ -187,7 +187,9 @@ class WandbProjectComponent(dg.Component, dg.Model, dg.Resolvable):
         default=None, description="fsspec options for the storage root (endpoint_url, ...)."
     )
     key_prefix: list[str] = Field(default_factory=lambda: ["wandb"])
-    group_name: str | None = Field(default=None, description="Default: wandb_<project>.")
+    group_name: str | None = Field(
+        default=None, description="Default: wandb_<entity>__<project> (see wb_dagster.names)."
+    )
     include: list[str] = Field(default_factory=lambda: list(DEFAULT_INCLUDE))
     pool: str | None = Field(default="wandb_api", description="Concurrency pool of W&B steps.")
     sensor_enabled: bool = Field(default=True, description="Include the run and sweep sensors.")

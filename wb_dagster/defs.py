@@ -32,6 +32,7 @@ from wb_dagster.io_manager import WandbParquetIOManager
 from wb_dagster.jobs import WandbJobs
 from wb_dagster.project import WandbProjectAssetsSpec
 from wb_dagster.resource import WandbResource
+from wb_dagster.resource_sharing import shared_resource
 from wb_dagster.sensors import build_wandb_run_sensor, build_wandb_sweep_sensor
 from wb_dagster.translator import DagsterWandbTranslator
 
@@ -185,13 +186,18 @@ def build_wandb_defs(
         schedules.append(build_wandb_runs_schedule(p, cron_schedule=runs_schedule))
 
     if resource is None:
-        resource = WandbResource(
-            api_key=api_key if api_key is not None else dg.EnvVar("WANDB_API_KEY"),
-            base_url=base_url,
-            entity=entity,
+        # no entity: every asset and sensor names its full entity/project path, so one
+        # resource serves all projects of a W&B host
+        resource = shared_resource(
+            WandbResource(
+                api_key=api_key if api_key is not None else dg.EnvVar("WANDB_API_KEY"),
+                base_url=base_url,
+            )
         )
     if io_manager is None:
-        io_manager = WandbParquetIOManager(base_dir=storage_dir, storage_options=storage_options)
+        io_manager = shared_resource(
+            WandbParquetIOManager(base_dir=storage_dir, storage_options=storage_options)
+        )
     return dg.Definitions(
         assets=assets,
         sensors=sensors,

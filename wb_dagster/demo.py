@@ -151,7 +151,7 @@ class DemoKeys:
 
         Example:
             >>> DemoKeys.of("wb-demo", "cifar").history.to_user_string()
-            'wandb/cifar/run_history'
+            'wandb/wb-demo/cifar/run_history'
         """
         p = WandbProjectAssetsSpec.build(entity=entity, project=project)
         return cls(
@@ -597,18 +597,18 @@ def enable_ctrl_c() -> None:
 # -- entry points ------------------------------------------------------------------------------
 
 
-def fresh_home(root: Path, project: str) -> Path:
+def fresh_home(root: Path, entity: str, project: str) -> Path:
     """``root/.dagster`` for a new demo instance (``dagster.yaml`` and marker written).
 
-    A previous demo's instance (marker file) is replaced and its stored ``wandb/<project>``
-    files removed: its permanent run keys would make the sensors skip every run, and its run
-    table would be merged into the new one. A ``.dagster`` without the marker is not the
-    demo's: refused.
+    A previous demo's instance (marker file) is replaced and the project's stored files
+    removed: its run keys would make the sensors skip every run, and its run table would be
+    merged into the new one. A ``.dagster`` without the marker is not the demo's: refused.
     """
     home = root / ".dagster"
     if (home / DEMO_MARKER).exists():
         shutil.rmtree(home)
-        shutil.rmtree(root / "wandb" / project, ignore_errors=True)
+        stored = WandbProjectAssetsSpec.build(entity=entity, project=project).key("runs")
+        shutil.rmtree(root.joinpath(*stored.path[:-1]), ignore_errors=True)
     elif home.exists() and any(home.iterdir()):
         raise DemoError(
             f"{home} holds a Dagster instance the demo did not create; choose another --output"
@@ -636,14 +636,14 @@ def run_demo(output: str | None = None, *, keep_ui: bool = False, out: TextIO | 
     """
     from wb_dagster.client import WandbClient
     from wb_dagster.testing import LocalWandbServer
-    from wb_dagster.testing.demo_seed import DEMO_PROJECT, DEMO_RUNNING_RUN
+    from wb_dagster.testing.demo_seed import DEMO_ENTITY, DEMO_PROJECT, DEMO_RUNNING_RUN
 
     say = _Printer(out or sys.stdout)
     enable_ctrl_c()
     root = Path(output or "wb_demo_output").resolve()
     root.mkdir(parents=True, exist_ok=True)
     try:
-        home = fresh_home(root, DEMO_PROJECT)
+        home = fresh_home(root, DEMO_ENTITY, DEMO_PROJECT)
     except DemoError as exc:
         say(f"demo failed: {exc}")
         return 1

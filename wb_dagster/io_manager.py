@@ -2,7 +2,8 @@
 
 Layout: ``<base_dir>/<asset key parts>.parquet`` for unpartitioned assets and
 ``<base_dir>/<asset key parts>/<partition key>.parquet`` for partitioned ones, e.g.
-``DIR/wandb/cifar/runs.parquet`` and ``DIR/wandb/cifar/run_history/<run id>.parquet``.
+``DIR/wandb/wb-demo/cifar/runs.parquet`` and
+``DIR/wandb/wb-demo/cifar/run_history/<run id>.parquet``.
 Assets whose metadata says ``wandb/storage: files`` (the sweep best model) are directories
 ``<base_dir>/<asset key parts>/<partition key>/`` and load as a :class:`upath.UPath`.
 
@@ -14,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import typing
 from typing import Any
 
@@ -109,9 +111,20 @@ class WandbParquetIOManager(dg.ConfigurableIOManager):
     _inner: _ParquetUPathIOManager | None = PrivateAttr(default=None)
 
     def root(self, instance: dg.DagsterInstance | None = None) -> UPath:
-        """The storage root as a UPath (``base_dir``, else the instance storage directory)."""
+        """The storage root as a UPath (``base_dir``, else the instance storage directory).
+
+        A local ``base_dir`` starting with ``~`` is the user's home, as in a shell.
+
+        Example:
+            >>> import os
+            >>> str(WandbParquetIOManager(base_dir="~/wb").root()) == os.path.expanduser("~/wb")
+            True
+        """
         if self.base_dir:
-            return UPath(self.base_dir, **(self.storage_options or {}))
+            base = self.base_dir
+            if base.startswith("~"):
+                base = os.path.expanduser(base)
+            return UPath(base, **(self.storage_options or {}))
         if instance is None:
             raise dg.DagsterInvariantViolationError(
                 "WandbParquetIOManager has no base_dir and no Dagster instance to default to; "

@@ -6,7 +6,7 @@ instead of recomputing them.
 Example:
     >>> p = WandbProjectAssetsSpec.build(entity="wb-demo", project="cifar")
     >>> p.key("run_history").to_user_string(), p.runs_partitions.name
-    ('wandb/cifar/run_history', 'wandb_runs__wb_demo__cifar')
+    ('wandb/wb-demo/cifar/run_history', 'wandb_runs__wb_demo__cifar')
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from wb_dagster.partitions import runs_partitions_def, safe_name, sweeps_partitions_def
+from wb_dagster.names import check_wandb_name, project_name
+from wb_dagster.partitions import runs_partitions_def, sweeps_partitions_def
 from wb_dagster.translator import AssetKind, DagsterWandbTranslator, WandbAssetProps
 
 ALL_KINDS: tuple[AssetKind, ...] = (
@@ -35,7 +36,7 @@ class WandbProjectAssetsSpec:
     Example:
         >>> p = WandbProjectAssetsSpec.build(entity="wb-demo", project="cifar", key_prefix=["ml"])
         >>> p.key("run_history").to_user_string(), p.runs_partitions.name
-        ('ml/cifar/run_history', 'wandb_runs__wb_demo__cifar')
+        ('ml/wb-demo/cifar/run_history', 'wandb_runs__wb_demo__cifar')
     """
 
     entity: str
@@ -55,6 +56,11 @@ class WandbProjectAssetsSpec:
         group_name: str | None = None,
     ) -> WandbProjectAssetsSpec:
         """Ask ``translator`` for every asset spec of ``entity/project``."""
+        try:
+            check_wandb_name("entity", entity)
+            check_wandb_name("project", project)
+        except ValueError as exc:
+            raise dg.DagsterInvalidDefinitionError(str(exc)) from None
         translator = translator or DagsterWandbTranslator()
         specs = {
             kind: translator.get_asset_spec(
@@ -83,8 +89,8 @@ class WandbProjectAssetsSpec:
 
     @property
     def name(self) -> str:
-        """``<entity>__<project>`` reduced to characters Dagster accepts in definition names."""
-        return f"{safe_name(self.entity)}__{safe_name(self.project)}"
+        """``entity/project`` as a definition-name fragment (``names.project_name``)."""
+        return project_name(self.entity, self.project)
 
     @property
     def runs_partitions_name(self) -> str:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,8 @@ import dagster as dg
 from pydantic import BaseModel, Field, ValidationError
 
 from wb_dagster.batches import DEFAULT_BATCH_SIZE, batch_request, plan_batches
+from wb_dagster.client.deadline import time_budget
+from wb_dagster.client.errors import TimeBudgetExceeded
 from wb_dagster.fingerprints import run_fingerprint, short_digest, sweep_fingerprint
 from wb_dagster.jobs import WandbJobs
 from wb_dagster.project import WandbProjectAssetsSpec
@@ -152,7 +154,7 @@ def scan_runs(
     scan = RunScan()
     requested: set[str] = set()
     listed: set[str] = set()
-    for run in runs:
+    for run in _until_out_of_time(runs, scan):
         if clock() >= deadline:
             scan.stopped_by = "budget"
             break
@@ -190,6 +192,19 @@ def scan_runs(
         watermark=iso(watermark) if watermark else None, seen=seen, open=open_runs
     )
     return scan
+
+
+def _until_out_of_time(runs: Iterable[Any], scan: RunScan) -> Iterator[Any]:
+    """``runs`` until a page misses the tick's time budget (then the scan stops as "budget").
+
+    Nothing read yet: the tick fails with the error, so the cursor stays where it was.
+    """
+    try:
+        yield from runs
+    except TimeBudgetExceeded:
+        if not scan.scanned:
+            raise
+        scan.stopped_by = "budget"
 
 
 def build_wandb_run_sensor(
@@ -239,20 +254,22 @@ def build_wandb_run_sensor(
         # one call's retries must leave the tick time to end before Dagster's 60 s limit
         resource = resource_from(context.resources, resource_key)
         client = resource.get_client(max_retry_s=tick_retry_s(tick_budget_seconds))
-        runs = client.runs(
-            p.path,
-            filters=listing_filters(cursor, lookback_seconds),
-            order="+heartbeat_at",
-            per_page=page_size,
-        )
-        scan = scan_runs(
-            runs,
-            cursor,
-            lookback_s=lookback_seconds,
-            max_changes=max_runs_per_tick,
-            deadline=deadline,
-            clock=clock,
-        )
+        # every request of the tick ends within its budget, however slowly W&B answers
+        with time_budget(tick_budget_seconds):
+            runs = client.runs(
+                p.path,
+                filters=listing_filters(cursor, lookback_seconds),
+                order="+heartbeat_at",
+                per_page=page_size,
+            )
+            scan = scan_runs(
+                runs,
+                cursor,
+                lookback_s=lookback_seconds,
+                max_changes=max_runs_per_tick,
+                deadline=deadline,
+                clock=clock,
+            )
         # the key order is needed only to batch changes (a quiet tick reads nothing more)
         existing = (
             context.instance.get_dynamic_partitions(p.runs_partitions_name) if scan.changes else []
@@ -310,6 +327,7 @@ def sensor_result(
 
 
 FINISHED_SWEEP_STATES = frozenset({"finished"})
+SWEEP_TICK_BUDGET_S = 40.0
 
 
 def build_wandb_sweep_sensor(
@@ -347,10 +365,12 @@ def build_wandb_sweep_sensor(
             done = {}
         # bounded like a run-sensor tick: end well before Dagster's 60 s limit
         client = resource_from(context.resources, resource_key).get_client(
-            max_retry_s=tick_retry_s(40.0)
+            max_retry_s=tick_retry_s(SWEEP_TICK_BUDGET_S)
         )
         changed: list[tuple[str, str]] = []
-        for sweep in client.sweeps(p.path):
+        with time_budget(SWEEP_TICK_BUDGET_S):
+            sweeps = list(client.sweeps(p.path))
+        for sweep in sweeps:
             if str(getattr(sweep, "state", "")).lower() not in FINISHED_SWEEP_STATES:
                 continue
             fp = sweep_fingerprint(sweep)

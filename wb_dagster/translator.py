@@ -11,7 +11,7 @@ Example:
     ...         return spec.replace_attributes(key=dg.AssetKey(["ml", *spec.key.path[1:]]))
     >>> props = WandbAssetProps(kind="runs", entity="team", project="cifar")
     >>> MyTranslator().get_asset_spec(props).key.path
-    ['ml', 'cifar', 'runs']
+    ['ml', 'team', 'cifar', 'runs']
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Literal
 
 import dagster as dg
 
-from wb_dagster.partitions import safe_name
+from wb_dagster.names import key_part, project_name
 
 AssetKind = Literal["project", "runs", "run_history", "run_system_metrics", "sweep_best_model"]
 
@@ -44,7 +44,9 @@ class WandbAssetProps:
 
     Example:
         >>> WandbAssetProps(kind="runs", entity="wb-demo", project="cifar").default_key
-        AssetKey(['wandb', 'cifar', 'runs'])
+        AssetKey(['wandb', 'wb-demo', 'cifar', 'runs'])
+        >>> WandbAssetProps(kind="runs", entity="team", project="my runs").default_key
+        AssetKey(['wandb', 'team', 'my.20runs', 'runs'])
     """
 
     kind: AssetKind
@@ -55,8 +57,14 @@ class WandbAssetProps:
 
     @property
     def default_key(self) -> dg.AssetKey:
-        """``[*key_prefix, <project>, <kind>]``, e.g. ``wandb/cifar/runs``."""
-        return dg.AssetKey([*self.key_prefix, self.project, self.kind])
+        """``[*key_prefix, <entity>, <project>, <kind>]``, e.g. ``wandb/wb-demo/cifar/runs``.
+
+        Entity and project are written by :func:`wb_dagster.names.key_part` (the names
+        themselves unless Dagster refuses a character in them).
+        """
+        return dg.AssetKey(
+            [*self.key_prefix, key_part(self.entity), key_part(self.project), self.kind]
+        )
 
 
 class DagsterWandbTranslator:
@@ -65,7 +73,7 @@ class DagsterWandbTranslator:
     Example:
         >>> DagsterWandbTranslator().get_asset_spec(
         ...     WandbAssetProps(kind="run_history", entity="t", project="p")).key.to_user_string()
-        'wandb/p/run_history'
+        'wandb/t/p/run_history'
     """
 
     def get_asset_spec(self, props: WandbAssetProps) -> dg.AssetSpec:
@@ -76,7 +84,7 @@ class DagsterWandbTranslator:
             description=_DESCRIPTIONS[props.kind].format(
                 entity=props.entity, project=props.project
             ),
-            group_name=props.group_name or f"wandb_{safe_name(props.project)}",
+            group_name=props.group_name or f"wandb_{project_name(props.entity, props.project)}",
             kinds=kinds,
             metadata={"wandb/entity": props.entity, "wandb/project": props.project},
         )

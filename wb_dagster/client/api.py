@@ -72,14 +72,21 @@ _KEY_LIKE = re.compile(r"\s*[^\s/.:]{32,}\s*")
 
 
 def check_base_url(base_url: str) -> str:
-    """``base_url`` without trailing slash; ``ValueError`` naming it when it is not http(s)
-    (unless it looks like an API key given in the wrong place).
+    """``base_url`` without trailing slash or ``/graphql`` (the API endpoint, which the client
+    adds itself); ``ValueError`` naming it when it is not http(s) (unless it looks like an API
+    key given in the wrong place) or has a query or fragment. Another path is kept as the prefix
+    of a W&B server behind a reverse proxy, as the official SDK does.
 
     Example:
-        >>> check_base_url("http://127.0.0.1:8080/")
-        'http://127.0.0.1:8080'
+        >>> check_base_url("http://127.0.0.1:8080/"), check_base_url("https://api.wandb.ai/graphql")
+        ('http://127.0.0.1:8080', 'https://api.wandb.ai')
     """
     parts = urlsplit(base_url.strip())
+    if parts.scheme in ("http", "https") and parts.hostname and (parts.query or parts.fragment):
+        raise ValueError(
+            f"Invalid W&B base URL {base_url.strip()!r}: it has a query or fragment; give only "
+            "the API host, e.g. https://api.wandb.ai (set base_url= or WANDB_BASE_URL)."
+        )
     if parts.scheme not in ("http", "https") or not parts.hostname:
         # a long token without URL punctuation is most likely the key given in the wrong place
         key_like = _KEY_LIKE.fullmatch(base_url)
@@ -88,7 +95,11 @@ def check_base_url(base_url: str) -> str:
             f"Invalid W&B base URL {shown}: expected http(s)://host[:port], e.g. "
             "https://api.wandb.ai (set base_url= or WANDB_BASE_URL)."
         )
-    return base_url.strip().rstrip("/")
+    url = base_url.strip().rstrip("/")
+    if url.lower().endswith("/graphql"):
+        url = url[: -len("/graphql")].rstrip("/")
+        log.info("base_url %s ends in /graphql: using %s (the client adds /graphql)", base_url, url)
+    return url
 
 
 def check_api_key(api_key: str) -> str:
@@ -158,6 +169,11 @@ class WandbClient:
                 "forged by anyone on the network path. Use it only for a trusted test server, "
                 "or pass verify='/path/to/ca-bundle.pem' instead.",
                 self.base_url,
+            )
+        if api_key is not None and not api_key.strip():
+            raise ValueError(
+                "api_key is empty: pass the W&B API key (https://wandb.ai/authorize), or leave "
+                "api_key unset to read WANDB_API_KEY; an empty key is never replaced silently."
             )
         key = api_key or os.environ.get("WANDB_API_KEY") or _netrc_key(self.base_url)
         key = check_api_key(key) if key else None

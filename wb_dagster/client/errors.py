@@ -73,3 +73,14 @@ class RateLimitError(CommError):
     ) -> None:
         super().__init__(message, exc)
         self.retry_after = retry_after
+
+
+class TimeBudgetExceeded(CommError):
+    """A call did not finish within the caller's :func:`~wb_dagster.client.deadline.time_budget`.
+
+    Raised instead of waiting longer: a sensor tick stops here and keeps what it has read.
+
+    Example:
+        >>> issubclass(TimeBudgetExceeded, CommError)
+        True
+    """

@@ -42,6 +42,7 @@ import pyarrow.parquet as pq
 from wb_dagster.client import queries
 from wb_dagster.client.encoding import last_step as history_last_step
 from wb_dagster.client.errors import AuthenticationError, CommError, NotFoundError
+from wb_dagster.client.export_files import download_export, fetch_export
 from wb_dagster.client.flatten import (
     STEP,
     concat_tables,
@@ -244,7 +245,7 @@ class HistoryReader:
 
     def fetch_export(self, url: str) -> bytes:
         try:
-            return self.transport.get_bytes(url, what=f"downloading history export of {self.path}")
+            return fetch_export(self.transport, url, run=self.path)
         except (NotFoundError, AuthenticationError) as exc:
             raise ExportUrlExpired.from_error(exc) from exc
 
@@ -340,9 +341,7 @@ class HistoryReader:
             dest = os.path.join(workdir, f"export-{i:05d}.parquet")
             with open(dest, "wb") as fh:
                 try:
-                    self.transport.download_to(
-                        url, fh, what=f"downloading history export of {self.path}"
-                    )
+                    download_export(self.transport, url, fh, run=self.path)
                 except (NotFoundError, AuthenticationError) as exc:
                     raise ExportUrlExpired.from_error(exc) from exc
             return ("export", dest)

@@ -25,13 +25,13 @@ from wb_dagster.client import queries
 from wb_dagster.client.changes import Change, RunUpdate, diff
 from wb_dagster.client.encoding import dumps, encode_value, last_step, loads_object
 from wb_dagster.client.errors import CommError, NotFoundError
+from wb_dagster.client.exact_pandas import to_pandas_exact
 from wb_dagster.client.files import File, Files
 from wb_dagster.client.paging import LazyPages
 from wb_dagster.client.paths import ObjectPath
 from wb_dagster.client.summary import Summary
 
-# pyarrow (and the history/flatten modules built on it) load on first use, not on import:
-# `import wb_dagster.client` + a first request takes ~0.1 s instead of ~0.3 s (bench W7)
+# pyarrow (and modules built on it) load on first use: import + first request ~0.1 s (bench W7)
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
@@ -717,8 +717,8 @@ class Runs(LazyPages[Run]):
         return run_table(nodes)
 
     def to_pandas(self) -> pd.DataFrame:
-        """:meth:`to_table` as a pandas DataFrame."""
-        return self.to_table().to_pandas()
+        """:meth:`to_table` as a pandas DataFrame (integers exact, see ``exact_pandas``)."""
+        return to_pandas_exact(self.to_table())
 
     def to_state_table(self) -> pa.Table:
         """Only ``id``, ``state`` and ``heartbeat_at`` of each run: a cheap probe of what changed.

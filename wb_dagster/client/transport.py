@@ -3,14 +3,18 @@
 Every request the client makes goes through :class:`Transport`:
 
 * one connection pool sized to ``max_concurrency`` and a semaphore that bounds in-flight requests;
-* a :class:`RateGate` shared by all threads of a client: a ``429``'s ``Retry-After`` or a
-  ``RateLimit-Remaining: 0`` / ``RateLimit-Reset`` pair pauses *every* request of the client, and
-  an optional ``max_requests_per_s`` spaces them out;
+* an optional ``max_requests_per_s`` shared by all threads of a client (:class:`RateGate`);
 * retries driven by a ``urllib3`` :class:`~urllib3.util.Retry` (counting, exponential backoff with
-  jitter, ``Retry-After`` parsing) under a total time budget; only idempotent calls are retried
+  jitter) under a total time budget. A ``429``/``503``'s ``Retry-After`` (or, with
+  ``RateLimit-Remaining: 0``, its ``RateLimit-Reset``) delays only the call that received it,
+  and only within that call's budget: a wait longer than the budget left fails the call at once
+  with :class:`~wb_dagster.client.errors.RateLimitError`, other calls are not held back;
+* each attempt's timeout and the retries end within a caller's
+  :func:`~wb_dagster.client.deadline.time_budget`, if one is set; only idempotent calls are retried
   after the request may have reached the server (GraphQL queries, GETs, PUTs of the same bytes);
   a mutation is retried only when the server provably did not process it (``429``, connect errors);
-* GraphQL ``errors`` and HTTP statuses mapped to :mod:`wb_dagster.client.errors`.
+* GraphQL ``errors`` and HTTP statuses mapped to :mod:`wb_dagster.client.errors`; the server's
+  text in a message is cut to ``responses.MAX_ERROR_CHARS`` characters (and says so).
 
 The API key is attached only to URLs under the API base URL (signed storage URLs never get it)
 and never appears in a message, a log line or a repr.
@@ -33,7 +37,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import IO, Any
 from urllib.parse import urlsplit
 
@@ -42,7 +45,24 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
-from wb_dagster.client.errors import AuthenticationError, CommError, NotFoundError, RateLimitError
+from wb_dagster.client.deadline import current_deadline
+from wb_dagster.client.errors import (
+    AuthenticationError,
+    CommError,
+    NotFoundError,
+    RateLimitError,
+    TimeBudgetExceeded,
+)
+from wb_dagster.client.responses import (
+    body_summary,
+    bounded,
+    connection_problem,
+    error_messages,
+    is_html,
+    retry_after,
+    root_cause,
+    w_and_b_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +70,8 @@ USER_AGENT = "W&B Public Client (wb-dagster 0.1.0)"
 # statuses that mean "your request is wrong": retrying cannot help (wandb-core agrees)
 _FATAL_STATUSES = frozenset({400, 401, 403, 404, 409, 410, 413, 422, 501})
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# an attempt with less time than this left is not started: it could only time out
+_MIN_ATTEMPT_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -87,29 +109,26 @@ class RetrySettings:
 
 
 class RateGate:
-    """Client-wide pacing shared by all threads: server-requested pauses and an optional rate cap.
+    """Client-wide pacing shared by all threads: an optional cap on requests per second.
+
+    Server-requested waits (``Retry-After``) are not shared: they belong to the call that got
+    them (see the module docstring).
 
     Example:
         >>> gate = RateGate(max_requests_per_s=None)
-        >>> gate.pause(0.0); gate.wait(deadline=time.monotonic() + 1)
+        >>> gate.wait(deadline=time.monotonic() + 1)
     """
 
     def __init__(self, max_requests_per_s: float | None = None) -> None:
         self._lock = threading.Lock()
-        self._paused_until = 0.0
         self._interval = 1.0 / max_requests_per_s if max_requests_per_s else 0.0
         self._next_slot = 0.0
 
-    def pause(self, seconds: float) -> None:
-        """Hold every request of the client for ``seconds`` from now."""
-        with self._lock:
-            self._paused_until = max(self._paused_until, time.monotonic() + max(0.0, seconds))
-
     def wait(self, deadline: float) -> None:
-        """Block until the gate opens (never past ``deadline``)."""
+        """Block until this request's slot (never past ``deadline``)."""
         with self._lock:
             now = time.monotonic()
-            start = max(now, self._paused_until, self._next_slot)
+            start = max(now, self._next_slot)
             self._next_slot = start + self._interval
         delay = min(start, deadline) - time.monotonic()
         if delay > 0:
@@ -135,87 +154,6 @@ class _Retryable(Exception):
         self.retry_after = retry_after
         # False when the server provably did not act on the request (safe even for mutations)
         self.processed = processed
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError, IndexError):
-        return None
-
-
-def _error_messages(body: Any) -> list[str]:
-    """Messages from a GraphQL or W&B backend error body (``errors`` list or ``error`` field)."""
-    if not isinstance(body, dict):
-        return []
-    out: list[str] = []
-    errors = body.get("errors")
-    if isinstance(errors, list):
-        for err in errors:
-            if isinstance(err, dict):
-                msg = str(err.get("message", err))
-                path = err.get("path")
-                if path:
-                    msg = f"{'.'.join(str(p) for p in path)}: {msg}"
-                out.append(msg)
-            else:
-                out.append(str(err))
-    error = body.get("error")
-    if isinstance(error, dict):
-        out.append(str(error.get("message", error)))
-    elif error:
-        out.append(str(error))
-    return out
-
-
-def _is_html(resp: requests.Response) -> bool:
-    return resp.headers.get("Content-Type", "").lower().startswith("text/html")
-
-
-def _root_cause(exc: BaseException) -> str:
-    """The innermost exception's text (urllib3 wraps the useful part several levels deep)."""
-    seen: set[int] = set()
-    while True:
-        inner = exc.__cause__ or exc.__context__
-        if inner is None and exc.args and isinstance(exc.args[0], BaseException):
-            inner = exc.args[0]
-        reason = getattr(exc, "reason", None)
-        if inner is None and isinstance(reason, BaseException):
-            inner = reason
-        if inner is None or id(inner) in seen:
-            return f"{type(exc).__name__}: {exc}"[:200]
-        seen.add(id(exc))
-        exc = inner
-
-
-def _connection_problem(exc: BaseException, url: str) -> str:
-    """Why a connection failed, in words (no URL query strings, never the key)."""
-    text = repr(exc)
-    host = urlsplit(url).netloc
-    if "NameResolutionError" in text or "Name or service not known" in text:
-        return f"the host name of {host} does not resolve"
-    if "refused" in text:
-        return f"{host} refused the connection (nothing listens there?)"
-    if "reset" in text.lower():
-        return f"{host} reset the connection"
-    return type(exc).__name__
-
-
-def _body_summary(resp: requests.Response) -> str:
-    try:
-        messages = _error_messages(resp.json())
-    except ValueError:
-        messages = []
-    if messages:
-        return "; ".join(messages)
-    text = (resp.text or "").strip().replace("\n", " ")
-    return text[:200] or resp.reason or ""
 
 
 class Transport:
@@ -286,20 +224,6 @@ class Transport:
             return ("api", self._api_key)
         return None
 
-    def _note_rate_headers(self, resp: requests.Response) -> float | None:
-        """Apply ``Retry-After`` / ``RateLimit-*`` to the shared gate; return the pause, if any."""
-        pause: float | None = None
-        if resp.status_code in (429, 503):
-            pause = _parse_retry_after(resp.headers.get("Retry-After"))
-        remaining = resp.headers.get("RateLimit-Remaining")
-        if remaining is not None and remaining.strip() in ("0", "0.0"):
-            reset = _parse_retry_after(resp.headers.get("RateLimit-Reset"))
-            if reset is not None:
-                pause = max(pause or 0.0, reset)
-        if pause:
-            self.gate.pause(pause)
-        return pause
-
     @contextmanager
     def _slot(self) -> Iterator[None]:
         with self._slots:
@@ -312,14 +236,20 @@ class Transport:
         """Run ``attempt(timeout)`` until it returns, retrying within the budget."""
         started = time.monotonic()
         deadline = started + self.retry.budget_s
+        budget = current_deadline()
+        bound_by_caller = budget is not None and budget[0] < deadline
+        if budget is not None and bound_by_caller:
+            deadline = budget[0]
         retry = self.retry.new_retry()
         attempts = 0
         while True:
             self.gate.wait(deadline)
             remaining = deadline - time.monotonic()
+            if bound_by_caller and remaining < _MIN_ATTEMPT_S:
+                raise self._out_of_time(what, attempts, started, None)
             attempts += 1
             try:
-                return attempt(max(0.5, min(self.timeout, remaining)))
+                return attempt(max(_MIN_ATTEMPT_S, min(self.timeout, remaining)))
             except _Retryable as failure:
                 if failure.processed and not idempotent:
                     raise CommError(
@@ -337,11 +267,26 @@ class Transport:
                 if failure.retry_after is not None:
                     wait = max(wait, failure.retry_after)
                 if time.monotonic() + wait >= deadline:
+                    if bound_by_caller and failure.response is None:
+                        raise self._out_of_time(what, attempts, started, failure) from failure.exc
                     raise self._give_up(what, failure, attempts, started) from failure.exc
                 self.stats["retries"] += 1
                 log.info("%s: %s; retrying in %.1f s", what, failure.message, wait)
                 if wait > 0:
                     time.sleep(wait)
+
+    def _out_of_time(
+        self, what: str, attempts: int, started: float, failure: _Retryable | None
+    ) -> TimeBudgetExceeded:
+        budget = current_deadline()
+        last = f": {failure.message}" if failure is not None else ""
+        return TimeBudgetExceeded(
+            f"{what} did not finish within the caller's time budget of "
+            f"{budget[1] if budget else 0:g} s ({attempts} attempt(s) in "
+            f"{time.monotonic() - started:.1f} s{last}); {self.base_url} answers too slowly "
+            "for it. The rest is read on a later call.",
+            exc=failure.exc if failure is not None else None,
+        )
 
     def _give_up(self, what: str, failure: _Retryable, attempts: int, started: float) -> CommError:
         spent = time.monotonic() - started
@@ -368,8 +313,8 @@ class Transport:
         status = resp.status_code
         if 200 <= status < 300:
             return
-        retry_after = self._note_rate_headers(resp)
-        detail = f"HTTP {status}: {_body_summary(resp)}"
+        wait = retry_after(resp)
+        detail = f"HTTP {status}: {body_summary(resp)}"
         exc = requests.HTTPError(detail, response=resp)
         if status == 401 and not self._api_key and self.is_api_url(resp.url):
             raise AuthenticationError(
@@ -383,7 +328,7 @@ class Transport:
                 "key with WANDB_API_KEY or api_key=.",
                 exc=exc,
             )
-        if _is_html(resp) and self.is_api_url(resp.url):
+        if is_html(resp) and self.is_api_url(resp.url):
             raise CommError(
                 f"{what}: {self.base_url} answered HTTP {status} with an HTML page, not the W&B "
                 "API: check base_url / WANDB_BASE_URL (the API host, e.g. https://api.wandb.ai).",
@@ -395,13 +340,18 @@ class Transport:
                 "key's user can access the entity and project.",
                 exc=exc,
             )
+        if status == 404 and resp.url == self.graphql_url and not w_and_b_error(resp):
+            raise CommError(
+                f"{what}: there is no W&B API at {self.graphql_url} ({detail}). base_url must "
+                "be the API host, such as https://api.wandb.ai (set base_url= or "
+                "WANDB_BASE_URL).",
+                exc=exc,
+            )
         if status == 404:
             raise NotFoundError(f"{what}: not found ({detail}).", exc=exc)
         if status in _FATAL_STATUSES or (400 <= status < 500 and status != 429):
             raise CommError(f"{what}: the server refused the request ({detail}).", exc=exc)
-        raise _Retryable(
-            detail, exc=exc, response=resp, retry_after=retry_after, processed=status != 429
-        )
+        raise _Retryable(detail, exc=exc, response=resp, retry_after=wait, processed=status != 429)
 
     # -- GraphQL -----------------------------------------------------------------------------
 
@@ -423,11 +373,10 @@ class Transport:
         def attempt(timeout: float) -> dict[str, Any]:
             resp = self._send("POST", url, timeout, data=payload, what=what)
             self._check_status(what, resp)
-            self._note_rate_headers(resp)
             try:
                 body = resp.json()
             except ValueError as exc:
-                if _is_html(resp):
+                if is_html(resp):
                     raise CommError(
                         f"{what}: {self.base_url} answered with an HTML page, not the W&B API: "
                         "check base_url / WANDB_BASE_URL (the API host, e.g. "
@@ -435,15 +384,16 @@ class Transport:
                         exc=exc,
                     ) from exc
                 raise _Retryable(
-                    f"the response was not valid JSON ({(resp.text or '')[:80]!r})", exc=exc
+                    f"the response was not valid JSON ({bounded(resp.text or '', 80)!r})", exc=exc
                 ) from exc
             if not isinstance(body, dict):
                 raise _Retryable("the response was not a JSON object")
-            messages = _error_messages(body)
+            messages = error_messages(body)
             if messages:
+                text = bounded("; ".join(messages))
                 raise CommError(
-                    f"{what}: the W&B API returned an error: {'; '.join(messages)}",
-                    exc=_GraphQLError(messages, body.get("errors")),
+                    f"{what}: the W&B API returned an error: {text}",
+                    exc=_GraphQLError(text, body.get("errors") if len(text) < 10_000 else None),
                 )
             data = body.get("data")
             if not isinstance(data, dict):
@@ -463,7 +413,6 @@ class Transport:
         def attempt(timeout: float) -> Any:
             resp = self._send("POST", url, timeout, data=payload, what=what)
             self._check_status(what, resp)
-            self._note_rate_headers(resp)
             try:
                 return resp.json()
             except ValueError:
@@ -500,7 +449,7 @@ class Transport:
         except requests.exceptions.SSLError as exc:
             # a certificate or protocol mismatch does not heal by retrying
             raise CommError(
-                f"{what}: TLS handshake with {urlsplit(url).netloc} failed ({_root_cause(exc)}). "
+                f"{what}: TLS handshake with {urlsplit(url).netloc} failed ({root_cause(exc)}). "
                 "If the server speaks plain HTTP use an http:// base URL; if it uses a private "
                 "CA pass verify='/path/to/ca.pem'.",
                 exc=exc,
@@ -509,7 +458,7 @@ class Transport:
             # a refused/unresolvable connection never reached the server; a reset may have
             processed = "NewConnectionError" not in repr(exc) and "refused" not in repr(exc)
             raise _Retryable(
-                f"connection error ({_connection_problem(exc, url)})", exc=exc, processed=processed
+                f"connection error ({connection_problem(exc, url)})", exc=exc, processed=processed
             ) from exc
         except (
             requests.exceptions.ChunkedEncodingError,
@@ -528,7 +477,6 @@ class Transport:
         def attempt(timeout: float) -> bytes:
             resp = self._send("GET", url, timeout, what=what)
             self._check_status(what, resp)
-            self._note_rate_headers(resp)
             return resp.content
 
         return self._call(what, attempt, idempotent=True)
@@ -579,9 +527,9 @@ class Transport:
 
 
 class _GraphQLError(Exception):
-    """The ``errors`` of a GraphQL response (kept on ``CommError.exc``)."""
+    """The ``errors`` of a GraphQL response (kept on ``CommError.exc``; ``None`` when huge)."""
 
-    def __init__(self, messages: list[str], errors: Any) -> None:
-        super().__init__("; ".join(messages))
-        self.messages = messages
+    def __init__(self, text: str, errors: Any) -> None:
+        super().__init__(text)
+        self.messages = [text]
         self.errors = errors

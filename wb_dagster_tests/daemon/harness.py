@@ -132,7 +132,7 @@ def open_instance(home: Path) -> dg.DagsterInstance:
 
 
 def asset_key(project: str, asset: str) -> dg.AssetKey:
-    return dg.AssetKey(["wandb", project, asset])
+    return dg.AssetKey(["wandb", ENTITY, project, asset])
 
 
 def partitions_name(project: str) -> str:
@@ -272,7 +272,7 @@ def skipped_requests(ticks: Iterable[Any]) -> list[Any]:
 def project_of(record: dg.RunRecord, projects: Iterable[str]) -> str:
     """The project whose job (or asset selection) a Dagster run executes."""
     run = record.dagster_run
-    names = {k.path[1] for k in run.asset_selection or ()}
+    names = {k.path[2] for k in run.asset_selection or ()}
     names |= {p for p in projects if f"__{p}__" in run.job_name}
     (project,) = names & set(projects)
     return project

@@ -240,7 +240,7 @@ def test_daemon_sigkill_mid_import_loses_and_duplicates_nothing(tmp_path: Path) 
     # no partial file, and every stored file is what the seed logged
     assert h.leftover_files(storage) == []
     expected = expected_histories()
-    base = storage / "wandb" / PROJECT
+    base = storage / "wandb" / h.ENTITY / PROJECT
     for run_id in RUN_IDS:
         table = pq.read_table(base / "run_history" / f"{run_id}.parquet")
         assert table.num_rows == ROWS, run_id

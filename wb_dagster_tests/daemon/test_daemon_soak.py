@@ -258,7 +258,9 @@ def test_run_sensors_soak_under_the_real_daemon(tmp_path: Path) -> None:
             assert system_counts[run_id] == covered[run_id], where
             materializations += history_counts[run_id]
             # the final version is what is stored, row for row, no duplicate step
-            table = pq.read_table(storage / "wandb" / project / "run_history" / f"{run_id}.parquet")
+            table = pq.read_table(
+                storage / "wandb" / h.ENTITY / project / "run_history" / f"{run_id}.parquet"
+            )
             stored = table.select(["_step", "_timestamp", "loss"]).to_pylist()
             assert stored == model.rows, where
             steps = table.column("_step").to_pylist()

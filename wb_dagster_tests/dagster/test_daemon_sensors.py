@@ -31,10 +31,10 @@ from wb_dagster.testing.demo_seed import (
 from wb_dagster_tests.dagster_graphql import sensor_ticks, start_schedule
 
 PARTITIONS = "wandb_runs__wb_demo__cifar"
-HISTORY = dg.AssetKey(["wandb", "cifar", "run_history"])
-SYSTEM = dg.AssetKey(["wandb", "cifar", "run_system_metrics"])
-RUNS = dg.AssetKey(["wandb", "cifar", "runs"])
-BEST = dg.AssetKey(["wandb", "cifar", "sweep_best_model"])
+HISTORY = dg.AssetKey(["wandb", "wb-demo", "cifar", "run_history"])
+SYSTEM = dg.AssetKey(["wandb", "wb-demo", "cifar", "run_system_metrics"])
+RUNS = dg.AssetKey(["wandb", "wb-demo", "cifar", "runs"])
+BEST = dg.AssetKey(["wandb", "wb-demo", "cifar", "sweep_best_model"])
 TERMINAL = {"finished", "crashed", "failed", "killed"}
 RUN_SENSOR = "wandb_wb_demo__cifar__run_sensor"
 SCHEDULE = "wandb_wb_demo__cifar__runs_schedule"
@@ -150,11 +150,13 @@ def test_daemon_sensor_imports_refreshes_and_schedules(deployment, sdk_env):
     assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in launched)
     for run_id in ("cifar000", "cifar002", "cifar010"):  # cifar002 logs a NaN loss
         sdk_run = api.run(f"wb-demo/cifar/{run_id}")
-        ours = pq.read_table(storage / "wandb/cifar/run_history" / f"{run_id}.parquet")
+        ours = pq.read_table(storage / "wandb/wb-demo/cifar/run_history" / f"{run_id}.parquet")
         assert rows(ours.to_pylist()) == rows(sdk_run.scan_history())
         (mat,) = _materializations(instance, HISTORY, run_id)
         assert mat.metadata["dagster/row_count"].value == DEMO_RUNS_BY_ID[run_id].num_steps
-        system = pq.read_table(storage / "wandb/cifar/run_system_metrics" / f"{run_id}.parquet")
+        system = pq.read_table(
+            storage / "wandb/wb-demo/cifar/run_system_metrics" / f"{run_id}.parquet"
+        )
         expected = sdk_run.history(stream="events", pandas=False)
         assert rows(system.to_pylist(), key="_timestamp") == rows(expected, key="_timestamp")
     # each partition has its own check evaluation
@@ -165,7 +167,7 @@ def test_daemon_sensor_imports_refreshes_and_schedules(deployment, sdk_env):
     # the sweep sensor stores the best run's model with the server's bytes
     wait_until("the best model", lambda: _count(instance, BEST, DEMO_SWEEP_ID), WAIT_S)
     best = api.sweep(f"wb-demo/cifar/{DEMO_SWEEP_ID}").best_run()
-    stored = storage / "wandb/cifar/sweep_best_model" / DEMO_SWEEP_ID / "model-best.h5"
+    stored = storage / "wandb/wb-demo/cifar/sweep_best_model" / DEMO_SWEEP_ID / "model-best.h5"
     assert stored.read_bytes() == demo_files(DEMO_RUNS_BY_ID[best.id])["model-best.h5"]
 
     # the running run finishes; cifar001 is resumed, grows 30 steps and finishes; cifar003 is
@@ -192,7 +194,7 @@ def test_daemon_sensor_imports_refreshes_and_schedules(deployment, sdk_env):
     )
     assert _materializations(instance, HISTORY, "cifar003")[0].metadata["mode"].value == "rewrite"
     for run_id, steps in (("cifar001", n + 30), ("cifar003", 500)):
-        ours = pq.read_table(storage / "wandb/cifar/run_history" / f"{run_id}.parquet")
+        ours = pq.read_table(storage / "wandb/wb-demo/cifar/run_history" / f"{run_id}.parquet")
         assert ours.num_rows == steps
         assert rows(ours.to_pylist()) == rows(api.run(f"wb-demo/cifar/{run_id}").scan_history())
 
@@ -226,7 +228,7 @@ def test_daemon_sensor_imports_refreshes_and_schedules(deployment, sdk_env):
         for r in refreshes
     }
     assert modes[scheduled()[0].dagster_run.run_id] == "full"
-    table = pq.read_table(storage / "wandb/cifar/runs.parquet")
+    table = pq.read_table(storage / "wandb/wb-demo/cifar/runs.parquet")
     assert sorted(table.column("id").to_pylist()) == sorted(r.id for r in api.runs("wb-demo/cifar"))
 
 

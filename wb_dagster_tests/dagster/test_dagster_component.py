@@ -33,7 +33,7 @@ def test_yaml_component_builds_the_project_graph_with_the_key_as_envvar(monkeypa
             assert isinstance(component, WandbProjectComponent)
             keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
             assert keys == {
-                f"ml/wandb/cifar/{k}"
+                f"ml/wandb/wb-demo/cifar/{k}"
                 for k in (
                     "project",
                     "runs",
@@ -57,5 +57,5 @@ def test_python_subclass_overrides_specs(tmp_path):
     comp = OwnedComponent(entity="wb-demo", project="cifar", storage_dir=str(tmp_path))
     defs = comp.build_defs(None)  # type: ignore[arg-type]
     graph = defs.resolve_asset_graph()
-    runs = graph.get(dg.AssetKey(["wandb", "cifar", "runs"]))
+    runs = graph.get(dg.AssetKey(["wandb", "wb-demo", "cifar", "runs"]))
     assert runs.owners == ["team:ml"]

@@ -25,10 +25,10 @@ from wb_dagster_tests.inprocess import evaluate_sensor, launch_requests
 KEY_ENV = "WB_DAGSTER_TEST_KEY"
 RUN_SENSOR = "wandb_wb_demo__cifar__run_sensor"
 SWEEP_SENSOR = "wandb_wb_demo__cifar__sweep_sensor"
-HISTORY = dg.AssetKey(["wandb", "cifar", "run_history"])
-SYSTEM = dg.AssetKey(["wandb", "cifar", "run_system_metrics"])
-RUNS = dg.AssetKey(["wandb", "cifar", "runs"])
-BEST = dg.AssetKey(["wandb", "cifar", "sweep_best_model"])
+HISTORY = dg.AssetKey(["wandb", "wb-demo", "cifar", "run_history"])
+SYSTEM = dg.AssetKey(["wandb", "wb-demo", "cifar", "run_system_metrics"])
+RUNS = dg.AssetKey(["wandb", "wb-demo", "cifar", "runs"])
+BEST = dg.AssetKey(["wandb", "wb-demo", "cifar", "sweep_best_model"])
 TERMINAL = {"finished", "crashed", "failed", "killed"}
 
 
@@ -71,7 +71,7 @@ def tick_and_launch(defs, instance, sensor, cursor):
 
 
 def history_path(tmp_path, run_id):
-    return tmp_path / "store" / "wandb" / "cifar" / "run_history" / f"{run_id}.parquet"
+    return tmp_path / "store" / "wandb" / "wb-demo" / "cifar" / "run_history" / f"{run_id}.parquet"
 
 
 def test_loading_definitions_makes_no_request(wb_server, tmp_path, monkeypatch):
@@ -114,7 +114,7 @@ def test_runs_table_refresh_is_incremental(wb_server, defs, tmp_path, instance, 
     from wandb import Api
 
     assets, resources = list(defs.assets), dict(defs.resources)
-    stored_path = tmp_path / "store" / "wandb" / "cifar" / "runs.parquet"
+    stored_path = tmp_path / "store" / "wandb" / "wb-demo" / "cifar" / "runs.parquet"
 
     def refresh(lookback_seconds: float | None = None) -> tuple[Mapping[str, Any], int]:
         op_config = {} if lookback_seconds is None else {"lookback_seconds": lookback_seconds}

@@ -34,7 +34,7 @@ MP_DEFS = textwrap.dedent(
     import pyarrow as pa
     from wb_dagster.defs import build_wandb_defs
 
-    @dg.asset(ins={"runs": dg.AssetIn(key=["wandb", "cifar", "runs"])})
+    @dg.asset(ins={"runs": dg.AssetIn(key=["wandb", "wb-demo", "cifar", "runs"])})
     def run_count(runs: pa.Table) -> pa.Table:
         return pa.table({"runs": [runs.num_rows], "pid": [os.getpid()]})
 
@@ -80,7 +80,7 @@ def test_multiprocess_executor_runs_steps_in_their_own_processes(wb_server, tmp_
             "-f",
             "mp_defs.py",
             "--select",
-            "wandb/cifar/runs,run_count",
+            "wandb/wb-demo/cifar/runs,run_count",
         ],
         cwd=tmp_path,
         env=env,
@@ -90,7 +90,7 @@ def test_multiprocess_executor_runs_steps_in_their_own_processes(wb_server, tmp_
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "multiprocess" in proc.stderr
-    runs = pq.read_table(tmp_path / "store" / "wandb" / "cifar" / "runs.parquet")
+    runs = pq.read_table(tmp_path / "store" / "wandb" / "wb-demo" / "cifar" / "runs.parquet")
     assert sorted(runs.column("id").to_pylist()) == sorted(r.run_id for r in DEMO_RUNS)
     import pickle
 
@@ -113,8 +113,8 @@ def test_per_run_files_stream_into_s3(wb_server, s3_bucket, instance):
     result = dg.materialize(
         list(defs.assets),
         selection=[
-            dg.AssetKey(["wandb", "cifar", "run_history"]),
-            dg.AssetKey(["wandb", "cifar", "run_system_metrics"]),
+            dg.AssetKey(["wandb", "wb-demo", "cifar", "run_history"]),
+            dg.AssetKey(["wandb", "wb-demo", "cifar", "run_system_metrics"]),
         ],
         partition_key="cifar000",
         instance=instance,
@@ -125,10 +125,12 @@ def test_per_run_files_stream_into_s3(wb_server, s3_bucket, instance):
 
     fs = s3fs.S3FileSystem(**options)
     base = url.removeprefix("s3://")
-    table = pq.read_table(io.BytesIO(fs.cat(f"{base}/wandb/cifar/run_history/cifar000.parquet")))
+    table = pq.read_table(
+        io.BytesIO(fs.cat(f"{base}/wandb/wb-demo/cifar/run_history/cifar000.parquet"))
+    )
     assert table.num_rows == DEMO_RUNS_BY_ID["cifar000"].num_steps
     assert table.column("_step").to_pylist() == list(range(table.num_rows))
-    assert fs.exists(f"{base}/wandb/cifar/run_system_metrics/cifar000.parquet")
+    assert fs.exists(f"{base}/wandb/wb-demo/cifar/run_system_metrics/cifar000.parquet")
     leftovers = [p for p in fs.find(base) if "/." in p]
     assert leftovers == []
 
@@ -160,9 +162,9 @@ def test_demo_runs_on_the_daemon_and_stores_exactly_the_ended_runs(tmp_path, mon
     assert DEMO_RUNNING_RUN not in ended_at_start
     ended_later = {*sdk.run_ids, *sdk.sweep_run_ids, DEMO_RUNNING_RUN}
     expected = ended_at_start | ended_later
-    history = dg.AssetKey(["wandb", "cifar", "run_history"])
-    system = dg.AssetKey(["wandb", "cifar", "run_system_metrics"])
-    sweep = dg.AssetKey(["wandb", "cifar", "sweep_best_model"])
+    history = dg.AssetKey(["wandb", "wb-demo", "cifar", "run_history"])
+    system = dg.AssetKey(["wandb", "wb-demo", "cifar", "run_system_metrics"])
+    sweep = dg.AssetKey(["wandb", "wb-demo", "cifar", "sweep_best_model"])
 
     with dg.DagsterInstance.from_config(str(tmp_path / "demo" / ".dagster")) as instance:
         assert instance.get_materialized_partitions(history) == expected
@@ -177,7 +179,7 @@ def test_demo_runs_on_the_daemon_and_stores_exactly_the_ended_runs(tmp_path, mon
     assert sum(int(r.tags.get("wandb/runs", 0)) for r in runs) == len(expected)
     assert {r.tags.get("wandb/sweep_id") for r in runs} - {None} == {DEMO_SWEEP_ID, sdk.sweep_id}
 
-    root = tmp_path / "demo" / "wandb" / "cifar"
+    root = tmp_path / "demo" / "wandb" / "wb-demo" / "cifar"
     table = pd.read_parquet(root / "runs.parquet")
     assert set(table["id"]) == expected and "running" not in set(table["state"])
     assert {p.stem for p in (root / "run_history").iterdir()} == expected

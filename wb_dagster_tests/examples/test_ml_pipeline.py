@@ -81,9 +81,9 @@ def test_lineage_runs_from_wandb_assets_to_the_findings():
         if k.path[0] == "ml"
     }
     assert parents == {
-        "ml/cifar/leaderboard": ["wandb/cifar/runs"],
-        "ml/cifar/learning_curves": ["ml/cifar/leaderboard", "wandb/cifar/run_history"],
-        "ml/cifar/promoted_model": ["ml/cifar/leaderboard", "wandb/cifar/sweep_best_model"],
+        "ml/cifar/leaderboard": ["wandb/team/cifar/runs"],
+        "ml/cifar/learning_curves": ["ml/cifar/leaderboard", "wandb/team/cifar/run_history"],
+        "ml/cifar/promoted_model": ["ml/cifar/leaderboard", "wandb/team/cifar/sweep_best_model"],
         "ml/cifar/wandb_findings": [
             "ml/cifar/leaderboard",
             "ml/cifar/learning_curves",
@@ -174,7 +174,10 @@ def test_learning_curves_fail_clearly_without_histories(server, tmp_path):
     (tmp_path / "dagster_home").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster_home")) as instance:
         dg.materialize(
-            assets, selection="key:wandb/cifar/runs", instance=instance, resources=resources
+            assets,
+            selection='key:"wandb/wb-demo/cifar/runs"',
+            instance=instance,
+            resources=resources,
         )
         result = dg.materialize(
             assets,
@@ -186,7 +189,7 @@ def test_learning_curves_fail_clearly_without_histories(server, tmp_path):
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     message = failure.step_failure_data.error.message
-    assert "materialize wandb/cifar/run_history first" in message
+    assert "materialize wandb/wb-demo/cifar/run_history first" in message
 
 
 @pytest.mark.parametrize("module", ["ml_pipeline.charts", "ml_pipeline.assets"])

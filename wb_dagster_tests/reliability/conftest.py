@@ -29,10 +29,10 @@ RUN_SENSOR = "wandb_wb_demo__cifar__run_sensor"
 SWEEP_SENSOR = "wandb_wb_demo__cifar__sweep_sensor"
 RUNS_PARTITIONS = "wandb_runs__wb_demo__cifar"
 SWEEPS_PARTITIONS = "wandb_sweeps__wb_demo__cifar"
-RUNS = dg.AssetKey(["wandb", "cifar", "runs"])
-HISTORY = dg.AssetKey(["wandb", "cifar", "run_history"])
-SYSTEM = dg.AssetKey(["wandb", "cifar", "run_system_metrics"])
-BEST = dg.AssetKey(["wandb", "cifar", "sweep_best_model"])
+RUNS = dg.AssetKey(["wandb", "wb-demo", "cifar", "runs"])
+HISTORY = dg.AssetKey(["wandb", "wb-demo", "cifar", "run_history"])
+SYSTEM = dg.AssetKey(["wandb", "wb-demo", "cifar", "run_system_metrics"])
+BEST = dg.AssetKey(["wandb", "wb-demo", "cifar", "sweep_best_model"])
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 

@@ -346,7 +346,9 @@ def test_odd_keys_survive_the_run_history_asset(
 ) -> None:
     monkeypatch.setenv("WB_DAGSTER_RELIABILITY_KEY", srv.api_key)
     dagster_run(srv, tmp_path, HISTORY, "odd001")
-    stored = pq.read_table(tmp_path / "wandb" / "cifar" / "run_history" / "odd001.parquet")
+    stored = pq.read_table(
+        tmp_path / "wandb" / "wb-demo" / "cifar" / "run_history" / "odd001.parquet"
+    )
     rows = {r["_step"]: r for r in stored.to_pylist()}
     assert {"a.b", "a/b", "ключ", "emoji😀", "nan", "inf", "ninf", "huge"} <= set(
         stored.schema.names
@@ -366,7 +368,9 @@ def test_empty_project_and_run_without_history(
     assert history.num_rows == 0 and history.column_names == ["_step"]
     monkeypatch.setenv("WB_DAGSTER_RELIABILITY_KEY", srv.api_key)
     dagster_run(srv, tmp_path, HISTORY, "nohist01")
-    stored = pq.read_table(tmp_path / "wandb" / "cifar" / "run_history" / "nohist01.parquet")
+    stored = pq.read_table(
+        tmp_path / "wandb" / "wb-demo" / "cifar" / "run_history" / "nohist01.parquet"
+    )
     assert stored.num_rows == 0
 
 

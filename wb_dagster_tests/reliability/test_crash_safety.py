@@ -100,8 +100,10 @@ def change_server(srv: LocalWandbServer, asset: str) -> None:
 
 def stored_file(store: Path, asset: str) -> Path:
     if asset.startswith("run_history"):
-        return store / "wandb" / "cifar" / "run_history" / "cifar001.parquet"
-    return store / "wandb" / "cifar" / "sweep_best_model" / DEMO_SWEEP_ID / "model-best.h5"
+        return store / "wandb" / "wb-demo" / "cifar" / "run_history" / "cifar001.parquet"
+    return (
+        store / "wandb" / "wb-demo" / "cifar" / "sweep_best_model" / DEMO_SWEEP_ID / "model-best.h5"
+    )
 
 
 @pytest.mark.parametrize("asset", sorted(CASES))

@@ -49,8 +49,8 @@ FAULT_KINDS: list[dict[str, Any]] = [
 ]
 SENSOR = "wandb_soak__proj__run_sensor"
 PARTITIONS = "wandb_runs__soak__proj"
-HISTORY = dg.AssetKey(["wandb", "proj", "run_history"])
-PER_RUN = [HISTORY, dg.AssetKey(["wandb", "proj", "run_system_metrics"])]
+HISTORY = dg.AssetKey(["wandb", "soak", "proj", "run_history"])
+PER_RUN = [HISTORY, dg.AssetKey(["wandb", "soak", "proj", "run_system_metrics"])]
 
 
 @dataclass
@@ -224,7 +224,7 @@ def test_sensor_soak_nothing_lost_nothing_duplicated(
         finals = world.terminal_versions()
         assert {(r, v) for r, v in finals.items()} <= set(requested)
         for run_id in finals:
-            stored = store / "wandb" / "proj" / "run_history" / f"{run_id}.parquet"
+            stored = store / "wandb" / "soak" / "proj" / "run_history" / f"{run_id}.parquet"
             keys = ("_step", "_timestamp", "loss")
             rows = [{k: r.get(k) for k in keys} for r in parquet_rows(stored)]
             assert rows == world.runs[run_id].rows, run_id

@@ -26,10 +26,10 @@ PIPELINE_ASSETS = [
 ]
 # child -> parents, as the pipeline is designed (examples/ml_pipeline/assets.py)
 EDGES = {
-    "wandb/cifar/runs": {"wandb/cifar/project"},
-    "ml/cifar/leaderboard": {"wandb/cifar/runs"},
-    "ml/cifar/learning_curves": {"ml/cifar/leaderboard", "wandb/cifar/run_history"},
-    "ml/cifar/promoted_model": {"ml/cifar/leaderboard", "wandb/cifar/sweep_best_model"},
+    "wandb/wb-demo/cifar/runs": {"wandb/wb-demo/cifar/project"},
+    "ml/cifar/leaderboard": {"wandb/wb-demo/cifar/runs"},
+    "ml/cifar/learning_curves": {"ml/cifar/leaderboard", "wandb/wb-demo/cifar/run_history"},
+    "ml/cifar/promoted_model": {"ml/cifar/leaderboard", "wandb/wb-demo/cifar/sweep_best_model"},
     "ml/cifar/wandb_findings": {
         "ml/cifar/leaderboard",
         "ml/cifar/learning_curves",
@@ -90,7 +90,9 @@ def test_lineage_graph_shows_wandb_assets_feeding_the_pipeline(
     _wait_for_lines(
         page,
         "the upstream lineage graph of wandb_findings",
-        lambda lines: all(name in lines for name in [*shown, "wandb_cifar", "ml_pipeline"]),
+        lambda lines: all(
+            name in lines for name in [*shown, "wandb_wb_demo__cifar", "ml_pipeline"]
+        ),
     )
     # the graph draws one SVG path per edge; the upstream graph has at least these 9 edges
     poll(
@@ -111,7 +113,9 @@ def test_catalog_lists_every_wandb_and_pipeline_asset(
     dagster_ui: DagsterUI, page: Any, artifacts_dir: Path
 ):
     page.goto(f"{dagster_ui.url}/assets")
-    keys = [f"wandb/cifar/{a}" for a in WANDB_ASSETS] + [f"ml/cifar/{a}" for a in PIPELINE_ASSETS]
+    keys = [f"wandb/wb-demo/cifar/{a}" for a in WANDB_ASSETS] + [
+        f"ml/cifar/{a}" for a in PIPELINE_ASSETS
+    ]
     lines = _wait_for_lines(
         page,
         "every asset in the catalog",
@@ -121,7 +125,7 @@ def test_catalog_lists_every_wandb_and_pipeline_asset(
             and lines.count("Materialized") >= 6
         ),
     )
-    assert {"wandb", "ml_pipeline", "wandb_cifar"} <= set(lines)  # locations and group
+    assert {"wandb", "ml_pipeline", "wandb_wb_demo__cifar"} <= set(lines)  # locations and group
     # one run_history / run_system_metrics partition per run that ended (the sensor's work)
     ended = sum(r.state != "running" for r in DEMO_RUNS)
     assert lines.count(f"{ended} partitions") == 2
@@ -145,11 +149,11 @@ def test_asset_page_lists_its_lineage_edges(dagster_ui: DagsterUI, page: Any, ch
 def test_runs_materialization_shows_row_count_and_column_schema(
     dagster_ui: DagsterUI, page: Any, artifacts_dir: Path
 ):
-    page.goto(f"{dagster_ui.url}/assets/wandb/cifar/runs")
+    page.goto(f"{dagster_ui.url}/assets/wandb/wb-demo/cifar/runs")
     expected_rows = str(len(DEMO_RUNS))
     lines = _wait_for_lines(
         page,
-        "the row count and columns of wandb/cifar/runs",
+        "the row count and columns of wandb/wb-demo/cifar/runs",
         lambda lines: (
             "Row count" in lines
             and lines[lines.index("Row count") + 1] == expected_rows

@@ -44,7 +44,7 @@ def test_history_export_logs_progress_to_the_run_log(slow_server, tmp_path, monk
         storage_dir=str(tmp_path / "store"),
         retry_policy=None,
     )
-    history = dg.AssetKey(["wandb", "scale", "run_history"])
+    history = dg.AssetKey(["wandb", srv.entity or "", "scale", "run_history"])
     with dg.instance_for_test() as instance:
         partitions = defs.resolve_asset_graph().get(history).partitions_def
         assert isinstance(partitions, dg.DynamicPartitionsDefinition) and partitions.name
