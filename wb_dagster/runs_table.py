@@ -36,28 +36,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from wb_dagster.client.flatten import concat_tables
+from wb_dagster.client.timestamps import to_utc, wandb_time
 
 TERMINAL_STATES: frozenset[str] = frozenset({"finished", "crashed", "failed", "killed"})
-
-
-def to_utc(value: Any) -> dt.datetime | None:
-    """A W&B timestamp (ISO string without zone = UTC, datetime, or epoch) as aware UTC."""
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    if isinstance(value, int | float):
-        return dt.datetime.fromtimestamp(value, tz=dt.UTC)
-    text = str(value).strip()
-    if not text:
-        return None
-    parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-
-def iso(value: dt.datetime, timespec: str = "seconds") -> str:
-    """UTC timestamp in W&B's own spelling (``2026-01-02T03:04:05``, no zone)."""
-    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec=timespec)
 
 
 def newest_timestamp(table: pa.Table, column_name: str) -> dt.datetime | None:
@@ -83,29 +64,36 @@ def open_run_ids(table: pa.Table) -> list[str]:
 
 
 def refresh_filters(watermark: dt.datetime, open_ids: list[str]) -> dict[str, Any]:
-    """W&B ``filters`` selecting runs with a heartbeat after ``watermark`` or in ``open_ids``."""
-    # full precision: truncated to seconds, the newest stored run would be re-read every time
-    moved = {"heartbeatAt": {"$gt": iso(watermark, timespec="microseconds")}}
+    """W&B ``filters`` selecting runs with a heartbeat in or after ``watermark``'s second, or in
+    ``open_ids``; the time in W&B's own spelling (whole seconds, no zone).
+
+    >>> refresh_filters(dt.datetime(2026, 1, 2, 3, 4, 5, 600000, tzinfo=dt.UTC), [])
+    {'heartbeatAt': {'$gte': '2026-01-02T03:04:05'}}
+    """
+    # W&B serves whole seconds: a run heartbeating later in the newest stored second has the
+    # same heartbeatAt, so that second is asked again ($gte); re-reading its few runs is cheap
+    moved = {"heartbeatAt": {"$gte": wandb_time(watermark)}}
     if not open_ids:
         return moved
     return {"$or": [moved, {"name": {"$in": sorted(open_ids)}}]}
 
 
 def changed_run_ids(stored: pa.Table, probe: pa.Table) -> list[str]:
-    """Ids of probed runs that are not stored or whose state or heartbeat differ from the stored
-    row (``probe`` has ``id``, ``state`` and ``heartbeat_at``, as ``Runs.to_state_table``)."""
+    """Ids of probed runs that are not stored or whose state, heartbeat or history line count
+    differ from the stored row (``probe`` as ``Runs.to_state_table``; the line count catches a
+    run that logged within the second of its stored heartbeat)."""
     if probe.num_rows == 0:
         return []
+    fields = ["id", "state", "heartbeat_at"]
+    if "history_line_count" in stored.column_names and "history_line_count" in probe.column_names:
+        fields.append("history_line_count")
+
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        return (r["state"], to_utc(r["heartbeat_at"]), *(r[f] for f in fields[3:]))
+
     known_rows = stored.filter(pc.is_in(stored.column("id"), value_set=probe.column("id")))
-    known = {
-        r["id"]: (r["state"], to_utc(r["heartbeat_at"]))
-        for r in known_rows.select(["id", "state", "heartbeat_at"]).to_pylist()
-    }
-    return sorted(
-        r["id"]
-        for r in probe.to_pylist()
-        if known.get(r["id"]) != (r["state"], to_utc(r["heartbeat_at"]))
-    )
+    known = {r["id"]: key(r) for r in known_rows.select(fields).to_pylist()}
+    return sorted(r["id"] for r in probe.select(fields).to_pylist() if known.get(r["id"]) != key(r))
 
 
 def merge_runs(stored: pa.Table, fresh: pa.Table) -> pa.Table:

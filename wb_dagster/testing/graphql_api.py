@@ -40,8 +40,8 @@ from graphql.language import ast as gql_ast
 from graphql.utilities import value_from_ast_untyped
 
 from wb_dagster.testing.backend import Backend
-from wb_dagster.testing.file_stream import events_tail, history_tail, log_line_count
 from wb_dagster.testing.churn import apply_churn
+from wb_dagster.testing.file_stream import events_tail, history_tail, log_line_count
 from wb_dagster.testing.history_store import sample_positions
 from wb_dagster.testing.hostility import encode_offset, offset_window, wire_time
 from wb_dagster.testing.storage_ids import encode_id

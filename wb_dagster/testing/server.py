@@ -24,8 +24,8 @@ from typing import Any
 import uvicorn
 
 from wb_dagster.testing.app import build_app
-from wb_dagster.testing.hostility import ChurnRule, Hostility
 from wb_dagster.testing.backend import Backend
+from wb_dagster.testing.hostility import ChurnRule, Hostility
 from wb_dagster.testing.run_lifecycle import CrashWatchdog, set_heartbeat_timeout
 from wb_dagster.testing.seed import SeedBuilder
 from wb_dagster.testing.server_state import ServerState
