@@ -235,7 +235,7 @@ def _changed_runs(
     The full read of moved runs and the probe run concurrently: one round trip of latency
     unless the probe finds a late change, which costs one more.
     """
-    probe_filters = refresh_filters(newest - lookback, open_run_ids(stored))
+    probe_filters = refresh_filters(newest - lookback, open_run_ids(stored), inclusive=True)
     with ThreadPoolExecutor(max_workers=1) as pool:
         probe = pool.submit(lambda: client.runs(path, filters=probe_filters).to_state_table())
         moved = refresh_filters(newest, [])

@@ -1,14 +1,17 @@
 """Incremental refresh of a project's run table (pure functions over pyarrow tables).
 
-A refresh reads in full the runs whose heartbeat moved past the stored table's newest
-``heartbeat_at``. At the same time it probes, cheaply (id, state and heartbeat only), the runs
+A refresh reads in full the runs whose heartbeat is in or after the stored table's newest
+``heartbeat_at`` second (W&B serves whole seconds). At the same time it probes, cheaply (id,
+state, heartbeat and history line count only), the runs
 whose heartbeat is within a lookback of that newest one plus every stored run that was not yet
 in a terminal state, and reads in full the probed runs that changed without moving past it (an
 update that became visible late, a silent run marked crashed). The fresh rows are merged over
 the stored ones (newer rows win, order by ``created_at``). A heartbeat moves whenever a run is
 created, logs, ends or is resumed, so new, finished and resumed runs are all caught, while the
 thousands of unchanged runs are neither re-read nor probed. Edits that do not touch the
-heartbeat (tags, notes on a finished run) are what the scheduled full refresh is for.
+heartbeat (tags, notes on a finished run) are what the scheduled full refresh is for. Both
+listings are in created order, paged by a ``createdAt`` filter rather than W&B's offset cursors
+(:mod:`wb_dagster.client.run_pages`), so runs created or deleted meanwhile shift nothing.
 
 Example:
     >>> import datetime as dt
@@ -63,16 +66,20 @@ def open_run_ids(table: pa.Table) -> list[str]:
     return [i for i, s in zip(ids, states, strict=True) if s not in TERMINAL_STATES]
 
 
-def refresh_filters(watermark: dt.datetime, open_ids: list[str]) -> dict[str, Any]:
-    """W&B ``filters`` selecting runs with a heartbeat in or after ``watermark``'s second, or in
-    ``open_ids``; the time in W&B's own spelling (whole seconds, no zone).
+def refresh_filters(
+    watermark: dt.datetime, open_ids: list[str], *, inclusive: bool = False
+) -> dict[str, Any]:
+    """W&B ``filters`` selecting runs with a heartbeat after ``watermark``'s second (or in it,
+    ``inclusive``), or in ``open_ids``; the time in W&B's own spelling (whole seconds, no zone).
+
+    W&B serves whole seconds, so a run heartbeating later within the newest stored second has
+    the same ``heartbeatAt``: the read of moved runs excludes that second (a quiet refresh reads
+    nothing), the probe includes it (and compares state, heartbeat and line count).
 
     >>> refresh_filters(dt.datetime(2026, 1, 2, 3, 4, 5, 600000, tzinfo=dt.UTC), [])
-    {'heartbeatAt': {'$gte': '2026-01-02T03:04:05'}}
+    {'heartbeatAt': {'$gt': '2026-01-02T03:04:05'}}
     """
-    # W&B serves whole seconds: a run heartbeating later in the newest stored second has the
-    # same heartbeatAt, so that second is asked again ($gte); re-reading its few runs is cheap
-    moved = {"heartbeatAt": {"$gte": wandb_time(watermark)}}
+    moved = {"heartbeatAt": {"$gte" if inclusive else "$gt": wandb_time(watermark)}}
     if not open_ids:
         return moved
     return {"$or": [moved, {"name": {"$in": sorted(open_ids)}}]}

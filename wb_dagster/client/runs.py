@@ -680,10 +680,10 @@ class Runs(LazyPages[Run]):
         return self.to_table().to_pandas()
 
     def to_state_table(self) -> pa.Table:
-        """Only ``id``, ``state`` and ``heartbeat_at`` of each run: a cheap probe of what changed.
+        """``id``, ``state``, ``heartbeat_at``, ``history_line_count``: a cheap probe of changes.
 
-        The listing asks for these three fields alone (no config, summary or system metrics),
-        so checking hundreds of runs costs about as much as reading a few in full.
+        The listing asks for these fields (and ``createdAt``, to page) alone: no config, summary
+        or system metrics, so probing hundreds of runs costs about as much as reading a few.
 
         Example (``client`` connected to the local server with the demo seed):
             >>> probe = client.runs("wb-demo/cifar", filters={"state": "running"})
