@@ -8,7 +8,8 @@ in a terminal state, and reads in full the probed runs that changed without movi
 update that became visible late, a silent run marked crashed). The fresh rows are merged over
 the stored ones (newer rows win, order by ``created_at``). A heartbeat moves whenever a run is
 created, logs, ends or is resumed, so new, finished and resumed runs are all caught, while the
-thousands of unchanged runs are neither re-read nor probed. Edits that do not touch the
+thousands of unchanged runs are neither re-read nor probed. A stored open run the probe (which
+asks for each by name) no longer finds was deleted, and is dropped. Edits that do not touch the
 heartbeat (tags, notes on a finished run) are what the scheduled full refresh is for. Both
 listings are in created order, paged by a ``createdAt`` filter rather than W&B's offset cursors
 (:mod:`wb_dagster.client.run_pages`), so runs created or deleted meanwhile shift nothing.
@@ -101,6 +102,17 @@ def changed_run_ids(stored: pa.Table, probe: pa.Table) -> list[str]:
     known_rows = stored.filter(pc.is_in(stored.column("id"), value_set=probe.column("id")))
     known = {r["id"]: key(r) for r in known_rows.select(fields).to_pylist()}
     return sorted(r["id"] for r in probe.select(fields).to_pylist() if known.get(r["id"]) != key(r))
+
+
+def drop_runs(table: pa.Table, run_ids: list[str]) -> pa.Table:
+    """``table`` without the rows of ``run_ids`` (runs deleted in W&B).
+
+    >>> drop_runs(pa.table({"id": ["a", "b"]}), ["a"]).column("id").to_pylist()
+    ['b']
+    """
+    if not run_ids or table.num_rows == 0:
+        return table
+    return table.filter(pc.invert(pc.is_in(table.column("id"), value_set=pa.array(run_ids))))
 
 
 def merge_runs(stored: pa.Table, fresh: pa.Table) -> pa.Table:

@@ -2,10 +2,12 @@
 
 ``history(minStep, maxStep, samples)`` returns at most ``samples`` rows of the window, and W&B
 may return fewer than asked when a window holds more rows than its cap (W&B publishes no value;
-its own clients page 1,000 steps at a time). So each request asks for at most ``page_rows``
-samples (SDK-sized, 1,000 by default) and a window is complete only when it returned fewer rows
-than asked or one row per step. A full page of a wider window may be sampled: the window is
-split in two and each half read again, until every part is complete.
+its own clients page 1,000 steps at a time, and sampled system metrics stop near 1,000 rows,
+wandb#6501). So each request asks for at most ``page_rows`` samples (SDK-sized, 1,000 by
+default) and a window is complete only when it returned one row per step or fewer rows than
+``min(samples, TRUSTED_ROWS)``: a page that size or fuller may have been capped, so the window
+is split in two and each half read again, until every part is complete. The client trusts W&B
+to return at least ``TRUSTED_ROWS`` rows a request, as the SDK's own history pages do.
 
 Example:
     >>> steps = list(range(0, 40, 2)) + list(range(40, 60))  # sparse, then dense
@@ -24,6 +26,7 @@ from collections.abc import Callable
 
 # (lo, hi, samples) -> the JSON rows of steps lo <= _step < hi, at most ``samples`` of them
 FetchWindow = Callable[[int, int, int], list[str]]
+TRUSTED_ROWS = 1_000
 MAX_SPLITS = 64  # halvings of one window: 2**64 steps is more than any Int64 step range
 
 
@@ -49,7 +52,7 @@ def read_window(fetch: FetchWindow, lo: int, hi: int, page_rows: int, depth: int
     """Every row of steps ``[lo, hi)``, splitting the window while a page comes back full."""
     samples = max(1, min(hi - lo, page_rows))
     lines = fetch(lo, hi, samples)
-    if len(lines) < samples or len(lines) >= hi - lo:
+    if len(lines) < min(samples, TRUSTED_ROWS) or len(lines) >= hi - lo:
         return lines
     if depth >= MAX_SPLITS:
         raise RuntimeError(f"history window [{lo}, {hi}) still full after {depth} splits")

@@ -19,12 +19,13 @@ from wb_dagster.testing.hostility import ChurnRule
 from wb_dagster.testing.seed import delete_run_everywhere
 
 
-def _pks(backend: Backend, project_pk: int, where: str, order: str, limit: int) -> list[int]:
+def _pks(backend: Backend, project_pk: int, state: str | None, order: str, limit: int) -> list[int]:
+    where = "" if state is None else "AND state = ?"
+    params = [project_pk] + ([] if state is None else [state]) + [limit]
     rows = (
         backend.store.conn()
         .execute(
-            f"SELECT pk FROM runs WHERE project_pk = ? AND {where} ORDER BY {order} LIMIT ?",
-            (project_pk, limit),
+            f"SELECT pk FROM runs WHERE project_pk = ? {where} ORDER BY {order} LIMIT ?", params
         )
         .fetchall()
     )
@@ -33,15 +34,16 @@ def _pks(backend: Backend, project_pk: int, where: str, order: str, limit: int) 
 
 def _apply(backend: Backend, project_pk: int, project: dict[str, str], rule: ChurnRule) -> None:
     runs = backend.runs
-    for pk in _pks(backend, project_pk, "1", "created_at, pk", rule.delete):
+    for pk in _pks(backend, project_pk, rule.state, "created_at, pk", rule.delete):
         delete_run_everywhere(backend, pk)
-    for pk in _pks(backend, project_pk, "1", "heartbeat_at, pk", rule.heartbeat):
+    for pk in _pks(backend, project_pk, rule.state, "heartbeat_at, pk", rule.heartbeat):
         runs.touch(pk)
-    for pk in _pks(backend, project_pk, "state = 'running'", "created_at, pk", rule.finish):
+    for pk in _pks(backend, project_pk, "running", "created_at, pk", rule.finish):
         runs.update_run(pk, {"state": "finished"})
     for _ in range(rule.create):
         name = backend.store.churn.next_name()
-        runs.upsert_run(project["entity"], project["name"], name, {"state": rule.create_state})
+        fields = {"state": rule.create_state, "username": backend.viewer_username}
+        runs.upsert_run(project["entity"], project["name"], name, fields)
 
 
 def apply_churn(backend: Backend, project_pk: int) -> None:

@@ -104,8 +104,9 @@ class ChurnRule(BaseModel):
     """What happens to a project's runs after each page of its run listing is served.
 
     Deleted runs are the oldest created; heartbeated runs those with the oldest heartbeat (the
-    head of a ``+heartbeat_at`` listing); finished runs the oldest running ones; created runs are
-    named ``churn-00001``... and get ``create_state``.
+    head of a ``+heartbeat_at`` listing); both only among runs in ``state`` when it is set.
+    Finished runs are the oldest running ones; created runs are named ``churn-00001``... and get
+    ``create_state``.
     """
 
     project: str
@@ -115,6 +116,7 @@ class ChurnRule(BaseModel):
     create_state: str = "running"
     delete: int = Field(default=0, ge=0)
     heartbeat: int = Field(default=0, ge=0)
+    state: str | None = Field(default=None, description="delete/heartbeat only runs in it")
     finish: int = Field(default=0, ge=0)
 
 
