@@ -188,15 +188,20 @@ def _is_numeric(typ: pa.DataType) -> bool:
 
 def unify_tables(tables: Sequence[pa.Table]) -> list[pa.Table]:
     """Make tables concatenable: numeric columns widen, incompatible ones become JSON text."""
-    types: dict[str, set[pa.DataType]] = {}
+    types: dict[str, list[pa.DataType]] = {}
     for t in tables:
         for f in t.schema:
-            if not pa.types.is_null(f.type):
-                types.setdefault(f.name, set()).add(f.type)
+            found = types.setdefault(f.name, [])
+            # by equality, not hash: list<item: string> read back from parquet is
+            # list<element: string>, equal but hashed apart (it made every tag list JSON text)
+            if not pa.types.is_null(f.type) and not any(f.type == seen for seen in found):
+                found.append(f.type)
     target: dict[str, pa.DataType] = {}
     for name, found in types.items():
+        if not found:
+            continue
         if len(found) == 1:
-            target[name] = next(iter(found))
+            target[name] = found[0]
         elif all(_is_numeric(t) for t in found):
             if all(pa.types.is_integer(t) for t in found):
                 target[name] = pa.int64()
