@@ -1,8 +1,8 @@
 """How the local server is as hostile as W&B: offset cursors, zone-less times, caps, churn.
 
 Every knob defaults to W&B's behaviour; ``POST /_control/hostility`` changes knobs for a focused
-test (``GET`` shows them, ``DELETE`` restores the defaults). The evidence for each default is in
-``wb_dagster/testing/README.md`` ("Hostile by default").
+test (``GET`` shows them, ``DELETE`` restores the defaults). Each default, its evidence and its
+value: ``docs/local-server.md``.
 
 * ``offset_cursors``: connection cursors are ``base64("arrayconnection:N")`` offsets (wandb#6614),
   so a run created, deleted or re-ordered between two pages shifts the next page.
