@@ -75,6 +75,8 @@ _TIME_COLUMNS: dict[str, str] = {
     "updated_at": "r.heartbeat_at",
 }
 _COMPARISONS = {"$eq": "IS", "$ne": "IS NOT", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+_SECOND_BOUNDS = {"$gt": (">", ".999999Z"), "$gte": (">=", ""), "$lt": ("<", ""),
+                  "$lte": ("<=", ".999999Z")}  # fmt: skip
 _OPERATORS = sorted([*_COMPARISONS, "$in", "$nin", "$exists", "$regex", "$and", "$or", "$nor"])
 _KNOWN_FIELDS = sorted(
     [*_COLUMNS, *_TIME_COLUMNS, "tags", "duration", "config.<key>", "summary_metrics.<key>"]
@@ -112,6 +114,7 @@ class _Field:
     is_time: bool = False
     is_tags: bool = False
     whole_seconds: bool = False
+    column: str = ""
 
 
 def _resolve_field(name: str, whole_seconds: bool = False) -> _Field:
@@ -120,7 +123,8 @@ def _resolve_field(name: str, whole_seconds: bool = False) -> _Field:
     if name in _TIME_COLUMNS:
         column = _TIME_COLUMNS[name]
         if whole_seconds:  # stored with microseconds, compared as served: whole seconds
-            return _Field(f"substr({column}, 1, 19)", is_time=True, whole_seconds=True)
+            expr = f"substr({column}, 1, 19)"
+            return _Field(expr, is_time=True, whole_seconds=True, column=column)
         return _Field(column, is_time=True)
     if name == "tags":
         return _Field("r.tags", is_tags=True)
@@ -191,6 +195,10 @@ def _field_condition(name: str, op: str, value: Any, whole_seconds: bool) -> Sql
         value = _scalar(value, fld, where)
         if value is None and op not in {"$eq", "$ne"}:
             raise FilterError(f"{where}: cannot compare with null")
+        if fld.whole_seconds and op in _SECOND_BOUNDS:
+            # on the stored column (indexed): a second's stored values lie in [v, v + ".999999Z"]
+            cmp, suffix = _SECOND_BOUNDS[op]
+            return SqlFragment(f"{fld.column} {cmp} ?", [value + suffix])
         return SqlFragment(f"{fld.expr} {_COMPARISONS[op]} ?", [value])
     if op in {"$in", "$nin"}:
         if not isinstance(value, list):

@@ -74,3 +74,37 @@ def test_incremental_refresh_under_churn_equals_a_full_read(tmp_path, sdk_env, m
         )
         assert len(sdk_states) == 300  # 25 created, 25 deleted
         assert set(RUNNING) - set(sdk_states)  # some seeded running runs were deleted
+
+
+def test_capped_system_metrics_say_so_in_the_materialization(tmp_path, monkeypatch):
+    """W&B caps ``events(samples=...)`` near 1,000 rows (wandb#6501): the partition stores what
+    W&B returned and its metadata says the table is incomplete, and how many rows W&B holds."""
+    with LocalWandbServer(seed=None) as srv:
+        run = srv.seed.create_run("wb-demo/churn", "sys", state="finished")
+        srv.seed.log_system_metrics(
+            run, [{"_timestamp": 1.7e9 + i, "_runtime": float(i)} for i in range(1200)]
+        )
+        srv.seed.append_history(run, [{"_step": 0, "loss": 1.0}])
+        monkeypatch.setenv("WB_CHURN_TEST_KEY", srv.api_key)
+        defs = build_wandb_defs(
+            entity="wb-demo",
+            project="churn",
+            api_key=dg.EnvVar("WB_CHURN_TEST_KEY"),
+            base_url=srv.base_url,
+            storage_dir=str(tmp_path / "store"),
+        )
+        instance = dg.DagsterInstance.ephemeral()
+        instance.add_dynamic_partitions("wandb_runs__wb_demo__churn", ["sys"])
+        system = dg.AssetKey(["wandb", "churn", "run_system_metrics"])
+        result = dg.materialize(
+            list(defs.assets),
+            selection=[system],
+            partition_key="sys",
+            instance=instance,
+            resources=dict(defs.resources),
+        )
+        (mat,) = result.asset_materializations_for_node("wandb_wb_demo__churn__run_assets")
+        meta = mat.metadata
+        assert (meta["rows"].value, meta["wandb/events_line_count"].value) == (1000, 1200)
+        assert meta["wandb/system_metrics_complete"].value is False
+        assert "1000 of the run's 1200" in meta["wandb/system_metrics_note"].value

@@ -228,7 +228,7 @@ def test_filters_not_json_and_bad_cursor(demo_server):
 def test_heartbeat_filter_uses_an_index(empty_server):
     from wb_dagster.testing.run_filters import compile_filters, order_by_sql, parse_order
 
-    where = compile_filters({"heartbeatAt": {"$gt": "2024-01-01T00:00:00Z"}})
+    where = compile_filters({"heartbeatAt": {"$gt": "2024-01-01T00:00:00Z"}}, whole_seconds=True)
     order = parse_order("+heartbeat_at")
     conn = empty_server.backend.store.conn()
     plan = " ".join(
