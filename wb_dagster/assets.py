@@ -52,6 +52,7 @@ from wb_dagster.run_export import (
 )
 from wb_dagster.runs_table import (
     changed_run_ids,
+    drop_runs,
     duplicate_ids,
     merge_runs,
     newest_timestamp,
@@ -195,8 +196,8 @@ def build_wandb_runs_asset(
         else:
             mode = "incremental"
             lookback = dt.timedelta(seconds=config.lookback_seconds)
-            fresh = _changed_runs(client, p.path, stored, newest, lookback)
-            table = merge_runs(stored, fresh)
+            fresh, gone = _changed_runs(client, p.path, stored, newest, lookback)
+            table = merge_runs(drop_runs(stored, gone), fresh)
         dupes = duplicate_ids(table)
         states = table.column("state").to_pylist() if table.num_rows else []
         metadata: dict[str, Any] = {
@@ -232,23 +233,28 @@ def build_wandb_runs_asset(
 
 def _changed_runs(
     client: WandbClient, path: str, stored: pa.Table, newest: dt.datetime, lookback: dt.timedelta
-) -> pa.Table:
-    """The runs that changed since ``stored`` was written (see :mod:`wb_dagster.runs_table`).
+) -> tuple[pa.Table, list[str]]:
+    """The runs that changed since ``stored`` was written (see :mod:`wb_dagster.runs_table`),
+    and the stored open runs W&B no longer has (the probe asked for each by name).
 
     The full read of moved runs and the probe run concurrently: one round trip of latency
     unless the probe finds a late change, which costs one more.
     """
-    probe_filters = refresh_filters(newest - lookback, open_run_ids(stored))
+    open_ids = open_run_ids(stored)
+    probe_filters = refresh_filters(newest - lookback, open_ids, inclusive=True)
     with ThreadPoolExecutor(max_workers=1) as pool:
         probe = pool.submit(lambda: client.runs(path, filters=probe_filters).to_state_table())
         moved = refresh_filters(newest, [])
         fresh = client.runs(path, filters=moved, order="+created_at").to_table()
-        changed = changed_run_ids(stored, probe.result())
-    late = sorted(set(changed) - set(fresh.column("id").to_pylist()))
+        probed = probe.result()
+        changed = changed_run_ids(stored, probed)
+    listed = set(fresh.column("id").to_pylist())
+    gone = sorted(set(open_ids) - set(probed.column("id").to_pylist()) - listed)
+    late = sorted(set(changed) - listed)
     if not late:
-        return fresh
+        return fresh, gone
     late_rows = client.runs(path, filters={"name": {"$in": late}}).to_table()
-    return merge_runs(fresh, late_rows)
+    return merge_runs(fresh, late_rows), gone
 
 
 def build_wandb_run_assets(

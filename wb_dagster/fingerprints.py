@@ -18,7 +18,7 @@ import hashlib
 from collections.abc import Iterable
 from typing import Any
 
-from wb_dagster.runs_table import to_utc
+from wb_dagster.client.timestamps import to_utc
 
 
 def short_digest(parts: Iterable[str], sep: str = "|", length: int = 12) -> str:
@@ -35,8 +35,8 @@ def short_digest(parts: Iterable[str], sep: str = "|", length: int = 12) -> str:
 def run_fingerprint(run: Any) -> str:
     """Short digest of what makes a finished run worth re-materializing.
 
-    The heartbeat is taken at full precision (two changes within one second must differ) and
-    with the history's line count and last step.
+    The heartbeat (whole seconds, as W&B serves it) is taken with the history's line count and
+    last step, so two changes within one second still differ when the history changed.
     """
     hb = to_utc(getattr(run, "heartbeat_at", None))
     parts = [

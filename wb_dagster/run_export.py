@@ -23,10 +23,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
+import pyarrow as pa
 
 from wb_dagster.checks import history_check
 from wb_dagster.client import CommError, NotFoundError, WandbClient
 from wb_dagster.client.runs import Run
+from wb_dagster.client.system_metrics import events_line_count, is_complete
 from wb_dagster.export_progress import ExportProgress
 from wb_dagster.failures import is_permanent
 from wb_dagster.fingerprints import run_fingerprint
@@ -103,6 +105,28 @@ def history_metadata(run: Run, sync: HistorySync, path: Any) -> dict[str, Any]:
     return meta
 
 
+def system_metrics_completeness(table: pa.Table) -> dict[str, Any]:
+    """Metadata saying whether W&B returned every system-metrics row (it caps them, wandb#6501).
+
+    Example:
+        >>> from wb_dagster.client.system_metrics import completeness
+        >>> meta = system_metrics_completeness(completeness(pa.table({"a": [1]}), 5))
+        >>> meta["wandb/system_metrics_complete"].value, meta["wandb/events_line_count"].value
+        (False, 5)
+    """
+    count = events_line_count(table)
+    complete = is_complete(table)
+    meta: dict[str, Any] = {"wandb/system_metrics_complete": dg.MetadataValue.bool(complete)}
+    if count is not None:
+        meta["wandb/events_line_count"] = dg.MetadataValue.int(count)
+    if not complete and count is not None:
+        meta["wandb/system_metrics_note"] = dg.MetadataValue.text(
+            f"W&B returned {table.num_rows} of the run's {count} system-metrics rows (it caps "
+            "events(samples=...)): the table holds W&B's evenly sampled rows across the run"
+        )
+    return meta
+
+
 def export_run(
     run: Run, storage: WandbParquetIOManager, keys: RunAssetKeys, instance: dg.DagsterInstance
 ) -> list[dg.AssetMaterialization | dg.AssetCheckEvaluation]:
@@ -135,6 +159,7 @@ def export_run(
             "rows": dg.MetadataValue.int(table.num_rows),
             "path": dg.MetadataValue.path(str(path)),
             "wandb/run_id": run_id,
+            **system_metrics_completeness(table),
         }
         if run.url:
             system_meta["wandb/run_url"] = dg.MetadataValue.url(run.url)

@@ -1,14 +1,18 @@
 """Incremental refresh of a project's run table (pure functions over pyarrow tables).
 
-A refresh reads in full the runs whose heartbeat moved past the stored table's newest
-``heartbeat_at``. At the same time it probes, cheaply (id, state and heartbeat only), the runs
+A refresh reads in full the runs whose heartbeat is in or after the stored table's newest
+``heartbeat_at`` second (W&B serves whole seconds). At the same time it probes, cheaply (id,
+state, heartbeat and history line count only), the runs
 whose heartbeat is within a lookback of that newest one plus every stored run that was not yet
 in a terminal state, and reads in full the probed runs that changed without moving past it (an
 update that became visible late, a silent run marked crashed). The fresh rows are merged over
 the stored ones (newer rows win, order by ``created_at``). A heartbeat moves whenever a run is
 created, logs, ends or is resumed, so new, finished and resumed runs are all caught, while the
-thousands of unchanged runs are neither re-read nor probed. Edits that do not touch the
-heartbeat (tags, notes on a finished run) are what the scheduled full refresh is for.
+thousands of unchanged runs are neither re-read nor probed. A stored open run the probe (which
+asks for each by name) no longer finds was deleted, and is dropped. Edits that do not touch the
+heartbeat (tags, notes on a finished run) are what the scheduled full refresh is for. Both
+listings are in created order, paged by a ``createdAt`` filter rather than W&B's offset cursors
+(:mod:`wb_dagster.client.run_pages`), so runs created or deleted meanwhile shift nothing.
 
 Example:
     >>> import datetime as dt
@@ -36,28 +40,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from wb_dagster.client.flatten import concat_tables
+from wb_dagster.client.timestamps import to_utc, wandb_time
 
 TERMINAL_STATES: frozenset[str] = frozenset({"finished", "crashed", "failed", "killed"})
-
-
-def to_utc(value: Any) -> dt.datetime | None:
-    """A W&B timestamp (ISO string without zone = UTC, datetime, or epoch) as aware UTC."""
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    if isinstance(value, int | float):
-        return dt.datetime.fromtimestamp(value, tz=dt.UTC)
-    text = str(value).strip()
-    if not text:
-        return None
-    parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-
-def iso(value: dt.datetime, timespec: str = "seconds") -> str:
-    """UTC timestamp in W&B's own spelling (``2026-01-02T03:04:05``, no zone)."""
-    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec=timespec)
 
 
 def newest_timestamp(table: pa.Table, column_name: str) -> dt.datetime | None:
@@ -82,30 +67,52 @@ def open_run_ids(table: pa.Table) -> list[str]:
     return [i for i, s in zip(ids, states, strict=True) if s not in TERMINAL_STATES]
 
 
-def refresh_filters(watermark: dt.datetime, open_ids: list[str]) -> dict[str, Any]:
-    """W&B ``filters`` selecting runs with a heartbeat after ``watermark`` or in ``open_ids``."""
-    # full precision: truncated to seconds, the newest stored run would be re-read every time
-    moved = {"heartbeatAt": {"$gt": iso(watermark, timespec="microseconds")}}
+def refresh_filters(
+    watermark: dt.datetime, open_ids: list[str], *, inclusive: bool = False
+) -> dict[str, Any]:
+    """W&B ``filters`` selecting runs with a heartbeat after ``watermark``'s second (or in it,
+    ``inclusive``), or in ``open_ids``; the time in W&B's own spelling (whole seconds, no zone).
+
+    W&B serves whole seconds, so a run heartbeating later within the newest stored second has
+    the same ``heartbeatAt``: the read of moved runs excludes that second (a quiet refresh reads
+    nothing), the probe includes it (and compares state, heartbeat and line count).
+
+    >>> refresh_filters(dt.datetime(2026, 1, 2, 3, 4, 5, 600000, tzinfo=dt.UTC), [])
+    {'heartbeatAt': {'$gt': '2026-01-02T03:04:05'}}
+    """
+    moved = {"heartbeatAt": {"$gte" if inclusive else "$gt": wandb_time(watermark)}}
     if not open_ids:
         return moved
     return {"$or": [moved, {"name": {"$in": sorted(open_ids)}}]}
 
 
 def changed_run_ids(stored: pa.Table, probe: pa.Table) -> list[str]:
-    """Ids of probed runs that are not stored or whose state or heartbeat differ from the stored
-    row (``probe`` has ``id``, ``state`` and ``heartbeat_at``, as ``Runs.to_state_table``)."""
+    """Ids of probed runs that are not stored or whose state, heartbeat or history line count
+    differ from the stored row (``probe`` as ``Runs.to_state_table``; the line count catches a
+    run that logged within the second of its stored heartbeat)."""
     if probe.num_rows == 0:
         return []
+    fields = ["id", "state", "heartbeat_at"]
+    if "history_line_count" in stored.column_names and "history_line_count" in probe.column_names:
+        fields.append("history_line_count")
+
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        return (r["state"], to_utc(r["heartbeat_at"]), *(r[f] for f in fields[3:]))
+
     known_rows = stored.filter(pc.is_in(stored.column("id"), value_set=probe.column("id")))
-    known = {
-        r["id"]: (r["state"], to_utc(r["heartbeat_at"]))
-        for r in known_rows.select(["id", "state", "heartbeat_at"]).to_pylist()
-    }
-    return sorted(
-        r["id"]
-        for r in probe.to_pylist()
-        if known.get(r["id"]) != (r["state"], to_utc(r["heartbeat_at"]))
-    )
+    known = {r["id"]: key(r) for r in known_rows.select(fields).to_pylist()}
+    return sorted(r["id"] for r in probe.select(fields).to_pylist() if known.get(r["id"]) != key(r))
+
+
+def drop_runs(table: pa.Table, run_ids: list[str]) -> pa.Table:
+    """``table`` without the rows of ``run_ids`` (runs deleted in W&B).
+
+    >>> drop_runs(pa.table({"id": ["a", "b"]}), ["a"]).column("id").to_pylist()
+    ['b']
+    """
+    if not run_ids or table.num_rows == 0:
+        return table
+    return table.filter(pc.invert(pc.is_in(table.column("id"), value_set=pa.array(run_ids))))
 
 
 def merge_runs(stored: pa.Table, fresh: pa.Table) -> pa.Table:

@@ -1,9 +1,16 @@
 """Sensors that turn finished W&B runs and sweeps into partitions and run requests.
 
-Run sensor, each tick (one listing query):
+Run sensor, each tick (one listing, a few light pages):
 
-* list runs with ``heartbeatAt > watermark - lookback`` (a run's heartbeat moves when it logs,
-  finishes, crashes or is resumed), plus the runs last seen unfinished, ordered ``+heartbeat_at``;
+* list runs with ``heartbeatAt >= watermark - lookback`` (a run's heartbeat moves when it logs,
+  finishes, crashes or is resumed), plus the runs last seen unfinished, asked by name. The
+  listing is in created order, paged by a ``createdAt`` filter (:mod:`wb_dagster.client.run_pages`):
+  never on the moving heartbeat, never trusting W&B's offset cursors, which skip a run whenever
+  one is created, deleted or re-ordered between pages; only the fields a fingerprint needs;
+* a tick stopped by its budget or cap keeps its place (``resume``: the created time reached)
+  and the next tick continues the same pass; the watermark advances only when a pass ends, to
+  the newest heartbeat seen in the pass's first tick, so a run changing during a long pass is
+  listed again by the next one;
 * a run in a terminal state (finished, crashed, failed, killed) whose fingerprint
   (state, heartbeat, history line count) is new becomes a dynamic partition, keyed
   ``f"{run_id}:{fingerprint}"``: a resumed or rewound run refreshes again, an unchanged one
@@ -27,6 +34,7 @@ Example:
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -39,11 +47,13 @@ from pydantic import BaseModel, Field, ValidationError
 from wb_dagster.batches import DEFAULT_BATCH_SIZE, batch_request, plan_batches
 from wb_dagster.client.deadline import time_budget
 from wb_dagster.client.errors import TimeBudgetExceeded
+from wb_dagster.client.run_pages import with_condition
+from wb_dagster.client.timestamps import to_utc, wandb_time
 from wb_dagster.fingerprints import run_fingerprint, short_digest, sweep_fingerprint
 from wb_dagster.jobs import WandbJobs
 from wb_dagster.project import WandbProjectAssetsSpec
 from wb_dagster.resource import resource_from
-from wb_dagster.runs_table import TERMINAL_STATES, iso, to_utc
+from wb_dagster.runs_table import TERMINAL_STATES
 
 CURSOR_VERSION = 1
 MAX_OPEN_RUNS = 1000
@@ -65,6 +75,12 @@ class RunSensorCursor(BaseModel):
     )
     open: dict[str, str] = Field(
         default_factory=dict, description="run id -> heartbeat of runs seen unfinished"
+    )
+    resume: str | None = Field(
+        default=None, description="createdAt reached by a pass that a tick's budget or cap cut"
+    )
+    mark: str | None = Field(
+        default=None, description="newest heartbeat seen in the first tick of the current pass"
     )
 
     @classmethod
@@ -121,20 +137,26 @@ def tick_retry_s(tick_budget_s: float, limit_s: float = 55.0) -> float:
 
 
 def listing_filters(cursor: RunSensorCursor, lookback_s: float) -> dict[str, Any]:
-    """The one W&B ``filters`` query of a tick."""
+    """The W&B ``filters`` of a tick's listing (times in W&B's own spelling).
+
+    Example:
+        >>> f = listing_filters(RunSensorCursor(watermark="2024-03-01T00:02:00", open={"r1": ""},
+        ...                                     resume="2024-02-01T00:00:00"), 120)
+        >>> f["$and"][0]["$or"][0]["heartbeatAt"], f["$and"][1]["createdAt"]
+        ({'$gte': '2024-03-01T00:00:00'}, {'$gte': '2024-02-01T00:00:00'})
+    """
+    resume = {"createdAt": {"$gte": cursor.resume}} if cursor.resume else None
     if cursor.watermark is None:
-        return {}
+        return with_condition({}, resume)
     since = to_utc(cursor.watermark)
     assert since is not None
-    recent = {"heartbeatAt": {"$gt": iso(since - _delta(lookback_s))}}
-    if not cursor.open:
-        return recent
-    return {"$or": [recent, {"name": {"$in": sorted(cursor.open)}}]}
+    recent: dict[str, Any] = {"heartbeatAt": {"$gte": wandb_time(since - _delta(lookback_s))}}
+    if cursor.open:
+        recent = {"$or": [recent, {"name": {"$in": sorted(cursor.open)}}]}
+    return with_condition(recent, resume)
 
 
-def _delta(seconds: float) -> Any:
-    import datetime as dt
-
+def _delta(seconds: float) -> dt.timedelta:
     return dt.timedelta(seconds=seconds)
 
 
@@ -147,22 +169,22 @@ def scan_runs(
     deadline: float,
     clock: Callable[[], float] = time.monotonic,
 ) -> RunScan:
-    """Walk ``runs`` (ascending heartbeat) and decide what to request; pure apart from ``clock``."""
+    """Walk ``runs`` (created order) and decide what to request; pure apart from ``clock``."""
     seen = {k: list(v) for k, v in cursor.seen.items()}
     open_runs = dict(cursor.open)
-    watermark = to_utc(cursor.watermark) if cursor.watermark else None
     scan = RunScan()
     requested: set[str] = set()
     listed: set[str] = set()
+    newest: dt.datetime | None = None
+    reached: str | None = None
     for run in _until_out_of_time(runs, scan):
         if clock() >= deadline:
             scan.stopped_by = "budget"
             break
         run_id = str(run.id)
-        listed.add(run_id)
         state = str(getattr(run, "state", "") or "")
         hb = to_utc(getattr(run, "heartbeat_at", None))
-        hb_iso = iso(hb) if hb else ""
+        hb_text = wandb_time(hb) if hb else ""
         if state in TERMINAL_STATES:
             fp = run_fingerprint(run)
             if seen.get(run_id, [None])[0] != fp and run_id not in requested:
@@ -171,27 +193,54 @@ def scan_runs(
                     break
                 scan.changes.append(RunChange(run_id, fp, state))
                 requested.add(run_id)
-            seen[run_id] = [fp, hb_iso]
+            seen[run_id] = [fp, hb_text]
             open_runs.pop(run_id, None)
         else:
-            open_runs[run_id] = hb_iso
+            open_runs[run_id] = hb_text
+        listed.add(run_id)
+        reached = getattr(run, "created_at", None) or reached
         scan.scanned += 1
-        if hb is not None and (watermark is None or hb > watermark):
-            watermark = hb
+        if hb is not None and (newest is None or hb > newest):
+            newest = hb
+    scan.cursor = _next_cursor(cursor, scan, seen, open_runs, listed, newest, reached, lookback_s)
+    return scan
+
+
+def _next_cursor(
+    cursor: RunSensorCursor,
+    scan: RunScan,
+    seen: dict[str, list[str]],
+    open_runs: dict[str, str],
+    listed: set[str],
+    newest: dt.datetime | None,
+    reached: str | None,
+    lookback_s: float,
+) -> RunSensorCursor:
+    mark = to_utc(cursor.mark) if cursor.resume and cursor.mark else newest
+    watermark = to_utc(cursor.watermark) if cursor.watermark else None
+    resume: str | None = None
+    if scan.stopped_by is None:  # the pass ended: the next one starts from its first tick
+        if mark is not None and (watermark is None or mark > watermark):
+            watermark = mark
+        mark = None
+        if cursor.resume is None:
+            # every open run was asked for by name in this one tick: one not listed is deleted
+            open_runs = {k: v for k, v in open_runs.items() if k in listed}
+    else:
+        resume = reached or cursor.resume
     if watermark is not None:
-        floor = iso(watermark - _delta(lookback_s))
+        floor = wandb_time(watermark - _delta(lookback_s))
         # runs older than the lookback window are not listed again unless their heartbeat moves
         seen = {k: v for k, v in seen.items() if v[1] >= floor}
-    if scan.stopped_by is None:
-        # every open run was asked for by name: one that was not listed has been deleted
-        open_runs = {k: v for k, v in open_runs.items() if k in listed}
     if len(open_runs) > MAX_OPEN_RUNS:
-        newest = sorted(open_runs.items(), key=lambda kv: kv[1])[-MAX_OPEN_RUNS:]
-        open_runs = dict(newest)
-    scan.cursor = RunSensorCursor(
-        watermark=iso(watermark) if watermark else None, seen=seen, open=open_runs
+        open_runs = dict(sorted(open_runs.items(), key=lambda kv: kv[1])[-MAX_OPEN_RUNS:])
+    return RunSensorCursor(
+        watermark=wandb_time(watermark) if watermark else None,
+        seen=seen,
+        open=open_runs,
+        resume=resume,
+        mark=wandb_time(mark) if mark else None,
     )
-    return scan
 
 
 def _until_out_of_time(runs: Iterable[Any], scan: RunScan) -> Iterator[Any]:
@@ -259,11 +308,11 @@ def build_wandb_run_sensor(
             runs = client.runs(
                 p.path,
                 filters=listing_filters(cursor, lookback_seconds),
-                order="+heartbeat_at",
+                order="+created_at",
                 per_page=page_size,
             )
             scan = scan_runs(
-                runs,
+                runs.iter_changes(),
                 cursor,
                 lookback_s=lookback_seconds,
                 max_changes=max_runs_per_tick,

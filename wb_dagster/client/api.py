@@ -158,7 +158,7 @@ class WandbClient:
         project: str | None = None,
         max_requests_per_s: float | None = None,
         backoff_factor: float = 0.5,
-        history_page_rows: int = 10_000,
+        history_page_rows: int = 1_000,
     ) -> None:
         self.base_url = check_base_url(
             base_url or os.environ.get("WANDB_BASE_URL") or DEFAULT_BASE_URL

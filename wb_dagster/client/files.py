@@ -193,7 +193,10 @@ class Files(LazyPages[File]):
         self._count = int(run.get("fileCount") or 0)
         conn = run.get("files") or {}
         edges = conn.get("edges") or []
-        self.objects.extend(File(self.run, e["node"]) for e in edges if e.get("node"))
+        # W&B's cursors are offsets: a file added before the cursor repeats one on the next page
+        known = {f.name for f in self.objects}
+        nodes = [e["node"] for e in edges if e.get("node")]
+        self.objects.extend(File(self.run, n) for n in nodes if n.get("name") not in known)
         if edges:
             self._cursor = edges[-1].get("cursor")
         self._more = bool((conn.get("pageInfo") or {}).get("hasNextPage")) and bool(edges)

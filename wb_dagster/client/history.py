@@ -6,8 +6,8 @@ Where the rows come from (the same sources the official SDK 0.31 reads, without 
    not exported yet (``liveData``); ``historyKeys.lastStep`` bounds the scan.
 2. Each parquet URL is fetched with one GET and read by ``pyarrow.parquet`` (no per-row Python).
 3. The unexported tail -- or everything, when nothing is exported -- is read from the live
-   ``history(minStep, maxStep, samples)`` field (``maxStep`` exclusive, ``samples`` = the window
-   width so the server never down-samples), in step windows fetched concurrently.
+   ``history(minStep, maxStep, samples)`` field (``maxStep`` exclusive), in step windows fetched
+   concurrently; a window W&B capped is split and read again (:mod:`.history_windows`).
 4. A live row whose step is also in an export is dropped (the server may return both), so there
    is exactly one row per logged step; rows are sorted by ``_step``.
 5. Export URLs are signed and expire: a parquet URL answering 403 or 404 makes the reader ask for
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -51,6 +50,7 @@ from wb_dagster.client.flatten import (
     rows_to_table,
     unify_tables,
 )
+from wb_dagster.client.history_windows import read_window, step_windows
 from wb_dagster.client.paths import ObjectPath
 from wb_dagster.client.transport import Transport
 from wb_dagster.client.values import conform_table
@@ -161,24 +161,6 @@ def _retyped(typ: pa.DataType) -> bool:
     return False
 
 
-def step_windows(lo: int, stop: int, line_count: int, page_rows: int) -> list[tuple[int, int]]:
-    """Split ``[lo, stop)`` into windows expected to hold about ``page_rows`` rows each.
-
-    Example:
-        >>> step_windows(0, 10, 10, 4)
-        [(0, 4), (4, 8), (8, 10)]
-        >>> step_windows(0, 10**9, 3, 1000)
-        [(0, 1000000000)]
-    """
-    if stop <= lo:
-        return []
-    span = stop - lo
-    expected = max(1, min(span, line_count if line_count > 0 else span))
-    pages = max(1, math.ceil(expected / max(1, page_rows)))
-    width = max(1, math.ceil(span / pages))
-    return [(a, min(a + width, stop)) for a in range(lo, stop, width)]
-
-
 class HistoryReader:
     """Reads one run's history; shared by ``history_table``, batches, parquet and scans."""
 
@@ -188,7 +170,7 @@ class HistoryReader:
         path: ObjectPath,
         *,
         workers: int = 8,
-        page_rows: int = 10_000,
+        page_rows: int = 1_000,
     ) -> None:
         self.transport = transport
         self.path = path
@@ -273,7 +255,9 @@ class HistoryReader:
         return step_windows(plan.live_from, plan.stop, plan.line_count, self.page_rows)
 
     def live_lines(self, window: tuple[int, int]) -> list[str]:
-        lo, hi = window
+        return read_window(self._live_request, window[0], window[1], self.page_rows)
+
+    def _live_request(self, lo: int, hi: int, samples: int) -> list[str]:
         data = self.transport.graphql(
             queries.HISTORY_PAGE,
             {
@@ -281,7 +265,7 @@ class HistoryReader:
                 "run": self.path.id,
                 "minStep": lo,
                 "maxStep": hi,
-                "pageSize": min(hi - lo, _MAX_GRAPHQL_INT),
+                "pageSize": min(samples, _MAX_GRAPHQL_INT),
             },
             what=f"reading history steps [{lo}, {hi}) of run {self.path}",
         )

@@ -59,7 +59,19 @@ query RunStates($project: String!, $entity: String!, $cursor: String, $perPage: 
                 $order: String, $filters: JSONString) {
     project(name: $project, entityName: $entity) {
         runs(filters: $filters, after: $cursor, first: $perPage, order: $order) {
-            edges { node { name state heartbeatAt } cursor }
+            edges { node { name state createdAt heartbeatAt historyLineCount } cursor }
+            pageInfo { endCursor hasNextPage }
+        }
+    }
+}
+"""
+
+RUN_CHANGES = """
+query RunChanges($project: String!, $entity: String!, $cursor: String, $perPage: Int = 50,
+                 $order: String, $filters: JSONString) {
+    project(name: $project, entityName: $entity) {
+        runs(filters: $filters, after: $cursor, first: $perPage, order: $order) {
+            edges { node { name state createdAt heartbeatAt historyLineCount historyKeys } cursor }
             pageInfo { endCursor hasNextPage }
         }
     }
@@ -141,6 +153,7 @@ query RunParquetHistory($entity: String!, $project: String!, $runName: String!,
     project(name: $project, entityName: $entity) {
         run(name: $runName) {
             historyKeys
+            historyLineCount
             parquetHistory(liveKeys: $liveKeys) { parquetUrls liveData }
         }
     }

@@ -18,7 +18,6 @@ import copy
 import json
 import os
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from wb_dagster.client import queries
@@ -29,7 +28,9 @@ from wb_dagster.client.exact_pandas import to_pandas_exact
 from wb_dagster.client.files import File, Files
 from wb_dagster.client.paging import LazyPages
 from wb_dagster.client.paths import ObjectPath
+from wb_dagster.client.run_pages import RunPager
 from wb_dagster.client.summary import Summary
+from wb_dagster.client.timestamps import to_utc
 
 # pyarrow (and modules built on it) load on first use: import + first request ~0.1 s (bench W7)
 if TYPE_CHECKING:
@@ -41,8 +42,6 @@ if TYPE_CHECKING:
     from wb_dagster.client.sweeps import Sweep
 
 WANDB_INTERNAL_KEYS = frozenset({"_wandb", "wandb_version"})
-# system-metric rows read with the count in one request (15 s sampling: ~40 h of a run)
-SYSTEM_METRICS_FIRST_READ = 10_000
 # run attributes written back by update(): python name -> (GraphQL field, mutation variable)
 _EDITABLE = {
     "displayName": "display_name",
@@ -71,16 +70,6 @@ def unwrap_config(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         target = internal if key in WANDB_INTERNAL_KEYS else user
         target[key] = value["value"] if isinstance(value, dict) and "value" in value else value
     return user, {**internal, **user}
-
-
-def _timestamp(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def unexpected_shape(client: WandbClient, what: str, detail: str) -> CommError:
@@ -373,34 +362,14 @@ class Run:
         return self._reader().write_parquet(dest, min_step)
 
     def system_metrics_table(self) -> pa.Table:
-        """Every system-metrics event row (``system.*``, ``_timestamp``, ``_runtime``)."""
-        import pyarrow as pa
-
-        from wb_dagster.client.flatten import order_columns
-        from wb_dagster.client.history import lines_to_table
+        """Every system-metrics event row (``system.*``, ``_timestamp``, ``_runtime``); W&B caps
+        them (see :mod:`wb_dagster.client.system_metrics` for the completeness metadata)."""
+        from wb_dagster.client.system_metrics import read_system_metrics
 
         variables = {"entity": self.entity, "project": self.project, "name": self.id}
-        what = f"reading system metrics of run {self}"
-        # one request for most runs: the count and up to SYSTEM_METRICS_FIRST_READ rows together
-        data = self.client.transport.graphql(
-            queries.RUN_EVENTS_AND_COUNT,
-            {**variables, "samples": SYSTEM_METRICS_FIRST_READ},
-            what=what,
+        return read_system_metrics(
+            self.client.transport, variables, f"reading system metrics of run {self}"
         )
-        run = (data.get("project") or {}).get("run")
-        if run is None:
-            raise NotFoundError(f"Could not find run {self}.")
-        count = int(run.get("eventsLineCount") or 0)
-        if count <= 0:
-            return pa.table({"_timestamp": pa.array([], type=pa.float64())})
-        lines = run.get("events") or []
-        if len(lines) < count:  # longer than the first read (the server sampled it): read all
-            data = self.client.transport.graphql(
-                queries.RUN_EVENTS, {**variables, "samples": count}, what=what
-            )
-            lines = ((data.get("project") or {}).get("run") or {}).get("events") or []
-        # Arrow's JSON reader (C++) instead of json.loads + dicts: ~2.4x less client CPU
-        return order_columns(lines_to_table(lines), first=("_timestamp", "_runtime"))
 
     # -- logged wandb.Table values (see tables.py) ----------------------------------------------
 
@@ -650,12 +619,19 @@ class Runs(LazyPages[Run]):
         self.filters = filters or {}
         self.order = order
         self.per_page = per_page
+        self._pager = self._new_pager(queries.RUNS)
+
+    def _new_pager(self, document: str) -> RunPager:
+        def fetch(filters: dict[str, Any], cursor: Any, first: int) -> Any:
+            return self._page(cursor, first, document, filters)
+
+        return RunPager(fetch, self.filters, self.order)
 
     def __repr__(self) -> str:
         return f"<Runs {self.entity}/{self.project}>"
 
     def _page(
-        self, cursor: str | None, per_page: int, document: str = queries.RUNS
+        self, cursor: str | None, per_page: int, document: str, filters: dict[str, Any]
     ) -> tuple[list[dict[str, Any]], Any, bool]:
         data = self.client.transport.graphql(
             document,
@@ -663,7 +639,7 @@ class Runs(LazyPages[Run]):
                 "entity": self.entity,
                 "project": self.project,
                 "order": self.order,
-                "filters": json.dumps(self.filters),
+                "filters": json.dumps(filters),
                 "perPage": per_page,
                 "cursor": cursor,
             },
@@ -683,26 +659,32 @@ class Runs(LazyPages[Run]):
         nodes = [e["node"] for e in edges if e.get("node")]
         if not all(isinstance(n, dict) for n in nodes):
             raise unexpected_shape(self.client, what, "a run node is not an object")
-        if "runCount" in project:
+        if "runCount" in project and filters is self.filters:  # the listing's, not a page's
             self._count = int(project.get("runCount") or 0)
         next_cursor = edges[-1].get("cursor") if edges else None
         more = bool(((conn or {}).get("pageInfo") or {}).get("hasNextPage")) and bool(edges)
         return nodes, next_cursor, more
 
     def _load_page(self) -> None:
-        nodes, self._cursor, self._more = self._page(self._cursor, self.per_page)
+        nodes = self._pager.next_page(self.per_page)
+        self._more = self._pager.more
         path = ObjectPath(self.entity, self.project, "")
         self.objects.extend(Run(self.client, path, node) for node in nodes)
 
     def _all_nodes(self, document: str = queries.RUNS) -> list[dict[str, Any]]:
-        if not self._more:
+        if not self._more and document == queries.RUNS:
             return [r._attrs for r in self.objects]
-        nodes: list[dict[str, Any]] = []
-        cursor, more = None, True
-        while more:
-            page, cursor, more = self._page(cursor, max(self.per_page, 500), document)
-            nodes.extend(page)
-        return nodes
+        return self._new_pager(document).all_nodes(max(self.per_page, 500))
+
+    def iter_changes(self) -> Iterator[Run]:
+        """The runs with only what a change detector reads (id, state, createdAt, heartbeatAt,
+        historyLineCount, historyKeys), one page at a time: no config, summary or metrics."""
+        pager, path = (
+            self._new_pager(queries.RUN_CHANGES),
+            ObjectPath(self.entity, self.project, ""),
+        )
+        while pager.more:
+            yield from (Run(self.client, path, n) for n in pager.next_page(self.per_page))
 
     def to_table(self) -> pa.Table:
         """The run table: one row per run, fixed columns then ``config.*`` and ``summary.*``.
@@ -721,10 +703,10 @@ class Runs(LazyPages[Run]):
         return to_pandas_exact(self.to_table())
 
     def to_state_table(self) -> pa.Table:
-        """Only ``id``, ``state`` and ``heartbeat_at`` of each run: a cheap probe of what changed.
+        """``id``, ``state``, ``heartbeat_at``, ``history_line_count``: a cheap probe of changes.
 
-        The listing asks for these three fields alone (no config, summary or system metrics),
-        so checking hundreds of runs costs about as much as reading a few in full.
+        The listing asks for these fields (and ``createdAt``, to page) alone: no config, summary
+        or system metrics, so probing hundreds of runs costs about as much as reading a few.
 
         Example (``client`` connected to the local server with the demo seed):
             >>> probe = client.runs("wb-demo/cifar", filters={"state": "running"})
@@ -739,8 +721,11 @@ class Runs(LazyPages[Run]):
                 "id": pa.array([n.get("name") for n in nodes], type=pa.string()),
                 "state": pa.array([n.get("state") for n in nodes], type=pa.string()),
                 "heartbeat_at": pa.array(
-                    [_timestamp(n.get("heartbeatAt")) for n in nodes],
+                    [to_utc(n.get("heartbeatAt")) for n in nodes],
                     type=pa.timestamp("us", tz="UTC"),
+                ),
+                "history_line_count": pa.array(
+                    [int(n.get("historyLineCount") or 0) for n in nodes], type=pa.int64()
                 ),
             }
         )
@@ -758,10 +743,10 @@ def run_table(nodes: Sequence[dict[str, Any]]) -> pa.Table:
         "name": pa.array([n.get("displayName") for n in nodes], type=str_col),
         "state": pa.array([n.get("state") for n in nodes], type=str_col),
         "created_at": pa.array(
-            [_timestamp(n.get("createdAt")) for n in nodes], type=pa.timestamp("us", tz="UTC")
+            [to_utc(n.get("createdAt")) for n in nodes], type=pa.timestamp("us", tz="UTC")
         ),
         "heartbeat_at": pa.array(
-            [_timestamp(n.get("heartbeatAt")) for n in nodes], type=pa.timestamp("us", tz="UTC")
+            [to_utc(n.get("heartbeatAt")) for n in nodes], type=pa.timestamp("us", tz="UTC")
         ),
         "tags": pa.array([list(n.get("tags") or []) for n in nodes], type=pa.list_(str_col)),
         "group": pa.array([n.get("group") for n in nodes], type=str_col),

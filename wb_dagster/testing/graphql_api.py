@@ -18,7 +18,6 @@ Example:
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 from dataclasses import dataclass
@@ -41,8 +40,10 @@ from graphql.language import ast as gql_ast
 from graphql.utilities import value_from_ast_untyped
 
 from wb_dagster.testing.backend import Backend
+from wb_dagster.testing.churn import apply_churn
 from wb_dagster.testing.file_stream import events_tail, history_tail
 from wb_dagster.testing.history_store import sample_positions
+from wb_dagster.testing.hostility import encode_offset, offset_window, wire_time
 from wb_dagster.testing.server_compat import ServerCompat
 from wb_dagster.testing.storage_ids import encode_id
 from wb_dagster.testing.sweep_filters import compile_sweep_filters
@@ -114,15 +115,26 @@ class Ctx:
     base_url: str
 
 
-def _b64(text: str) -> str:
-    return base64.urlsafe_b64encode(text.encode()).decode()
-
-
-def _unb64(text: str) -> str:
+def offset_page(ctx: Ctx, rows: list[Any], first: int | None, after: str | None) -> Any:
+    """``rows[window]`` with W&B's offset cursors, and whether more rows follow."""
     try:
-        return base64.urlsafe_b64decode(text.encode()).decode()
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise GraphQLError(f"invalid cursor {text!r}; pass the last edge's cursor") from exc
+        window = offset_window(after, first, ctx.backend.store.hostility)
+    except ValueError as exc:
+        raise GraphQLError(str(exc)) from exc
+    page = rows[window]
+    edges = [(r, encode_offset(window.start + i)) for i, r in enumerate(page)]
+    return edges, len(rows) > window.stop
+
+
+def connection(edges: list[dict[str, Any]], more: bool) -> dict[str, Any]:
+    return {
+        "edges": edges,
+        "pageInfo": {"endCursor": edges[-1]["cursor"] if edges else None, "hasNextPage": more},
+    }
+
+
+def _t(ctx: Ctx, stored: str | None) -> str | None:
+    return wire_time(stored, ctx.backend.store.hostility)
 
 
 def user_node(ctx: Ctx, username: str | None) -> dict[str, Any] | None:
@@ -165,19 +177,8 @@ def entity_node(ctx: Ctx, name: str) -> dict[str, Any]:
 
 
 def project_connection(ctx: Ctx, entity: str, first: int | None, after: str | None) -> Any:
-    rows = ctx.backend.runs.list_projects(entity)
-    start = int(_unb64(after)) if after else 0
-    rows = [r for r in rows if r["pk"] > start]
-    limit = 50 if first is None else first
-    page = rows[:limit]
-    edges = [{"node": project_node(ctx, r), "cursor": _b64(str(r["pk"]))} for r in page]
-    return {
-        "edges": edges,
-        "pageInfo": {
-            "endCursor": edges[-1]["cursor"] if edges else None,
-            "hasNextPage": len(rows) > limit,
-        },
-    }
+    page, more = offset_page(ctx, ctx.backend.runs.list_projects(entity), first, after)
+    return connection([{"node": project_node(ctx, r), "cursor": c} for r, c in page], more)
 
 
 def project_node(ctx: Ctx, row: dict[str, Any]) -> dict[str, Any]:
@@ -211,17 +212,10 @@ def project_node(ctx: Ctx, row: dict[str, Any]) -> dict[str, Any]:
         info: Any, first: int | None = None, after: str | None = None, filters: Any = None
     ) -> Any:
         match = compile_sweep_filters(filters)
-        start = int(_unb64(after)) if after else 0
-        limit = 50 if first is None else max(0, int(first))
-        # a project has few sweeps: filter in Python, then page by primary key
+        # a project has few sweeps: filter in Python, then page by offset
         every, _ = runs_store.list_sweeps(pk, 1_000_000, None)
-        kept = [s for s in every if s["pk"] > start and match(s)]
-        rows, more = kept[:limit], len(kept) > limit
-        edges = [{"node": sweep_node(ctx, s), "cursor": _b64(str(s["pk"]))} for s in rows]
-        return {
-            "edges": edges,
-            "pageInfo": {"endCursor": edges[-1]["cursor"] if edges else None, "hasNextPage": more},
-        }
+        page, more = offset_page(ctx, [s for s in every if match(s)], first, after)
+        return connection([{"node": sweep_node(ctx, s), "cursor": c} for s, c in page], more)
 
     return {
         "id": encode_id("Project", row["name"], row["entity"]),
@@ -231,7 +225,7 @@ def project_node(ctx: Ctx, row: dict[str, Any]) -> dict[str, Any]:
         "readOnly": False,
         "isBenchmark": False,
         "user": lambda info: user_node(ctx, ctx.backend.viewer_username),  # the key creates all
-        "createdAt": row["created_at"],
+        "createdAt": _t(ctx, row["created_at"]),
         "entity": entity_node(ctx, row["entity"]),
         "runCount": run_count,
         "runs": runs,
@@ -252,6 +246,7 @@ def run_connection(
     after: str | None,
 ) -> dict[str, Any]:
     edges, more = ctx.backend.runs.list_runs(project_pk, filters, order, first, after)
+    apply_churn(ctx.backend, project_pk)  # a test's runs appear/vanish/move before the next page
     out = [{"node": run_node(ctx, r), "cursor": c} for r, c in edges]
     return {
         "edges": out,
@@ -266,6 +261,7 @@ def _empty_history_keys(last_step: int) -> dict[str, Any]:
 
 def run_node(ctx: Ctx, r: dict[str, Any]) -> dict[str, Any]:
     backend = ctx.backend
+    hostility = backend.store.hostility
     pk = r["pk"]
     entity, project, name = r["entity"], r["project"], r["name"]
 
@@ -275,11 +271,13 @@ def run_node(ctx: Ctx, r: dict[str, Any]) -> dict[str, Any]:
         minStep: int | None = None,
         maxStep: int | None = None,
     ) -> list[str]:
-        return backend.history.page(pk, minStep, maxStep, samples)
+        cap = hostility.history_samples_cap
+        return backend.history.page(pk, minStep, maxStep, hostility.capped_samples(samples, cap))
 
     def events(info: Any, samples: int | None = None) -> list[str]:
         rows = backend.runs.event_rows(pk)
-        return [rows[i] for i in sample_positions(len(rows), samples)]
+        n = hostility.capped_samples(samples, hostility.events_samples_cap)
+        return [rows[i] for i in sample_positions(len(rows), n)]
 
     def sampled_history(info: Any, specs: list[str]) -> list[Any]:
         out = []
@@ -288,7 +286,9 @@ def run_node(ctx: Ctx, r: dict[str, Any]) -> dict[str, Any]:
                 parsed = json.loads(spec) if isinstance(spec, str) else spec
             except json.JSONDecodeError as exc:
                 raise GraphQLError(f"sampledHistory spec is not valid JSON: {spec!r}") from exc
-            out.append(backend.history.sampled(pk, parsed))
+            cap = hostility.history_samples_cap
+            samples = hostility.capped_samples(parsed.get("samples"), cap)
+            out.append(backend.history.sampled(pk, {**parsed, "samples": samples}))
         return out
 
     def parquet_history(info: Any, liveKeys: list[str]) -> dict[str, Any]:
@@ -355,9 +355,9 @@ def run_node(ctx: Ctx, r: dict[str, Any]) -> dict[str, Any]:
         "commit": r["commit_hash"],
         "host": r["host"],
         "readOnly": False,
-        "createdAt": r["created_at"],
-        "heartbeatAt": r["heartbeat_at"],
-        "updatedAt": r["heartbeat_at"],
+        "createdAt": _t(ctx, r["created_at"]),
+        "heartbeatAt": _t(ctx, r["heartbeat_at"]),
+        "updatedAt": _t(ctx, r["heartbeat_at"]),
         "description": r["description"],
         "notes": r["notes"],
         "user": lambda info: user_node(ctx, r["username"]),
@@ -407,15 +407,11 @@ def file_connection(
     if pattern:
         sql += " AND name LIKE ?"
         params.append(pattern)
-    if after:
-        sql += " AND name > ?"
-        params.append(_unb64(after))
-    limit = 50 if first is None else max(0, first)
-    sql += " ORDER BY name LIMIT ?"
-    params.append(limit + 1)
+    sql += " ORDER BY name"
     rows = ctx.backend.store.conn().execute(sql, params).fetchall()
+    page, more = offset_page(ctx, rows, first, after)
     edges = []
-    for f in rows[:limit]:
+    for f, cursor in page:
         url = file_url(ctx, run["entity"], run["project"], run["name"], f["name"])
         up = upload_url(ctx, run["entity"], run["project"], run["name"], f["name"])
         edges.append(
@@ -427,19 +423,13 @@ def file_connection(
                     "directUrl": url,
                     "sizeBytes": f["size_bytes"],
                     "mimetype": f["mimetype"],
-                    "updatedAt": f["updated_at"],
+                    "updatedAt": _t(ctx, f["updated_at"]),
                     "md5": f["md5"],
                 },
-                "cursor": _b64(f["name"]),
+                "cursor": cursor,
             }
         )
-    return {
-        "edges": edges,
-        "pageInfo": {
-            "endCursor": edges[-1]["cursor"] if edges else None,
-            "hasNextPage": len(rows) > limit,
-        },
-    }
+    return connection(edges, more)
 
 
 def sweep_metric(config_yaml: str) -> tuple[str | None, bool]:
@@ -481,8 +471,8 @@ def sweep_node(ctx: Ctx, s: dict[str, Any]) -> dict[str, Any]:
         "description": s["description"],
         "bestLoss": best_loss,
         "config": s["config"],
-        "createdAt": s["created_at"],
-        "updatedAt": s["updated_at"],
+        "createdAt": _t(ctx, s["created_at"]),
+        "updatedAt": _t(ctx, s["updated_at"]),
         "runCount": lambda info: runs_store.sweep_run_count(project_pk, s["name"]),
         "runCountExpected": s["run_count_expected"],
         "controllerRunName": None,  # W&B's hosted controller runs no controller run

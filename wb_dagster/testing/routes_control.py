@@ -8,6 +8,9 @@
 * ``POST /_control/compat`` with ``{"lacks_sweep_filters": bool, "lacks_sweep_fields": bool,
   "lacks_delete_artifacts": bool}`` makes the server answer like an older W&B server (see
   :mod:`.server_compat`); ``GET`` reads it, ``DELETE`` restores the default.
+* ``GET/POST/DELETE /_control/hostility``: show, change (a JSON object of knobs) or reset the
+  W&B-like hostilities (see :mod:`.hostility`); ``POST/DELETE /_control/churn``: add churn rules
+  (a JSON object or list) or remove them.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from wb_dagster.testing.hostility import ChurnRule, Hostility
 from wb_dagster.testing.routes_graphql import json_response
 from wb_dagster.testing.server_compat import ServerCompat
 from wb_dagster.testing.server_state import ServerState
@@ -77,7 +81,36 @@ def control_routes(state: ServerState) -> list[Route]:
                 return _bad(f"send a JSON object with boolean fields of {fields}: {exc}")
         return json_response(dataclasses.asdict(state.backend.compat))
 
+    store = state.backend.store
+
+    async def hostility(request: Request) -> Response:
+        if request.method == "DELETE":
+            store.hostility = Hostility()
+        elif request.method == "POST":
+            try:
+                changes = json.loads(await request.body())
+                store.hostility = Hostility.model_validate(
+                    {**store.hostility.model_dump(), **changes}
+                )
+            except (ValueError, TypeError) as exc:
+                return _bad(f"invalid hostility knobs ({exc}); send e.g. {{'first_cap': 10}}")
+        return json_response(store.hostility.model_dump())
+
+    async def churn(request: Request) -> Response:
+        if request.method == "DELETE":
+            store.churn.clear()
+            return json_response({"rules": 0})
+        try:
+            raw = json.loads(await request.body())
+            rules = [ChurnRule.model_validate(r) for r in (raw if isinstance(raw, list) else [raw])]
+        except (ValueError, TypeError) as exc:
+            return _bad(f"invalid churn rule ({exc}); send e.g. {{'project': 'p', 'create': 1}}")
+        store.churn.add(rules)
+        return json_response({"rules": len(store.churn.rules)})
+
     return [
+        Route("/_control/hostility", hostility, methods=["GET", "POST", "DELETE"]),
+        Route("/_control/churn", churn, methods=["POST", "DELETE"]),
         Route("/_control/faults", faults, methods=["GET", "POST", "DELETE"]),
         Route("/_control/compat", compat, methods=["GET", "POST", "DELETE"]),
         Route("/_control/stats", stats, methods=["GET", "DELETE"]),

@@ -10,7 +10,10 @@ Supported vocabulary (what W&B documents for ``api.runs(filters=..., order=...)`
   semantics: ``{"tags": "x"}`` = has tag x, ``$in``/``$nin`` = has any/none, ``null`` = no tags),
   ``config.X`` and ``config.X.value`` (both read the stored ``{"value": ...}`` wrapping; more
   segments go into nested dicts), ``summary_metrics.X`` and ``duration`` (seconds);
-* times are compared as instants: ISO-8601 strings (any offset, ``Z``) or epoch seconds;
+* times are compared as instants: ISO-8601 strings (any offset, ``Z``; no zone = UTC) or epoch
+  seconds; with ``whole_seconds`` (W&B's behaviour, the server's default) both sides are
+  truncated to whole seconds, as the server shows them, and epoch numbers are refused (they fail
+  on W&B);
 * order ``+key``/``-key`` (no sign = ascending) on ``created_at``, ``heartbeat_at``, ``name``,
   ``display_name``, ``state``, ``group``, ``job_type``, ``sweep``, ``config.X(.value)`` and
   ``summary_metrics.X``; missing values sort last, ties are broken by insertion order.
@@ -72,6 +75,8 @@ _TIME_COLUMNS: dict[str, str] = {
     "updated_at": "r.heartbeat_at",
 }
 _COMPARISONS = {"$eq": "IS", "$ne": "IS NOT", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+_SECOND_BOUNDS = {"$gt": (">", ".999999Z"), "$gte": (">=", ""), "$lt": ("<", ""),
+                  "$lte": ("<=", ".999999Z")}  # fmt: skip
 _OPERATORS = sorted([*_COMPARISONS, "$in", "$nin", "$exists", "$regex", "$and", "$or", "$nor"])
 _KNOWN_FIELDS = sorted(
     [*_COLUMNS, *_TIME_COLUMNS, "tags", "duration", "config.<key>", "summary_metrics.<key>"]
@@ -108,13 +113,19 @@ class _Field:
     expr: str
     is_time: bool = False
     is_tags: bool = False
+    whole_seconds: bool = False
+    column: str = ""
 
 
-def _resolve_field(name: str) -> _Field:
+def _resolve_field(name: str, whole_seconds: bool = False) -> _Field:
     if name in _COLUMNS:
         return _Field(_COLUMNS[name])
     if name in _TIME_COLUMNS:
-        return _Field(_TIME_COLUMNS[name], is_time=True)
+        column = _TIME_COLUMNS[name]
+        if whole_seconds:  # stored with microseconds, compared as served: whole seconds
+            expr = f"substr({column}, 1, 19)"
+            return _Field(expr, is_time=True, whole_seconds=True, column=column)
+        return _Field(column, is_time=True)
     if name == "tags":
         return _Field("r.tags", is_tags=True)
     if name == "duration":
@@ -137,10 +148,16 @@ def _scalar(value: Any, fld: _Field, where: str) -> Any:
     if isinstance(value, dict | list):
         raise FilterError(f"{where}: expected a scalar value, got {json.dumps(value)}")
     if fld.is_time and value is not None:
+        if fld.whole_seconds and not isinstance(value, str):
+            raise FilterError(
+                f"{where}: {json.dumps(value)} is not a time string; W&B compares times as "
+                "ISO-8601 strings such as '2023-11-05T17:46:36' (UTC) and fails on numbers"
+            )
         try:
-            return parse_time(value)
+            parsed = parse_time(value)
         except ValueError as exc:
             raise FilterError(f"{where}: {exc}") from exc
+        return parsed[:19] if fld.whole_seconds else parsed
     return value
 
 
@@ -169,8 +186,8 @@ def _tags_condition(op: str, value: Any) -> SqlFragment:
     raise FilterError(f"operator {op} is not supported on tags; use $eq $ne $in $nin $exists")
 
 
-def _field_condition(name: str, op: str, value: Any) -> SqlFragment:
-    fld = _resolve_field(name)
+def _field_condition(name: str, op: str, value: Any, whole_seconds: bool) -> SqlFragment:
+    fld = _resolve_field(name, whole_seconds)
     where = f"filter on {name!r} with {op}"
     if fld.is_tags:
         return _tags_condition(op, value)
@@ -178,6 +195,10 @@ def _field_condition(name: str, op: str, value: Any) -> SqlFragment:
         value = _scalar(value, fld, where)
         if value is None and op not in {"$eq", "$ne"}:
             raise FilterError(f"{where}: cannot compare with null")
+        if fld.whole_seconds and op in _SECOND_BOUNDS:
+            # on the stored column (indexed): a second's stored values lie in [v, v + ".999999Z"]
+            cmp, suffix = _SECOND_BOUNDS[op]
+            return SqlFragment(f"{fld.column} {cmp} ?", [value + suffix])
         return SqlFragment(f"{fld.expr} {_COMPARISONS[op]} ?", [value])
     if op in {"$in", "$nin"}:
         if not isinstance(value, list):
@@ -209,7 +230,7 @@ def _combine(parts: list[SqlFragment], joiner: str) -> SqlFragment:
     return SqlFragment(where, [v for p in parts for v in p.params])
 
 
-def _compile_node(node: Any) -> SqlFragment:
+def _compile_node(node: Any, secs: bool) -> SqlFragment:
     if not isinstance(node, dict):
         raise FilterError(f"a filter must be a JSON object, got {json.dumps(node)}")
     parts: list[SqlFragment] = []
@@ -219,7 +240,7 @@ def _compile_node(node: Any) -> SqlFragment:
                 raise FilterError(
                     f"{key} expects a list of filter objects, got {json.dumps(value)}"
                 )
-            subs = [_compile_node(v) for v in value]
+            subs = [_compile_node(v, secs) for v in value]
             if key == "$and":
                 parts.append(_combine(subs, "AND"))
             elif key == "$or":
@@ -232,13 +253,16 @@ def _compile_node(node: Any) -> SqlFragment:
                 f"unsupported top-level operator {key!r}; supported: $and $or $nor, or a field name"
             )
         elif isinstance(value, dict) and value and all(k.startswith("$") for k in value):
-            parts.append(_combine([_field_condition(key, op, v) for op, v in value.items()], "AND"))
+            conds = [_field_condition(key, op, v, secs) for op, v in value.items()]
+            parts.append(_combine(conds, "AND"))
         else:
-            parts.append(_field_condition(key, "$eq", value))
+            parts.append(_field_condition(key, "$eq", value, secs))
     return _combine(parts, "AND")
 
 
-def compile_filters(filters: str | dict[str, Any] | None) -> SqlFragment:
+def compile_filters(
+    filters: str | dict[str, Any] | None, *, whole_seconds: bool = False
+) -> SqlFragment:
     """Translate a filters JSON string (or dict) into a SQL condition on ``runs r``."""
     if filters is None or filters == "":
         return SqlFragment()
@@ -250,7 +274,7 @@ def compile_filters(filters: str | dict[str, Any] | None) -> SqlFragment:
             raise FilterError(f"filters is not valid JSON ({exc}): {text[:200]!r}") from exc
     if filters in (None, {}):
         return SqlFragment()
-    return _compile_node(filters)
+    return _compile_node(filters, whole_seconds)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,9 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from wb_dagster.testing.hostility import encode_offset, offset_after
 from wb_dagster.testing.run_filters import (
+    FilterError,
     SqlFragment,
     compile_filters,
     cursor_condition,
@@ -246,14 +248,15 @@ class RunStore:
     # ------------------------------------------------------------ listing
     def _where(self, project_pk: int, filters: str | dict[str, Any] | None) -> SqlFragment:
         branches = _top_level_or(filters)
+        secs = self.store.hostility.zone_less_times
         if branches:
             # the project condition goes inside each branch, so SQLite answers every branch
             # from its own index (a sensor's "recent heartbeat OR still open" query stays as
             # cheap on 10,000 runs as on 1,000) instead of scanning the whole project
-            parts = [compile_filters(b) for b in branches]
+            parts = [compile_filters(b, whole_seconds=secs) for b in branches]
             where = " OR ".join(f"(r.project_pk = ? AND {p.where})" for p in parts)
             return SqlFragment(f"({where})", [x for p in parts for x in (project_pk, *p.params)])
-        sql = compile_filters(filters)
+        sql = compile_filters(filters, whole_seconds=secs)
         return SqlFragment(f"r.project_pk = ? AND {sql.where}", [project_pk, *sql.params])
 
     def count_runs(self, project_pk: int, filters: str | dict[str, Any] | None = None) -> int:
@@ -272,21 +275,36 @@ class RunStore:
         first: int | None = 50,
         after: str | None = None,
     ) -> tuple[list[tuple[dict[str, Any], str]], bool]:
-        """One page of runs as ``[(run, cursor)]`` plus whether more pages follow."""
+        """One page of runs as ``[(run, cursor)]`` plus whether more pages follow.
+
+        Offset cursors (W&B's, the default) or keyset cursors (stable under edits; a test knob).
+        """
         parsed = parse_order(order)
         where = self._where(project_pk, filters)
-        if after:
+        hostility = self.store.hostility
+        start = 0
+        if after and hostility.offset_cursors:
+            try:
+                start = offset_after(after)
+            except ValueError as exc:
+                raise FilterError(str(exc)) from exc
+        elif after:
             cond = cursor_condition(parsed, after)
             where = SqlFragment(f"{where.where} AND {cond.where}", where.params + cond.params)
-        limit = 50 if first is None else max(0, int(first))
+        limit = hostility.page_size(first)
         sql = (
             f"SELECT r.*, p.entity AS entity, p.name AS project, ({parsed.expr}) AS _sort "
             f"FROM runs r JOIN projects p ON p.pk = r.project_pk WHERE {where.where} "
-            f"ORDER BY {order_by_sql(parsed)} LIMIT ?"
+            f"ORDER BY {order_by_sql(parsed)} LIMIT ? OFFSET ?"
         )
-        rows = self.store.conn().execute(sql, [*where.params, limit + 1]).fetchall()
+        rows = self.store.conn().execute(sql, [*where.params, limit + 1, start]).fetchall()
         page = [dict(r) for r in rows[:limit]]
-        edges = [(r, encode_cursor(parsed, r.pop("_sort"), r["pk"])) for r in page]
+        if hostility.offset_cursors:
+            for r in page:
+                r.pop("_sort")
+            edges = [(r, encode_offset(start + i)) for i, r in enumerate(page)]
+        else:
+            edges = [(r, encode_cursor(parsed, r.pop("_sort"), r["pk"])) for r in page]
         return edges, len(rows) > limit
 
     # ------------------------------------------------------------ sweeps

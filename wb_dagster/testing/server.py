@@ -25,6 +25,7 @@ import uvicorn
 
 from wb_dagster.testing.app import build_app
 from wb_dagster.testing.backend import Backend
+from wb_dagster.testing.hostility import ChurnRule, Hostility
 from wb_dagster.testing.run_lifecycle import CrashWatchdog, set_heartbeat_timeout
 from wb_dagster.testing.seed import SeedBuilder
 from wb_dagster.testing.server_compat import ServerCompat
@@ -254,3 +255,18 @@ class LocalWandbServer:
 
     def reset_stats(self) -> None:
         self._state().stats.reset()
+
+    def set_hostility(self, **knobs: Any) -> None:
+        """Same as ``POST /_control/hostility`` (see :mod:`wb_dagster.testing.hostility`); no
+        knobs restores W&B's behaviour (``DELETE``)."""
+        store = self.backend.store
+        base = {} if not knobs else store.hostility.model_dump()
+        store.hostility = Hostility.model_validate({**base, **knobs})
+
+    def add_churn(self, rules: Iterable[Mapping[str, Any]]) -> None:
+        """Same as ``POST /_control/churn``: runs change between pages of a run listing."""
+        self.backend.store.churn.add([ChurnRule.model_validate(r) for r in rules])
+
+    def clear_churn(self) -> None:
+        """Same as ``DELETE /_control/churn``."""
+        self.backend.store.churn.clear()

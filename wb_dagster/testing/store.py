@@ -27,6 +27,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from wb_dagster.testing.hostility import ChurnSet, Hostility
+
 # Timestamps are stored and served in one fixed-width UTC form, so string order == time order.
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -157,6 +159,9 @@ class Store:
         self._write_lock = threading.RLock()
         self._last_heartbeat = datetime.min
         self._clock_lock = threading.Lock()
+        # per server process, never persisted: a restarted server is hostile again
+        self.hostility = Hostility()
+        self.churn = ChurnSet()
         conn = self.conn()
         conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(_SCHEMA)

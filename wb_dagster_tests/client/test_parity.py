@@ -104,14 +104,23 @@ def utc(text: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def state_row(r: Any) -> dict[str, Any]:
+    """What the probe must say of an SDK run (the line count from the SDK's listing fields)."""
+    lines = int(r._attrs.get("historyLineCount") or 0)
+    return {
+        "id": r.id,
+        "state": r.state,
+        "heartbeat_at": utc(r.heartbeat_at),
+        "history_line_count": lines,
+    }
+
+
 @pytest.mark.parametrize("filters", [None, {"state": "running"}, {"config.experiment_name": "foo"}])
 def test_state_table_matches_sdk(demo_sdk_api: Any, demo_client: WandbClient, filters: Any) -> None:
     probe = demo_client.runs(PROJECT, filters=filters, per_page=3).to_state_table()
     expected = list(demo_sdk_api.runs(PROJECT, filters=filters))
-    assert expected and probe.column_names == ["id", "state", "heartbeat_at"]
-    assert probe.to_pylist() == [
-        {"id": r.id, "state": r.state, "heartbeat_at": utc(r.heartbeat_at)} for r in expected
-    ]
+    assert expected and probe.column_names == ["id", "state", "heartbeat_at", "history_line_count"]
+    assert probe.to_pylist() == [state_row(r) for r in expected]
 
 
 def test_state_table_pages_through_large_projects(empty_server: Any, sdk_env: Any) -> None:
@@ -121,9 +130,7 @@ def test_state_table_pages_through_large_projects(empty_server: Any, sdk_env: An
     probe = make_client(empty_server).runs("me/many", filters=filters).to_state_table()
     expected = list(make_sdk_api(empty_server).runs("me/many", filters=filters, per_page=500))
     assert len(expected) == 1_100
-    assert probe.to_pylist() == [
-        {"id": r.id, "state": r.state, "heartbeat_at": utc(r.heartbeat_at)} for r in expected
-    ]
+    assert probe.to_pylist() == [state_row(r) for r in expected]
 
 
 @pytest.mark.parametrize("run_id", [EXPORTED, LIVE])

@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 import textwrap
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import pyarrow.parquet as pq
 import pytest
+import requests
 from dagster_sdk_compare import rows
 
 from wb_dagster.dagster_process import DagsterProcess, prepare_home, wait_until
@@ -253,3 +255,90 @@ def test_daemon_keeps_the_cursor_of_a_failed_tick_and_loses_no_run(deployment):
     _wait_counts(instance, {DEMO_RUNNING_RUN: 1}, "the run that finished during the outage")
     _settled(instance)
     assert all(_count(instance, HISTORY, r) == 1 for r in ended)
+
+
+CHURN_DEFS = """\
+    import os
+
+    import dagster as dg
+
+    from wb_dagster import build_wandb_defs
+
+    defs = build_wandb_defs(
+        entity="wb-demo",
+        project="churn",
+        api_key=dg.EnvVar("WANDB_API_KEY"),
+        base_url=os.environ["WANDB_BASE_URL"],
+        storage_dir=os.environ["WB_TEST_STORAGE"],
+        sensor_status=dg.DefaultSensorStatus.RUNNING,
+        sensor_interval_seconds=1,
+        batch_size=100,
+        include=("run_history", "run_system_metrics"),
+        sweep_sensor=False,
+        runs_schedule=None,
+    )
+"""
+CHURN_HISTORY = dg.AssetKey(["wandb", "churn", "run_history"])
+CHURN_SENSOR = "wandb_wb_demo__churn__run_sensor"
+
+
+def test_daemon_sensor_requests_every_run_once_while_runs_churn_between_pages(tmp_path, sdk_env):
+    """W&B's offset cursors shift when runs are created, deleted or heartbeat between pages of a
+    listing (wandb#6614): under the real daemon, with pages of 6 and runs created, finished,
+    heartbeating and deleted after every page, each ended run is requested exactly once."""
+    from wandb import Api
+
+    defs_file = tmp_path / "defs.py"
+    defs_file.write_text(textwrap.dedent(CHURN_DEFS))
+    with LocalWandbServer(seed=None, heartbeat_timeout_s=10**9) as srv:
+        for prefix, n, exported in (("s", 40, True), ("r", 16, False)):
+            spec = {"project": "wb-demo/churn", "runs": n, "history_rows": 3,
+                    "exported": exported, "run_prefix": prefix}  # fmt: skip
+            requests.post(f"{srv.base_url}/_control/seed", json=spec, timeout=60).raise_for_status()
+        srv.set_hostility(first_cap=6)
+        srv.add_churn([{"project": "churn", "pages": 10, "create": 2, "create_state": "finished",
+                        "finish": 1, "heartbeat": 2, "delete": 1, "state": "running"}])  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "DAGSTER_"))}
+        env.update(
+            WANDB_API_KEY=srv.api_key,
+            WANDB_BASE_URL=srv.base_url,
+            WB_TEST_STORAGE=str(tmp_path / "store"),
+        )
+        home = prepare_home(tmp_path / "dagster_home")
+        with DagsterProcess.dev(
+            home, ["-f", str(defs_file)], env=env, log=tmp_path / "dev.log"
+        ) as dagster:
+            dagster.wait_ready()
+            instance = dagster.instance()
+            api = Api(api_key=srv.api_key, overrides={"base_url": srv.base_url})
+
+            def ended() -> set[str]:
+                return {
+                    r.id for r in api.runs("wb-demo/churn", per_page=500) if r.state in TERMINAL
+                }
+
+            def stored() -> set[str]:
+                records = instance.fetch_materializations(CHURN_HISTORY, limit=1000).records
+                return {r.asset_materialization.partition for r in records}
+
+            def all_stored() -> bool:
+                return not srv.backend.store.churn.rules and ended() <= stored()
+
+            wait_until("every ended run stored once the churn is over", all_stored, WAIT_S)
+            _settled(instance)
+            want = ended()
+            assert len(want) > 40  # the seeded finished runs, plus created and finished ones
+            records = instance.fetch_materializations(CHURN_HISTORY, limit=1000).records
+            counts = Counter(r.asset_materialization.partition for r in records)
+            assert set(counts) == want and set(counts.values()) == {1}
+            launched = [
+                r.dagster_run
+                for r in instance.get_run_records(
+                    filters=dg.RunsFilter(tags={"dagster/sensor_name": CHURN_SENSOR})
+                )
+            ]
+            assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in launched)
+            run_keys = [r.tags["dagster/run_key"] for r in launched]
+            assert len(run_keys) == len(set(run_keys))
+            partitions = instance.get_dynamic_partitions("wandb_runs__wb_demo__churn")
+            assert sorted(partitions) == sorted(want)

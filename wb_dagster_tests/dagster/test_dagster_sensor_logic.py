@@ -1,7 +1,8 @@
 """Run-sensor tick logic on in-memory runs: dedupe, resume, per-tick cap, time budget, faults.
 
 End-to-end sensor behaviour against the local server is in test_dagster_end_to_end.py; here the
-listing is a small in-memory stand-in that applies the two filter shapes the sensor sends.
+listing is a small in-memory stand-in that applies the filter shapes the sensor sends (heartbeat
+window, open ids, resume point), in created order as the sensor asks.
 """
 
 import datetime as dt
@@ -20,9 +21,14 @@ T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 P = WandbProjectAssetsSpec.build(entity="team", project="proj")
 
 
-def run(run_id: str, state: str, minute: int, lines: int = 10) -> SimpleNamespace:
+def run(
+    run_id: str, state: str, minute: int, lines: int = 10, created: int | None = None
+) -> SimpleNamespace:
     hb = (T0 + dt.timedelta(minutes=minute)).isoformat()
-    return SimpleNamespace(id=run_id, state=state, heartbeat_at=hb, history_line_count=lines)
+    made = (T0 + dt.timedelta(minutes=minute if created is None else created)).isoformat()
+    return SimpleNamespace(
+        id=run_id, state=state, heartbeat_at=hb, created_at=made, history_line_count=lines
+    )
 
 
 def _ts(value: str) -> dt.datetime:
@@ -31,18 +37,22 @@ def _ts(value: str) -> dt.datetime:
 
 
 def listing(runs: list[SimpleNamespace], filters: dict[str, Any]) -> list[SimpleNamespace]:
-    """The server's answer to the sensor's query (heartbeat window, or open ids), by heartbeat."""
+    """The server's answer to the sensor's query, in created order."""
 
     def match(r: SimpleNamespace, f: dict[str, Any]) -> bool:
         if not f:
             return True
         if "$or" in f:
             return any(match(r, g) for g in f["$or"])
+        if "$and" in f:
+            return all(match(r, g) for g in f["$and"])
         if "heartbeatAt" in f:
-            return _ts(r.heartbeat_at) > _ts(f["heartbeatAt"]["$gt"])
+            return _ts(r.heartbeat_at) >= _ts(f["heartbeatAt"]["$gte"])
+        if "createdAt" in f:
+            return _ts(r.created_at) >= _ts(f["createdAt"]["$gte"])
         return r.id in f["name"]["$in"]
 
-    return sorted((r for r in runs if match(r, filters)), key=lambda r: r.heartbeat_at)
+    return sorted((r for r in runs if match(r, filters)), key=lambda r: (r.created_at, r.id))
 
 
 def tick(runs, cursor, *, cap=100, lookback=60.0, deadline=float("inf"), clock=lambda: 0.0):
@@ -76,10 +86,10 @@ def test_unchanged_runs_are_never_requested_again():
 def test_resumed_run_is_requested_again_with_a_new_run_key():
     runs = [run("a", "finished", 1)]
     first = tick(runs, RunSensorCursor())
-    resumed = [run("a", "running", 30, lines=15)]
+    resumed = [run("a", "running", 30, lines=15, created=1)]
     during = tick(resumed, first.cursor)
     assert during.changes == [] and "a" in during.cursor.open
-    done = tick([run("a", "finished", 40, lines=20)], during.cursor)
+    done = tick([run("a", "finished", 40, lines=20, created=1)], during.cursor)
     assert [c.run_id for c in done.changes] == ["a"]
     assert done.changes[0].run_key != first.changes[0].run_key
     assert done.changes[0].run_key.startswith("a:")
@@ -139,4 +149,5 @@ class FakeClient:
         self.queries.append((path, filters, order))
         if self.fail:
             raise ConnectionError("W&B unavailable")
-        return listing(self._runs, filters or {})
+        found = listing(self._runs, filters or {})
+        return SimpleNamespace(iter_changes=lambda: iter(found))

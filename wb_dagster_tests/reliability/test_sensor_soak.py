@@ -192,9 +192,9 @@ def test_sensor_soak_nothing_lost_nothing_duplicated(
             for _ in range(rng.choice([0, 0, 0, 0, 0, 0, 1, 1, 2])):
                 world.mutate()
             if rng.random() < 0.03:  # a tick that fails outright (GraphQL error, not retried)
-                srv.add_faults(
-                    [{"match": "Runs", "status": 200, "count": 1, "body": {"errors": ["boom"]}}]
-                )
+                # RunChanges: the sensor's own listing (the exports list with "Runs")
+                boom = {"status": 200, "count": 1, "body": {"errors": ["boom"]}}
+                srv.add_faults([{"match": "RunChanges", **boom}])
             expected = world.terminal_versions()
             try:
                 result = evaluate_sensor(defs, SENSOR, instance, cursor)

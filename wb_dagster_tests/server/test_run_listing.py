@@ -1,5 +1,6 @@
-"""Runs listing: MongoDB-style filters, order, cursors (stable under inserts and deletes) and
-clear errors for invalid input. Expected ids come from the demo seed's inputs."""
+"""Runs listing: MongoDB-style filters, order, cursors (W&B's offsets by default, which shift when
+runs change between pages; stable keyset cursors behind a test knob) and clear errors for
+invalid input. Expected ids come from the demo seed's inputs."""
 
 from __future__ import annotations
 
@@ -121,7 +122,30 @@ def test_missing_values_sort_last(server):
     assert got[-1] == "nosummary" and len(got) == len(DEMO_RUNS) + 1
 
 
-def test_cursor_pages_survive_inserts_and_deletes(empty_server):
+def test_offset_cursors_shift_like_wandb(empty_server):
+    """wandb#6614: cursors are base64("arrayconnection:N"); a run deleted before the cursor makes
+    the next page skip one, a run created before it makes the next page repeat one."""
+    import base64
+
+    seed = empty_server.seed
+    for i in range(6):
+        seed.create_run("me/p", f"r{i}", created_at=f"2024-01-01T00:0{i}:00Z")
+    first = runs_page(empty_server, "me/p", None, "+created_at", per_page=3)["data"]["project"]
+    cursor = first["runs"]["edges"][-1]["cursor"]
+    assert base64.b64decode(cursor) == b"arrayconnection:2"
+    seed.delete_run("me/p/r0")
+    page = runs_page(empty_server, "me/p", None, "+created_at", 3, cursor)["data"]["project"]
+    assert [e["node"]["name"] for e in page["runs"]["edges"]] == ["r4", "r5"]  # r3 skipped
+    seed.create_run("me/p", "early", created_at="2023-01-01T00:00:00Z")
+    page = runs_page(empty_server, "me/p", None, "+created_at", 3, cursor)["data"]["project"]
+    assert [e["node"]["name"] for e in page["runs"]["edges"]] == ["r3", "r4", "r5"]
+    # a cursor is only an offset: it does not know the order it was made for
+    page = runs_page(empty_server, "me/p", None, "-created_at", 3, cursor)["data"]["project"]
+    assert [e["node"]["name"] for e in page["runs"]["edges"]] == ["r2", "r1", "early"]
+
+
+def test_keyset_cursor_pages_survive_inserts_and_deletes(empty_server):
+    empty_server.set_hostility(offset_cursors=False)
     seed = empty_server.seed
     project = "me/paging"
     for i in range(20):
@@ -149,7 +173,8 @@ def test_cursor_pages_survive_inserts_and_deletes(empty_server):
     assert len(set(page1 + rest)) == len(page1 + rest)
 
 
-def test_cursor_survives_deletion_of_the_cursor_run(empty_server):
+def test_keyset_cursor_survives_deletion_of_the_cursor_run(empty_server):
+    empty_server.set_hostility(offset_cursors=False)
     seed = empty_server.seed
     for i in range(6):
         seed.create_run("me/p", f"r{i}", created_at=f"2024-01-01T00:0{i}:00Z")
@@ -190,16 +215,20 @@ def test_filters_not_json_and_bad_cursor(demo_server):
     assert "filters is not valid JSON" in reply["errors"][0]["message"]
     reply = runs_page(demo_server, PROJECT, cursor="bm9wZQ==")
     assert "invalid cursor" in reply["errors"][0]["message"]
-    good = runs_page(demo_server, PROJECT, order="+created_at", per_page=1)
-    cursor = good["data"]["project"]["runs"]["edges"][0]["cursor"]
-    reply = runs_page(demo_server, PROJECT, order="-created_at", cursor=cursor)
-    assert "restart paging" in reply["errors"][0]["message"]
+    demo_server.set_hostility(offset_cursors=False)
+    try:
+        good = runs_page(demo_server, PROJECT, order="+created_at", per_page=1)
+        cursor = good["data"]["project"]["runs"]["edges"][0]["cursor"]
+        reply = runs_page(demo_server, PROJECT, order="-created_at", cursor=cursor)
+        assert "restart paging" in reply["errors"][0]["message"]
+    finally:
+        demo_server.set_hostility()
 
 
 def test_heartbeat_filter_uses_an_index(empty_server):
     from wb_dagster.testing.run_filters import compile_filters, order_by_sql, parse_order
 
-    where = compile_filters({"heartbeatAt": {"$gt": "2024-01-01T00:00:00Z"}})
+    where = compile_filters({"heartbeatAt": {"$gt": "2024-01-01T00:00:00Z"}}, whole_seconds=True)
     order = parse_order("+heartbeat_at")
     conn = empty_server.backend.store.conn()
     plan = " ".join(

@@ -89,7 +89,8 @@ def test_live_finish_resume_rewind_delete(empty_server):
     s = snapshot(empty_server, run.path)
     assert s["state"] == "crashed"
     heartbeats.append(s["heartbeatAt"])
-    assert heartbeats == sorted(heartbeats) and len(set(heartbeats)) == len(heartbeats)
+    # W&B serves whole seconds (no zone): changes within one second share a heartbeat
+    assert heartbeats == sorted(heartbeats) and all(len(h) == 19 for h in heartbeats)
 
     seed.delete_run(run)
     reply = gql(
