@@ -91,26 +91,18 @@ class WandbResource(dg.ConfigurableResource):
         if key is None:
             return os.environ.get("WANDB_API_KEY")
         if not str(key).strip():
-            name = name or self._api_key_env_in_run()
             # inside a run Dagster has already replaced the EnvVar by its (empty) value
-            where = f"the environment variable {name} (dg.EnvVar) is" if name else "it is"
+            where = (
+                f"the environment variable {name} (dg.EnvVar) is"
+                if name
+                else "its value (the dg.EnvVar's environment variable, or the string given) is"
+            )
             raise ValueError(
                 f"WandbResource.api_key is empty: {where} set to an empty string. "
                 "Set it to your W&B API key (https://wandb.ai/authorize); an empty key is never "
                 "replaced by WANDB_API_KEY."
             )
         return str(key)
-
-    def _api_key_env_in_run(self) -> str | None:
-        """Inside a run Dagster has replaced the EnvVar by its value; its name survives only in
-        the resource definition's config (best effort: ``None`` if Dagster keeps it elsewhere)."""
-        try:
-            definition = self._state__internal__.resource_context.resource_def  # type: ignore[union-attr]
-            field = definition.config_schema.as_field()
-            env = field.default_value["api_key"]["env"] if field.default_provided else None
-        except (AttributeError, KeyError, TypeError):
-            return None
-        return env if isinstance(env, str) else None
 
     def _digest(self, key: str | None, retry_budget_s: float) -> str:
         parts = [

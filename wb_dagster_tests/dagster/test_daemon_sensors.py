@@ -278,7 +278,7 @@ CHURN_DEFS = """\
         runs_schedule=None,
     )
 """
-CHURN_HISTORY = dg.AssetKey(["wandb", "churn", "run_history"])
+CHURN_HISTORY = dg.AssetKey(["wandb", "wb-demo", "churn", "run_history"])
 CHURN_SENSOR = "wandb_wb_demo__churn__run_sensor"
 
 

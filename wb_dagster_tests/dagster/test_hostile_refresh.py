@@ -18,7 +18,7 @@ from wb_dagster.testing import LocalWandbServer
 from wb_dagster_tests.conftest import make_client, make_sdk_api
 from wb_dagster_tests.inprocess import assets_of
 
-RUNS = dg.AssetKey(["wandb", "churn", "runs"])
+RUNS = dg.AssetKey(["wandb", "wb-demo", "churn", "runs"])
 OP = "wandb_wb_demo__churn__runs"
 FINISHED = [f"s{i:06d}" for i in range(240)]
 RUNNING = [f"r{i:06d}" for i in range(60)]
@@ -62,7 +62,7 @@ def test_incremental_refresh_under_churn_equals_a_full_read(tmp_path, sdk_env, m
                         "heartbeat": 2, "delete": 1, "state": "running"}])  # fmt: skip
         assert refresh()["wandb/refresh_mode"].value == "incremental"
         srv.clear_churn()
-        stored_path = tmp_path / "store" / "wandb" / "churn" / "runs.parquet"
+        stored_path = tmp_path / "store" / "wandb" / "wb-demo" / "churn" / "runs.parquet"
         under_churn = pq.read_table(stored_path).column("id").to_pylist()
         assert set(FINISHED) <= set(under_churn)  # finished runs are never deleted by the churn
         # a quiet refresh without lookback: only what the listings and the open-run probe find
@@ -98,7 +98,7 @@ def test_capped_system_metrics_say_so_in_the_materialization(tmp_path, monkeypat
         )
         instance = dg.DagsterInstance.ephemeral()
         instance.add_dynamic_partitions("wandb_runs__wb_demo__churn", ["sys"])
-        system = dg.AssetKey(["wandb", "churn", "run_system_metrics"])
+        system = dg.AssetKey(["wandb", "wb-demo", "churn", "run_system_metrics"])
         result = dg.materialize(
             list(defs.assets),
             selection=[system],

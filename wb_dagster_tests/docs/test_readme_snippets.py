@@ -46,6 +46,9 @@ COVERED_ELSEWHERE = {
         "wb_dagster_tests/bench/test_bench_smoke.py (the harness on tiny sizes)"
     ),
     r"^(WANDB_\w+=\S+ )*dagster dev -f defs\.py": "wb_dagster_tests/ui/test_browser.py",
+    r"^create-dagster project ": "wb_dagster_tests/dagster/test_dg_cli.py",
+    r"^dg scaffold defs wb_dagster\.WandbProjectComponent ": "dagster/test_dg_cli.py",
+    r"^dg check defs( && dg list defs)?": "wb_dagster_tests/dagster/test_dg_cli.py",
     r"^(\.venv/bin/)?python bench/daemon_import\.py": (
         "wb_dagster_tests/bench/test_bench_smoke.py (W9/W10 on a tiny project)"
     ),
