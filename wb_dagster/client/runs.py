@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from wb_dagster.client.api import WandbClient
+    from wb_dagster.client.console_logs import ConsoleLogs
     from wb_dagster.client.history import HistoryExport, HistoryReader
     from wb_dagster.client.sweeps import Sweep
 
@@ -405,6 +406,12 @@ class Run:
             lines = ((data.get("project") or {}).get("run") or {}).get("events") or []
         # Arrow's JSON reader (C++) instead of json.loads + dicts: ~2.4x less client CPU
         return order_columns(lines_to_table(lines), first=("_timestamp", "_runtime"))
+
+    def console_logs(self, *, per_page: int = 1000, last: int | None = None) -> ConsoleLogs:
+        """Captured stdout/stderr lines, oldest first (``last=N``: the newest N), as ``wandb``."""
+        from wb_dagster.client.console_logs import ConsoleLogs
+
+        return ConsoleLogs(self, per_page=per_page, last=last)
 
     # -- logged wandb.Table values (see tables.py) ----------------------------------------------
 
