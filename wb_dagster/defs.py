@@ -10,7 +10,7 @@ Example:
     ...     api_key=dg.EnvVar("WANDB_API_KEY"), storage_dir="/tmp/wb_storage",
     ... )
     >>> sorted(k.path[-1] for k in defs.resolve_asset_graph().get_all_asset_keys())
-    ['project', 'run_history', 'run_system_metrics', 'runs', 'sweep_best_model']
+    ['project', 'run_history', 'run_system_metrics', 'run_tables', 'runs', 'sweep_best_model']
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import dagster as dg
 from wb_dagster.assets import (
     DEFAULT_POOL,
     DEFAULT_RETRY,
+    RUN_KINDS,
     build_wandb_run_assets,
     build_wandb_runs_asset,
     build_wandb_sweep_best_model_asset,
@@ -35,7 +36,11 @@ from wb_dagster.resource import WandbResource
 from wb_dagster.sensors import build_wandb_run_sensor, build_wandb_sweep_sensor
 from wb_dagster.translator import DagsterWandbTranslator
 
-DEFAULT_INCLUDE = ("runs", "run_history", "run_system_metrics", "sweep_best_model")
+# run_tables costs no request for a run without Tables (their keys come with the run
+# listing); run_console_logs costs a request per 1,000 lines of every run, and holds whatever
+# the training scripts printed: opt in
+DEFAULT_INCLUDE = ("runs", "run_history", "run_system_metrics", "run_tables", "sweep_best_model")
+INCLUDE_CHOICES = (*DEFAULT_INCLUDE, "run_console_logs")
 
 
 def build_wandb_runs_schedule(
@@ -108,6 +113,8 @@ def build_wandb_defs(
 
     ``api_key`` is a ``dg.EnvVar`` (default ``dg.EnvVar("WANDB_API_KEY")``), so the key never
     enters the code-location snapshot; a plain string (here or in ``resource``) is refused.
+    ``include``: which assets (:data:`INCLUDE_CHOICES`; default :data:`DEFAULT_INCLUDE`, all but
+    ``run_console_logs``); the per-run ones share one step, partitions and the run sensor.
     ``batch_size`` is how many W&B runs one Dagster run stores (each still its own partition).
     ``retry_policy`` is the step retry of every asset after the client's own retries gave up
     (``None``: fail at once); errors a retry cannot fix (unknown run, rejected key) never retry.
@@ -119,10 +126,10 @@ def build_wandb_defs(
         ['wandb_team__cifar__run_sensor', 'wandb_team__cifar__sweep_sensor']
     """
     _check_not_plain(api_key if resource is None else resource.api_key)
-    unknown = set(include) - set(DEFAULT_INCLUDE)
+    unknown = set(include) - set(INCLUDE_CHOICES)
     if unknown:
         raise dg.DagsterInvalidDefinitionError(
-            f"build_wandb_defs(include=...) got {sorted(unknown)}; choose from {DEFAULT_INCLUDE}."
+            f"build_wandb_defs(include=...) got {sorted(unknown)}; choose from {INCLUDE_CHOICES}."
         )
     p = WandbProjectAssetsSpec.build(
         entity=entity,
@@ -140,24 +147,17 @@ def build_wandb_defs(
     assets: list[Any] = [p.specs["project"]]
     if "runs" in include:
         assets.append(build_wandb_runs_asset(p, **common))
-    per_run = {"run_history", "run_system_metrics"} & set(include)
+    per_run = [k for k in RUN_KINDS if k in include]
     if per_run:
-        run_assets = build_wandb_run_assets(p, batch_size=batch_size, **common)
-        if per_run != {"run_history", "run_system_metrics"}:
-            keep = {
-                p.key("run_history") if k == "run_history" else p.key("run_system_metrics")
-                for k in per_run
-            }
-            run_assets = run_assets.subset_for(keep, None)
-        assets.append(run_assets)
+        assets.append(build_wandb_run_assets(p, batch_size=batch_size, kinds=per_run, **common))
     if "sweep_best_model" in include:
         assets.append(
             build_wandb_sweep_best_model_asset(p, file_pattern=best_model_pattern, **common)
         )
 
-    jobs = WandbJobs.build(p)
+    jobs = WandbJobs.build(p, run_kinds=per_run or ("run_history", "run_system_metrics"))
     sensors: list[dg.SensorDefinition] = []
-    if sensor and per_run == {"run_history", "run_system_metrics"}:
+    if sensor and per_run:
         sensors.append(
             build_wandb_run_sensor(
                 p,
