@@ -198,6 +198,10 @@ class WandbProjectOptions(dg.Model):
         default="0 3 * * *", description="Cron of the full run-table refresh; null for none."
     )
     best_model_pattern: str = "model-best.*"
+    deleted_runs: bool = Field(
+        default=False,
+        description="Add the deleted-runs sensor and the stored_runs_exist check.",
+    )
 
     model_config = ConfigDict(hide_input_in_errors=True)
 
@@ -269,4 +273,5 @@ class WandbProjectComponent(dg.Component, WandbProjectOptions, dg.Resolvable):
             best_model_pattern=self.best_model_pattern,
             resource_key=self.resource_key,
             io_manager_key=self.io_manager_key,
+            deleted_runs=self.deleted_runs,
         )

@@ -29,6 +29,7 @@ from wb_dagster.assets import (
     build_wandb_sweep_best_model_asset,
 )
 from wb_dagster.batches import DEFAULT_BATCH_SIZE
+from wb_dagster.deleted_runs import build_wandb_deleted_runs_sensor, build_wandb_stored_runs_check
 from wb_dagster.io_manager import WandbParquetIOManager
 from wb_dagster.jobs import WandbJobs
 from wb_dagster.project import WandbProjectAssetsSpec
@@ -108,6 +109,8 @@ def build_wandb_defs(
     runs_schedule: str | None = "0 3 * * *",
     best_model_pattern: str = "model-best.*",
     retry_policy: dg.RetryPolicy | None = DEFAULT_RETRY,
+    deleted_runs: bool = False,
+    deleted_runs_interval_seconds: int = 3600,
 ) -> dg.Definitions:
     """Definitions for one W&B project: assets, checks, sensors, schedule and resources.
 
@@ -116,6 +119,8 @@ def build_wandb_defs(
     ``include``: which assets (:data:`INCLUDE_CHOICES`; default :data:`DEFAULT_INCLUDE`, all but
     ``run_console_logs``); the per-run ones share one step, partitions and the run sensor.
     ``batch_size`` is how many W&B runs one Dagster run stores (each still its own partition).
+    ``deleted_runs``: add the deleted-runs sensor and the ``stored_runs_exist`` check (see
+    :mod:`wb_dagster.deleted_runs`; a request per 500 stored runs each interval).
     ``retry_policy`` is the step retry of every asset after the client's own retries gave up
     (``None``: fail at once); errors a retry cannot fix (unknown run, rejected key) never retry.
 
@@ -180,6 +185,21 @@ def build_wandb_defs(
                 jobs=jobs,
             )
         )
+    checks: list[dg.AssetChecksDefinition] = []
+    if deleted_runs and per_run:
+        sensors.append(
+            build_wandb_deleted_runs_sensor(
+                p,
+                jobs=jobs,
+                resource_key=resource_key,
+                refresh_runs_table="runs" in include,
+                minimum_interval_seconds=deleted_runs_interval_seconds,
+                default_status=sensor_status,
+            )
+        )
+        checks.append(
+            build_wandb_stored_runs_check(p, p.key(per_run[0]), resource_key=resource_key)
+        )
     schedules = []
     if runs_schedule and "runs" in include:
         schedules.append(build_wandb_runs_schedule(p, cron_schedule=runs_schedule))
@@ -194,6 +214,7 @@ def build_wandb_defs(
         io_manager = WandbParquetIOManager(base_dir=storage_dir, storage_options=storage_options)
     return dg.Definitions(
         assets=assets,
+        asset_checks=checks,
         sensors=sensors,
         schedules=schedules,
         resources={resource_key: resource, io_manager_key: io_manager},

@@ -124,7 +124,8 @@ def test_entity_component_discovers_projects_and_loads_without_network(
 def test_entity_component_without_state_and_per_project_resources(tmp_path: Path) -> None:
     component = WandbEntityComponent(entity="team", storage_dir=str(tmp_path))
     with dg.instance_for_test():
-        assert component.build_defs_from_state(None, None).assets in (None, [])  # type: ignore[arg-type]
+        empty = component.build_defs_from_state(None, None)  # type: ignore[arg-type]
+        assert not list(empty.assets or [])
     state = tmp_path / "state"
     state.write_text(json.dumps({"projects": [{"name": "a-b"}, {"name": "c"}]}))
     defs = component.build_defs_from_state(None, state)  # type: ignore[arg-type]

@@ -84,6 +84,8 @@ DEFS = """\
         sensor_interval_seconds=1,
         batch_size=4,
         runs_schedule=None,
+        deleted_runs=True,
+        deleted_runs_interval_seconds=1,
     )
 """
 
@@ -163,11 +165,12 @@ def test_a_table_less_run_costs_no_request_for_run_tables(
         assert [m["tables"].value for m in metadata] == [0]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def deployment(
-    logged: tuple[LocalWandbServer, dict], tmp_path: Path
+    logged: tuple[LocalWandbServer, dict], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[DagsterProcess, Path]]:
     srv, _ = logged
+    tmp_path = tmp_path_factory.mktemp("extras-dagster")
     storage = tmp_path / "store"
     defs_file = tmp_path / "defs.py"
     defs_file.write_text(textwrap.dedent(DEFS))
@@ -234,3 +237,97 @@ def test_the_run_sensor_stores_console_logs_and_tables_under_the_daemon(
     tables = read_run_tables(storage / "wandb" / PROJECT / "run_tables" / ids["tabled"])
     assert {k: t.to_pylist() for k, t in tables.items()} == _expected_tables()
     assert read_run_tables(storage / "wandb" / PROJECT / "run_tables" / ids["plain"]) == {}
+
+
+def test_a_run_deleted_in_wandb_loses_its_partition_and_row_under_the_daemon(
+    logged: tuple[LocalWandbServer, dict], deployment: tuple[DagsterProcess, Path], sdk_env: Any
+) -> None:
+    srv, ids = logged
+    dagster, storage = deployment
+    instance = dagster.instance()
+    partitions = f"wandb_runs__{safe_name(srv.entity)}__{PROJECT}"
+    both = {ids["tabled"], ids["plain"]}
+    wait_until(
+        "both runs' partitions",
+        lambda: set(instance.get_dynamic_partitions(partitions)) == both,
+        60.0,
+    )
+    make_sdk_api(srv).run(f"{ids['entity']}/{PROJECT}/{ids['plain']}").delete()  # as a user would
+
+    def only_tabled_left() -> bool:
+        return instance.get_dynamic_partitions(partitions) == [ids["tabled"]]
+
+    wait_until("the deleted run's partition to be deleted", only_tabled_left, 60.0)
+    runs_file = storage / "wandb" / PROJECT / "runs.parquet"
+
+    def runs_table_without_it() -> bool:
+        return runs_file.exists() and pq.read_table(runs_file).column("id").to_pylist() == [
+            ids["tabled"]
+        ]
+
+    wait_until("the run table's full refresh without the deleted run", runs_table_without_it, 60.0)
+    sensor = f"wandb_{safe_name(srv.entity)}__extras__deleted_runs_sensor"
+    refreshes = instance.get_run_records(
+        filters=dg.RunsFilter(tags={"dagster/sensor_name": sensor})
+    )
+    assert len(refreshes) == 1  # one full refresh for the deletion, none for quiet ticks
+    # its stored files stay (deleting data is the user's call); the history is still readable
+    assert (storage / "wandb" / PROJECT / "run_history" / f"{ids['plain']}.parquet").exists()
+
+
+def test_stored_runs_check_reports_runs_gone_from_wandb(
+    logged: tuple[LocalWandbServer, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    srv, ids = logged
+    monkeypatch.setenv("WB_EXTRAS_KEY", srv.api_key)
+    defs = build_wandb_defs(
+        entity=srv.entity,
+        project=PROJECT,
+        api_key=dg.EnvVar("WB_EXTRAS_KEY"),
+        base_url=srv.base_url,
+        storage_dir=str(tmp_path),
+        deleted_runs=True,
+    )
+    check = dg.AssetCheckKey(dg.AssetKey(["wandb", PROJECT, "run_history"]), "stored_runs_exist")
+    with dg.instance_for_test() as instance:
+        partitions = f"wandb_runs__{safe_name(srv.entity)}__{PROJECT}"
+        instance.add_dynamic_partitions(partitions, [ids["tabled"], "gone0001", "gone0002"])
+        result = dg.materialize(
+            [*assets_of(defs), *(defs.asset_checks or [])],
+            selection=dg.AssetSelection.checks(check),
+            instance=instance,
+            resources=dict(defs.resources or {}),
+            run_config=QUIET_RUN_CONFIG,
+        )
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert not evaluation.passed
+    assert evaluation.severity == dg.AssetCheckSeverity.WARN
+    assert evaluation.metadata["gone_run_ids"].value == ["gone0001", "gone0002"]
+    assert evaluation.metadata["stored_runs"].value == 3
+
+
+def test_a_run_missing_from_one_listing_is_asked_again_before_it_counts_as_gone() -> None:
+    import pyarrow as pa
+
+    from wb_dagster.deleted_runs import gone_run_ids
+
+    class Listing:
+        def __init__(self, ids: list[str]) -> None:
+            self.ids = ids
+
+        def to_state_table(self) -> pa.Table:
+            return pa.table({"id": pa.array(self.ids, type=pa.string())})
+
+    class ShiftingClient:  # the first listing's pages shifted and skipped "b"
+        def __init__(self) -> None:
+            self.calls: list[list[str]] = []
+
+        def runs(self, path: str, filters: dict, per_page: int) -> Listing:
+            asked = filters["name"]["$in"]
+            self.calls.append(asked)
+            live = {"a", "c"} if len(self.calls) == 1 else {"a", "b", "c"}
+            return Listing([i for i in asked if i in live])
+
+    client = ShiftingClient()
+    assert gone_run_ids(client, "t/p", ["a", "b", "c", "d"]) == ["d"]  # type: ignore[arg-type]
+    assert client.calls == [["a", "b", "c", "d"], ["b", "d"]]
