@@ -160,7 +160,7 @@ class WandbProjectOptions(dg.Model):
 
     Example:
         >>> WandbProjectOptions().include
-        ['runs', 'run_history', 'run_system_metrics', 'run_tables', 'sweep_best_model']
+        ['runs', 'run_history', 'run_system_metrics', 'sweep_best_model']
     """
 
     api_key_env: str = Field(

@@ -10,7 +10,7 @@ Example:
     ...     api_key=dg.EnvVar("WANDB_API_KEY"), storage_dir="/tmp/wb_storage",
     ... )
     >>> sorted(k.path[-1] for k in defs.resolve_asset_graph().get_all_asset_keys())
-    ['project', 'run_history', 'run_system_metrics', 'run_tables', 'runs', 'sweep_best_model']
+    ['project', 'run_history', 'run_system_metrics', 'runs', 'sweep_best_model']
 """
 
 from __future__ import annotations
@@ -37,11 +37,12 @@ from wb_dagster.resource import WandbResource
 from wb_dagster.sensors import build_wandb_run_sensor, build_wandb_sweep_sensor
 from wb_dagster.translator import DagsterWandbTranslator
 
-# run_tables costs no request for a run without Tables (their keys come with the run
-# listing); run_console_logs costs a request per 1,000 lines of every run, and holds whatever
-# the training scripts printed: opt in
-DEFAULT_INCLUDE = ("runs", "run_history", "run_system_metrics", "run_tables", "sweep_best_model")
-INCLUDE_CHOICES = (*DEFAULT_INCLUDE, "run_console_logs")
+DEFAULT_INCLUDE = ("runs", "run_history", "run_system_metrics", "sweep_best_model")
+# opt-in: each per-run asset adds a materialization and a planned event per W&B run to
+# Dagster's event log (~19 ms each on sqlite, what bounds a daemon import already, README
+# W9), even where it costs W&B nothing (run_tables of a Table-less run); run_console_logs
+# also costs a request per 1,000 lines and stores whatever the training scripts printed
+INCLUDE_CHOICES = (*DEFAULT_INCLUDE, "run_tables", "run_console_logs")
 
 
 def build_wandb_runs_schedule(
@@ -117,7 +118,8 @@ def build_wandb_defs(
     ``api_key`` is a ``dg.EnvVar`` (default ``dg.EnvVar("WANDB_API_KEY")``), so the key never
     enters the code-location snapshot; a plain string (here or in ``resource``) is refused.
     ``include``: which assets (:data:`INCLUDE_CHOICES`; default :data:`DEFAULT_INCLUDE`, all but
-    ``run_console_logs``); the per-run ones share one step, partitions and the run sensor.
+    the opt-in ``run_tables`` and ``run_console_logs``); the per-run ones share one step,
+    the run partitions and the run sensor.
     ``batch_size`` is how many W&B runs one Dagster run stores (each still its own partition).
     ``deleted_runs``: add the deleted-runs sensor and the ``stored_runs_exist`` check (see
     :mod:`wb_dagster.deleted_runs`; a request per 500 stored runs each interval).

@@ -39,7 +39,6 @@ def test_yaml_component_builds_the_project_graph_with_the_key_as_envvar(monkeypa
                     "runs",
                     "run_history",
                     "run_system_metrics",
-                    "run_tables",  # on by default; run_console_logs is opt-in
                     "sweep_best_model",
                 )
             }

@@ -136,7 +136,7 @@ def test_entity_component_without_state_and_per_project_resources(tmp_path: Path
         "wandb_io_manager__c",
     }
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert "wandb/a-b/runs" in keys and "wandb/c/run_tables" in keys
+    assert "wandb/a-b/runs" in keys and "wandb/c/run_history" in keys
     state.write_text("{not json")
     with pytest.raises(ValueError, match="dg utils refresh-defs-state"):
         component.build_defs_from_state(None, state)  # type: ignore[arg-type]
