@@ -265,7 +265,7 @@ class WandbClient:
             for key in [k for k, v in self._runs.items() if v is run]:
                 del self._runs[key]
 
-    def projects(self, entity: str | None = None, per_page: int = 50) -> Projects:
+    def projects(self, entity: str | None = None, per_page: int = 200) -> Projects:
         """The projects of ``entity`` (default: the configured entity, else the key's own).
 
         Example (``client`` connected to the local server with the demo seed):

@@ -2,7 +2,7 @@
 
 Each :class:`Project` has the SDK's attribute names (``name``, ``entity``, ``id``,
 ``entity_name``, ``created_at``, ``is_benchmark``, ``path``, ``url``); the listing pages with
-W&B's ``models(entityName:)`` connection, 50 projects per request by default.
+W&B's ``models(entityName:)`` connection, 200 projects per request by default (as the SDK).
 
 Example (``client`` connected to the local server with the demo seed):
     >>> [(p.name, p.entity, p.is_benchmark) for p in client.projects("wb-demo")]
