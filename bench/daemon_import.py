@@ -37,6 +37,7 @@ import requests
 
 from wb_dagster.client import WandbClient
 from wb_dagster.dagster_process import DagsterProcess, prepare_home, wait_until
+from wb_dagster.names import key_part, project_name
 from wb_dagster.testing import LocalWandbServer
 
 PROJECT = "w9"
@@ -103,7 +104,7 @@ def daemon(
         WB_BENCH_ENTITY=srv.entity,
         WB_BENCH_STORAGE=str(work / "store"),
     )
-    history = dg.AssetKey(["wandb", srv.entity or "", PROJECT, "run_history"])
+    history = dg.AssetKey(["wandb", key_part(srv.entity), PROJECT, "run_history"])
     home = prepare_home(work / "home")
     with DagsterProcess.dev(home, ["-f", str(defs_file)], env=env, log=work / "dev.log") as dagster:
         dagster.wait_ready()
@@ -137,7 +138,7 @@ def daemon(
 
 
 def _name(srv: LocalWandbServer) -> str:
-    return f"{srv.entity.replace('-', '_')}__{PROJECT}"
+    return project_name(srv.entity, PROJECT)
 
 
 def main() -> int:

@@ -52,6 +52,8 @@ _EXPORTS: dict[str, str] = {
     "SweepBestModelConfig": "wb_dagster.assets",
     "WandbProjectAssetsSpec": "wb_dagster.project",
     "WandbProjectComponent": "wb_dagster.component",
+    "WandbEntityComponent": "wb_dagster.entity_component",
+    "read_run_tables": "wb_dagster.table_export",
     "publish_analysis_run": "wb_dagster.analysis_runs",
     "analysis_run_id": "wb_dagster.analysis_runs",
 }
@@ -74,6 +76,7 @@ __all__ = [
     "SweepBestModelConfig",
     "WandbAssetProps",
     "WandbClient",
+    "WandbEntityComponent",
     "WandbParquetIOManager",
     "WandbProjectAssetsSpec",
     "WandbProjectComponent",
@@ -88,6 +91,7 @@ __all__ = [
     "build_wandb_sweep_sensor",
     "histogram",
     "publish_analysis_run",
+    "read_run_tables",
 ]
 
 if TYPE_CHECKING:
@@ -116,6 +120,7 @@ if TYPE_CHECKING:
     )
     from wb_dagster.component import WandbProjectComponent
     from wb_dagster.defs import build_wandb_defs, build_wandb_runs_schedule
+    from wb_dagster.entity_component import WandbEntityComponent
     from wb_dagster.io_manager import WandbParquetIOManager
     from wb_dagster.project import WandbProjectAssetsSpec
     from wb_dagster.resource import WandbResource
@@ -124,6 +129,7 @@ if TYPE_CHECKING:
         build_wandb_run_sensor,
         build_wandb_sweep_sensor,
     )
+    from wb_dagster.table_export import read_run_tables
     from wb_dagster.translator import DagsterWandbTranslator, WandbAssetProps
 
 

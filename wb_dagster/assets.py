@@ -17,7 +17,7 @@ Example:
 
 import datetime as dt
 import fnmatch
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -65,8 +65,16 @@ from wb_dagster.storage import (
     read_table,
     summarize_parquet,
 )
+from wb_dagster.translator import AssetKind
 
 DEFAULT_POOL = "wandb_api"
+# the per-run assets, in the order a step stores them (one partition per W&B run)
+RUN_KINDS: tuple[AssetKind, ...] = (
+    "run_history",
+    "run_system_metrics",
+    "run_console_logs",
+    "run_tables",
+)
 DEFAULT_RETRY = dg.RetryPolicy(
     max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
@@ -266,8 +274,11 @@ def build_wandb_run_assets(
     retry_policy: dg.RetryPolicy | None = DEFAULT_RETRY,
     batch_size: int = DEFAULT_BATCH_SIZE,
     export_threads: int = DEFAULT_EXPORT_THREADS,
+    kinds: Sequence[AssetKind] = ("run_history", "run_system_metrics"),
 ) -> dg.AssetsDefinition:
-    """``run_history`` and ``run_system_metrics`` of ``p``: one partition per run id.
+    """The per-run assets of ``p`` (``kinds``, a subset of :data:`RUN_KINDS`): one partition
+    per run id. ``run_console_logs`` and ``run_tables`` are optional extras (see
+    :mod:`wb_dagster.console_log_export`, :mod:`wb_dagster.table_export`).
 
     One step stores a batch of runs (a partition key range, up to ``batch_size``; the same
     limit applies to backfills launched from the UI), ``export_threads`` runs at a time, and
@@ -281,26 +292,38 @@ def build_wandb_run_assets(
         >>> a.partitions_def.name, a.backfill_policy.max_partitions_per_run
         ('wandb_runs__t__p', 100)
     """
-    history_key, system_key = p.key("run_history"), p.key("run_system_metrics")
-    specs = [
-        _spec(p, kind, io_manager_key, partition_expr="run_id").replace_attributes(
-            partitions_def=p.runs_partitions
+    unknown = [k for k in kinds if k not in RUN_KINDS]
+    if unknown or not kinds:
+        raise dg.DagsterInvalidDefinitionError(
+            f"build_wandb_run_assets(kinds=...) got {list(kinds)}; choose from {RUN_KINDS}."
         )
-        for kind in ("run_history", "run_system_metrics")
+    history_key, system_key = p.key("run_history"), p.key("run_system_metrics")
+    files = {STORAGE_KIND_KEY: FILES_STORAGE}
+    specs = [
+        _spec(
+            p,
+            kind,
+            io_manager_key,
+            partition_expr="run_id",
+            **(files if kind == "run_tables" else {}),
+        ).replace_attributes(partitions_def=p.runs_partitions)
+        for kind in RUN_KINDS
+        if kind in kinds
+    ]
+    check_specs = [
+        dg.AssetCheckSpec(
+            HISTORY_CONSISTENT_CHECK,
+            asset=history_key,
+            partitions_def=p.runs_partitions,
+            description="Stored rows and last step agree with the run's historyLineCount "
+            "and last step.",
+        )
     ]
 
     @dg.multi_asset(
         name=f"wandb_{p.name}__run_assets",
         specs=specs,
-        check_specs=[
-            dg.AssetCheckSpec(
-                HISTORY_CONSISTENT_CHECK,
-                asset=history_key,
-                partitions_def=p.runs_partitions,
-                description="Stored rows and last step agree with the run's historyLineCount "
-                "and last step.",
-            )
-        ],
+        check_specs=check_specs if "run_history" in kinds else [],
         can_subset=True,
         required_resource_keys={resource_key, io_manager_key},
         pool=pool,
@@ -315,6 +338,8 @@ def build_wandb_run_assets(
             system_key,
             frozenset(context.selected_asset_keys),
             check=check_key in context.selected_asset_check_keys,
+            console_logs=p.key("run_console_logs") if "run_console_logs" in kinds else None,
+            tables=p.key("run_tables") if "run_tables" in kinds else None,
         )
         if context.retry_number > 0:
             done = stored_by_this_run(context.instance, keys, context.run_id)

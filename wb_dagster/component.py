@@ -33,7 +33,7 @@ import dagster as dg
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from wb_dagster.batches import DEFAULT_BATCH_SIZE
-from wb_dagster.defs import DEFAULT_INCLUDE, build_wandb_defs
+from wb_dagster.defs import DEFAULT_INCLUDE, INCLUDE_CHOICES, build_wandb_defs
 from wb_dagster.translator import DagsterWandbTranslator, WandbAssetProps
 
 # upper case only: W&B keys have lower-case letters, so a key given here is always refused
@@ -154,23 +154,15 @@ class WandbProjectScaffolder(dg.Scaffolder[WandbScaffoldParams]):
         (request.target_path / "defs.yaml").write_text(scaffold_defs_yaml(request.params))
 
 
-@dg.scaffold_with(WandbProjectScaffolder)
-class WandbProjectComponent(dg.Component, dg.Model, dg.Resolvable):
-    """Assets, checks, sensors and schedule of one W&B project (see ``build_wandb_defs``).
-
-    Subclass and override :meth:`get_asset_spec` to customise specs from Python; from YAML use
-    the standard ``post_processing`` block (``type: wb_dagster.component.WandbProjectComponent``
-    with these fields as ``attributes``).
+class WandbProjectOptions(dg.Model):
+    """What every W&B project's definitions are built with (shared by the project and the
+    entity component; see ``build_wandb_defs`` for each option).
 
     Example:
-        >>> component = WandbProjectComponent(entity="wb-demo", project="cifar")
-        >>> defs = dg.build_defs_for_component(component)
-        >>> sorted(k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys())[:2]
-        ['wandb/wb-demo/cifar/project', 'wandb/wb-demo/cifar/run_history']
+        >>> WandbProjectOptions().include
+        ['runs', 'run_history', 'run_system_metrics', 'sweep_best_model']
     """
 
-    entity: str = Field(description="W&B entity (user or team) owning the project.")
-    project: str = Field(description="W&B project name.")
     api_key_env: str = Field(
         default="WANDB_API_KEY",
         description="Name of the environment variable holding the API key (never the key).",
@@ -190,7 +182,10 @@ class WandbProjectComponent(dg.Component, dg.Model, dg.Resolvable):
     group_name: str | None = Field(
         default=None, description="Default: wandb_<entity>__<project> (see wb_dagster.names)."
     )
-    include: list[str] = Field(default_factory=lambda: list(DEFAULT_INCLUDE))
+    include: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_INCLUDE),
+        description=f"Assets to build, from {list(INCLUDE_CHOICES)}.",
+    )
     pool: str | None = Field(default="wandb_api", description="Concurrency pool of W&B steps.")
     sensor_enabled: bool = Field(default=True, description="Include the run and sweep sensors.")
     sensor_running: bool = Field(
@@ -205,10 +200,43 @@ class WandbProjectComponent(dg.Component, dg.Model, dg.Resolvable):
         default="0 3 * * *", description="Cron of the full run-table refresh; null for none."
     )
     best_model_pattern: str = "model-best.*"
+    deleted_runs: bool = Field(
+        default=False,
+        description="Add the deleted-runs sensor and the stored_runs_exist check.",
+    )
 
     model_config = ConfigDict(hide_input_in_errors=True)
 
     _valid_api_key_env = field_validator("api_key_env")(_check_api_key_env)
+
+    def project_options(self) -> dict[str, Any]:
+        """These options as keyword arguments of another component of this module."""
+        return {name: getattr(self, name) for name in WandbProjectOptions.model_fields}
+
+
+@dg.scaffold_with(WandbProjectScaffolder)
+class WandbProjectComponent(dg.Component, WandbProjectOptions, dg.Resolvable):
+    """Assets, checks, sensors and schedule of one W&B project (see ``build_wandb_defs``).
+
+    Subclass and override :meth:`get_asset_spec` to customise specs from Python; from YAML use
+    the standard ``post_processing`` block (``type: wb_dagster.component.WandbProjectComponent``
+    with these fields as ``attributes``).
+
+    Example:
+        >>> component = WandbProjectComponent(entity="wb-demo", project="cifar")
+        >>> defs = dg.build_defs_for_component(component)
+        >>> sorted(k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys())[:2]
+        ['wandb/cifar/project', 'wandb/cifar/run_history']
+    """
+
+    entity: str = Field(description="W&B entity (user or team) owning the project.")
+    project: str = Field(description="W&B project name.")
+    resource_key: str = Field(
+        default="wandb", description="Resource key of the project's W&B resource."
+    )
+    io_manager_key: str = Field(
+        default="wandb_io_manager", description="Resource key of the project's IO manager."
+    )
 
     @classmethod
     def model(cls) -> type[BaseModel]:
@@ -245,4 +273,7 @@ class WandbProjectComponent(dg.Component, dg.Model, dg.Resolvable):
             batch_size=self.batch_size,
             runs_schedule=self.runs_schedule,
             best_model_pattern=self.best_model_pattern,
+            resource_key=self.resource_key,
+            io_manager_key=self.io_manager_key,
+            deleted_runs=self.deleted_runs,
         )

@@ -23,11 +23,13 @@ import dagster as dg
 from wb_dagster.assets import (
     DEFAULT_POOL,
     DEFAULT_RETRY,
+    RUN_KINDS,
     build_wandb_run_assets,
     build_wandb_runs_asset,
     build_wandb_sweep_best_model_asset,
 )
 from wb_dagster.batches import DEFAULT_BATCH_SIZE
+from wb_dagster.deleted_runs import build_wandb_deleted_runs_sensor, build_wandb_stored_runs_check
 from wb_dagster.io_manager import WandbParquetIOManager
 from wb_dagster.jobs import WandbJobs
 from wb_dagster.project import WandbProjectAssetsSpec
@@ -37,6 +39,11 @@ from wb_dagster.sensors import build_wandb_run_sensor, build_wandb_sweep_sensor
 from wb_dagster.translator import DagsterWandbTranslator
 
 DEFAULT_INCLUDE = ("runs", "run_history", "run_system_metrics", "sweep_best_model")
+# opt-in: each per-run asset adds a materialization and a planned event per W&B run to
+# Dagster's event log (~19 ms each on sqlite, what bounds a daemon import already, README
+# W9), even where it costs W&B nothing (run_tables of a Table-less run); run_console_logs
+# also costs a request per 1,000 lines and stores whatever the training scripts printed
+INCLUDE_CHOICES = (*DEFAULT_INCLUDE, "run_tables", "run_console_logs")
 
 
 def build_wandb_runs_schedule(
@@ -104,12 +111,19 @@ def build_wandb_defs(
     runs_schedule: str | None = "0 3 * * *",
     best_model_pattern: str = "model-best.*",
     retry_policy: dg.RetryPolicy | None = DEFAULT_RETRY,
+    deleted_runs: bool = False,
+    deleted_runs_interval_seconds: int = 3600,
 ) -> dg.Definitions:
     """Definitions for one W&B project: assets, checks, sensors, schedule and resources.
 
     ``api_key`` is a ``dg.EnvVar`` (default ``dg.EnvVar("WANDB_API_KEY")``), so the key never
     enters the code-location snapshot; a plain string (here or in ``resource``) is refused.
+    ``include``: which assets (:data:`INCLUDE_CHOICES`; default :data:`DEFAULT_INCLUDE`, all but
+    the opt-in ``run_tables`` and ``run_console_logs``); the per-run ones share one step,
+    the run partitions and the run sensor.
     ``batch_size`` is how many W&B runs one Dagster run stores (each still its own partition).
+    ``deleted_runs``: add the deleted-runs sensor and the ``stored_runs_exist`` check (see
+    :mod:`wb_dagster.deleted_runs`; a request per 500 stored runs each interval).
     ``retry_policy`` is the step retry of every asset after the client's own retries gave up
     (``None``: fail at once); errors a retry cannot fix (unknown run, rejected key) never retry.
 
@@ -120,10 +134,10 @@ def build_wandb_defs(
         ['wandb_team__cifar__run_sensor', 'wandb_team__cifar__sweep_sensor']
     """
     _check_not_plain(api_key if resource is None else resource.api_key)
-    unknown = set(include) - set(DEFAULT_INCLUDE)
+    unknown = set(include) - set(INCLUDE_CHOICES)
     if unknown:
         raise dg.DagsterInvalidDefinitionError(
-            f"build_wandb_defs(include=...) got {sorted(unknown)}; choose from {DEFAULT_INCLUDE}."
+            f"build_wandb_defs(include=...) got {sorted(unknown)}; choose from {INCLUDE_CHOICES}."
         )
     p = WandbProjectAssetsSpec.build(
         entity=entity,
@@ -141,24 +155,17 @@ def build_wandb_defs(
     assets: list[Any] = [p.specs["project"]]
     if "runs" in include:
         assets.append(build_wandb_runs_asset(p, **common))
-    per_run = {"run_history", "run_system_metrics"} & set(include)
+    per_run = [k for k in RUN_KINDS if k in include]
     if per_run:
-        run_assets = build_wandb_run_assets(p, batch_size=batch_size, **common)
-        if per_run != {"run_history", "run_system_metrics"}:
-            keep = {
-                p.key("run_history") if k == "run_history" else p.key("run_system_metrics")
-                for k in per_run
-            }
-            run_assets = run_assets.subset_for(keep, None)
-        assets.append(run_assets)
+        assets.append(build_wandb_run_assets(p, batch_size=batch_size, kinds=per_run, **common))
     if "sweep_best_model" in include:
         assets.append(
             build_wandb_sweep_best_model_asset(p, file_pattern=best_model_pattern, **common)
         )
 
-    jobs = WandbJobs.build(p)
+    jobs = WandbJobs.build(p, run_kinds=per_run or ("run_history", "run_system_metrics"))
     sensors: list[dg.SensorDefinition] = []
-    if sensor and per_run == {"run_history", "run_system_metrics"}:
+    if sensor and per_run:
         sensors.append(
             build_wandb_run_sensor(
                 p,
@@ -181,6 +188,21 @@ def build_wandb_defs(
                 jobs=jobs,
             )
         )
+    checks: list[dg.AssetChecksDefinition] = []
+    if deleted_runs and per_run:
+        sensors.append(
+            build_wandb_deleted_runs_sensor(
+                p,
+                jobs=jobs,
+                resource_key=resource_key,
+                refresh_runs_table="runs" in include,
+                minimum_interval_seconds=deleted_runs_interval_seconds,
+                default_status=sensor_status,
+            )
+        )
+        checks.append(
+            build_wandb_stored_runs_check(p, p.key(per_run[0]), resource_key=resource_key)
+        )
     schedules = []
     if runs_schedule and "runs" in include:
         schedules.append(build_wandb_runs_schedule(p, cron_schedule=runs_schedule))
@@ -200,6 +222,7 @@ def build_wandb_defs(
         )
     return dg.Definitions(
         assets=assets,
+        asset_checks=checks,
         sensors=sensors,
         schedules=schedules,
         resources={resource_key: resource, io_manager_key: io_manager},

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import dagster as dg
@@ -31,8 +32,13 @@ class WandbJobs:
     sweeps: dg.UnresolvedAssetJobDefinition
 
     @classmethod
-    def build(cls, p: WandbProjectAssetsSpec) -> WandbJobs:
-        """Jobs over ``p``'s asset keys, named after the project."""
+    def build(
+        cls,
+        p: WandbProjectAssetsSpec,
+        run_kinds: Sequence[AssetKind] = ("run_history", "run_system_metrics"),
+    ) -> WandbJobs:
+        """Jobs over ``p``'s asset keys, named after the project; ``run_kinds``: the per-run
+        assets the definitions hold (the run sensor's job materializes them all)."""
 
         def job(name: str, *kinds: AssetKind) -> dg.UnresolvedAssetJobDefinition:
             return dg.define_asset_job(
@@ -43,7 +49,7 @@ class WandbJobs:
             )
 
         return cls(
-            run_assets=job("run_assets", "run_history", "run_system_metrics"),
+            run_assets=job("run_assets", *run_kinds),
             runs=job("runs", "runs"),
             sweeps=job("sweep_best_model", "sweep_best_model"),
         )

@@ -25,6 +25,8 @@ ALL_KINDS: tuple[AssetKind, ...] = (
     "runs",
     "run_history",
     "run_system_metrics",
+    "run_console_logs",
+    "run_tables",
     "sweep_best_model",
 )
 

@@ -29,12 +29,14 @@ from wb_dagster.checks import history_check
 from wb_dagster.client import CommError, NotFoundError, WandbClient
 from wb_dagster.client.runs import Run
 from wb_dagster.client.system_metrics import events_line_count, is_complete
+from wb_dagster.console_log_export import export_console_logs
 from wb_dagster.export_progress import ExportProgress
 from wb_dagster.failures import is_permanent
 from wb_dagster.fingerprints import run_fingerprint
 from wb_dagster.history_sync import HistorySync, sync_history
 from wb_dagster.io_manager import WandbParquetIOManager, schema_metadata, table_metadata
 from wb_dagster.storage import write_table_atomic
+from wb_dagster.table_export import export_tables
 
 MAX_SUMMARY_METADATA = 20
 DEFAULT_EXPORT_THREADS = 8
@@ -48,6 +50,8 @@ class RunAssetKeys:
     system: dg.AssetKey
     selected: frozenset[dg.AssetKey]
     check: bool = True  # whether history_matches_run is selected too
+    console_logs: dg.AssetKey | None = None  # None: the definitions have no such asset
+    tables: dg.AssetKey | None = None
 
 
 def batch_runs(client: WandbClient, project_path: str, run_ids: Sequence[str]) -> dict[str, Run]:
@@ -168,6 +172,11 @@ def export_run(
                 asset_key=keys.system, partition=run_id, metadata=system_meta, tags=version
             )
         )
+    if keys.console_logs is not None and keys.console_logs in keys.selected:
+        events.append(export_console_logs(run, storage, keys.console_logs, instance, version))
+    if keys.tables is not None and keys.tables in keys.selected:
+        directory = storage.path_for(keys.tables, run_id, instance=instance, extension="")
+        events.append(export_tables(run, directory, keys.tables, version))
     if check is not None:
         events.append(check)
     return events

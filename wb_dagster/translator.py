@@ -23,7 +23,15 @@ import dagster as dg
 
 from wb_dagster.names import key_part, project_name
 
-AssetKind = Literal["project", "runs", "run_history", "run_system_metrics", "sweep_best_model"]
+AssetKind = Literal[
+    "project",
+    "runs",
+    "run_history",
+    "run_system_metrics",
+    "run_console_logs",
+    "run_tables",
+    "sweep_best_model",
+]
 
 _DESCRIPTIONS: dict[str, str] = {
     "project": "The W&B project {entity}/{project} (external: logged to by training code).",
@@ -33,6 +41,10 @@ _DESCRIPTIONS: dict[str, str] = {
     "(one row per step; partition = run id).",
     "run_system_metrics": "System metrics (CPU, GPU, memory...) of one run of "
     "{entity}/{project} (partition = run id).",
+    "run_console_logs": "Captured console output (stdout/stderr lines) of one run of "
+    "{entity}/{project} (partition = run id).",
+    "run_tables": "Every wandb.Table logged by one run of {entity}/{project}, one parquet file "
+    "per key with its steps (partition = run id).",
     "sweep_best_model": "Model file(s) of the best finished run of one sweep of "
     "{entity}/{project} (partition = sweep id), md5-verified.",
 }

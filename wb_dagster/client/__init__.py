@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from wb_dagster.client.api import WandbClient
 from wb_dagster.client.changes import Change, RunUpdate
+from wb_dagster.client.console_logs import ConsoleLogLine, ConsoleLogs
 from wb_dagster.client.errors import AuthenticationError, CommError, NotFoundError, RateLimitError
 from wb_dagster.client.files import File, Files
 from wb_dagster.client.histogram import histogram, is_histogram
+from wb_dagster.client.projects import Project, Projects
 from wb_dagster.client.runs import HistoryScan, Run, Runs
 from wb_dagster.client.summary import Summary
 from wb_dagster.client.sweeps import Sweep
@@ -31,11 +33,15 @@ __all__ = [
     "AuthenticationError",
     "Change",
     "CommError",
+    "ConsoleLogLine",
+    "ConsoleLogs",
     "File",
     "Files",
     "HistoryExport",
     "HistoryScan",
     "NotFoundError",
+    "Project",
+    "Projects",
     "RateLimitError",
     "Run",
     "RunUpdate",

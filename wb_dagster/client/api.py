@@ -27,6 +27,7 @@ from wb_dagster.client.paths import (
     parse_object_path,
     parse_project_path,
 )
+from wb_dagster.client.projects import Projects
 from wb_dagster.client.runs import Run, Runs, unexpected_shape
 from wb_dagster.client.sweeps import Sweep, fetch_sweep_attrs, list_sweeps
 from wb_dagster.client.transport import RetrySettings, Transport
@@ -279,6 +280,18 @@ class WandbClient:
         with self._lock:
             for key in [k for k, v in self._runs.items() if v is run]:
                 del self._runs[key]
+
+    def projects(self, entity: str | None = None, per_page: int = 200) -> Projects:
+        """The projects of ``entity`` (default: the configured entity, else the key's own).
+
+        Example (``client`` connected to the local server with the demo seed):
+            >>> "cifar" in [p.name for p in client.projects("wb-demo")]
+            True
+        """
+        entity = entity or self.entity
+        if not entity:
+            raise ValueError("projects() needs an entity: projects('my-team'), or set entity=")
+        return Projects(self, entity, per_page=per_page)
 
     def runs(
         self,

@@ -319,3 +319,36 @@ query GetSweeps($project: String!, $entity: String!, $cursor: String, $perPage: 
 GET_SWEEPS_UNFILTERED = _SWEEPS_UNFILTERED + SWEEP_FIELDS
 
 GET_SWEEPS_LEGACY = _SWEEPS_UNFILTERED + LEGACY_SWEEP_FIELDS
+
+RUN_CONSOLE_LOG_PAGE = """
+query RunConsoleLogPage($entity: String!, $project: String!, $runName: String!, $first: Int,
+                        $after: String) {
+    project(name: $project, entityName: $entity) {
+        run(name: $runName) {
+            logLines(first: $first, after: $after, useImprovedPagination: true) {
+                edges { node { number timestamp level label line } }
+                pageInfo { endCursor hasNextPage }
+            }
+        }
+    }
+}
+"""
+
+RUN_CONSOLE_LOG_TAIL = """
+query RunConsoleLogTail($entity: String!, $project: String!, $runName: String!, $last: Int!) {
+    project(name: $project, entityName: $entity) {
+        run(name: $runName) {
+            logLines(last: $last) { edges { node { number timestamp level label line } } }
+        }
+    }
+}
+"""
+
+PROJECTS = """
+query GetProjects($entity: String, $cursor: String, $perPage: Int = 50) {
+    models(entityName: $entity, after: $cursor, first: $perPage) {
+        pageInfo { endCursor hasNextPage }
+        edges { node { id name entityName createdAt isBenchmark user { name username } } }
+    }
+}
+"""

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from wb_dagster.client.api import WandbClient
+    from wb_dagster.client.console_logs import ConsoleLogs
     from wb_dagster.client.history import HistoryExport, HistoryReader
     from wb_dagster.client.sweeps import Sweep
 
@@ -370,6 +371,12 @@ class Run:
         return read_system_metrics(
             self.client.transport, variables, f"reading system metrics of run {self}"
         )
+
+    def console_logs(self, *, per_page: int = 1000, last: int | None = None) -> ConsoleLogs:
+        """Captured stdout/stderr lines, oldest first (``last=N``: the newest N), as ``wandb``."""
+        from wb_dagster.client.console_logs import ConsoleLogs
+
+        return ConsoleLogs(self, per_page=per_page, last=last)
 
     # -- logged wandb.Table values (see tables.py) ----------------------------------------------
 

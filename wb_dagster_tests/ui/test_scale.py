@@ -24,6 +24,7 @@ import pytest
 import requests
 
 from wb_dagster.dagster_process import INSTANCE_YAML, DagsterProcess, prepare_home, wait_until
+from wb_dagster.names import key_part, project_name
 from wb_dagster.testing import LocalWandbServer
 from wb_dagster_tests.dagster_graphql import sensor_ticks
 from wb_dagster_tests.ui.conftest import poll
@@ -85,7 +86,7 @@ def _ticks(dagster: DagsterProcess) -> list[dict[str, Any]]:
 
 
 def _name(dagster: DagsterProcess) -> str:
-    return f"{dagster.env['WB_TEST_ENTITY'].replace('-', '_')}__{PROJECT}"
+    return project_name(dagster.env["WB_TEST_ENTITY"], PROJECT)
 
 
 def _requested(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
@@ -145,7 +146,8 @@ def test_ten_thousand_runs_are_requested_within_the_tick_budget(
 
     # the asset page of run_history shows its 10,000 partitions within 5 s
     started = time.monotonic()
-    page.goto(f"{dagster.url}/assets/wandb/{PROJECT}/run_history?view=partitions")
+    entity = key_part(dagster.env["WB_TEST_ENTITY"])
+    page.goto(f"{dagster.url}/assets/wandb/{entity}/{PROJECT}/run_history?view=partitions")
     poll(
         "the partitions page to show 10,000 partitions",
         lambda: "10,000" in page.inner_text("body"),
