@@ -18,6 +18,8 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import os
 import shutil
 import tempfile
@@ -37,6 +39,9 @@ from wb_dagster.client.values import conform_table, merged_schema
 
 # rows per row group when re-writing: bounds memory while merging files
 MERGE_BATCH_ROWS = 65_536
+
+# advisory locks of concurrent stored-history upserts (one machine)
+LOCK_DIR = Path(tempfile.gettempdir()) / "wb-dagster-locks"
 
 
 def is_local(path: UPath) -> bool:
@@ -172,7 +177,10 @@ def upsert_steps_atomic(
     """Replace ``stored`` (atomically) by its rows with the steps of ``new`` replaced by ``new``'s.
 
     Keyed by step, so writing the same new steps twice -- two materializations of one partition
-    at once -- stores each step once. Both files must be sorted by step; so is the result.
+    at once -- stores each step once. Both files must be sorted by step; so is the result. On a
+    local storage root, concurrent upserts of one file on one machine take turns (an advisory
+    lock, see :func:`_writers_take_turns`), so each merges with what the previous one stored and
+    none drops another's steps; object stores have no lock: there the last writer's merge wins.
 
     Example:
         >>> import tempfile
@@ -185,6 +193,29 @@ def upsert_steps_atomic(
         3
     """
     part = UPath(new) if isinstance(new, Path) else new
+    with _writers_take_turns(stored):
+        return _upsert_steps(stored, part, step_column)
+
+
+@contextlib.contextmanager
+def _writers_take_turns(dest: UPath) -> Iterator[None]:
+    """Hold an exclusive lock named after ``dest`` (local storage only).
+
+    The lock file lives in the machine's temp directory, not beside ``dest``: the storage root
+    holds only data, and a lock is only meaningful between processes of one machine anyway.
+    """
+    if not is_local(dest):
+        yield
+        return
+    digest = hashlib.sha256(str(Path(dest.path).resolve()).encode()).hexdigest()[:32]
+    lock = LOCK_DIR / f"{digest}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)  # released when the file closes or its process dies
+        yield
+
+
+def _upsert_steps(stored: UPath, part: UPath, step_column: str) -> ParquetSummary:
     added = summarize_parquet(part, step_column)
     kept = summarize_parquet(stored, step_column)
     if added is None or kept is None:

@@ -103,3 +103,59 @@ def test_a_slower_append_keeps_the_steps_a_faster_one_stored(
         held.join(30)
     assert out and out[0].stored.rows == 250
     _assert_stored_is_the_sdks(conc_server, dest, 250)
+
+
+HOLDER = """
+import sys
+import pyarrow as pa
+from upath import UPath
+from wb_dagster.storage import _writers_take_turns, write_table_atomic
+
+dest = UPath(sys.argv[1])
+with _writers_take_turns(dest):
+    print("holding", flush=True)
+    sys.stdin.readline()  # the test says when
+    # the longer writer stores steps 0-299 while the other upsert waits for its turn
+    write_table_atomic(pa.table({"_step": list(range(300)), "loss": [0.5] * 300}), dest)
+"""
+
+
+def test_an_upsert_waits_for_a_writer_in_another_process_and_keeps_its_steps(
+    tmp_path: Path,
+) -> None:
+    """The race the forced interleavings above cannot reach: the shorter writer re-reads the
+    stored file just before the longer one replaces it. On local storage they take turns."""
+    import subprocess
+    import sys
+
+    import pyarrow as pa
+
+    from wb_dagster.storage import upsert_steps_atomic, write_table_atomic
+
+    dest = UPath(tmp_path / "r1.parquet")
+    write_table_atomic(pa.table({"_step": list(range(100)), "loss": [1.0] * 100}), dest)
+    part = UPath(tmp_path / "part.parquet")
+    write_table_atomic(pa.table({"_step": list(range(100, 200)), "loss": [2.0] * 100}), part)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(dest)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        done: list[Any] = []
+        upsert = threading.Thread(target=lambda: done.append(upsert_steps_atomic(dest, part)))
+        upsert.start()
+        upsert.join(1.0)
+        assert upsert.is_alive() and not done  # its turn has not come
+        assert holder.stdin is not None
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+        upsert.join(30)
+        assert holder.wait(30) == 0
+    finally:
+        holder.kill()
+    stored = read_table(dest)
+    assert stored.column("_step").to_pylist() == list(range(300))  # none of 200-299 dropped
+    assert stored.column("loss").to_pylist() == [0.5] * 100 + [2.0] * 100 + [0.5] * 100
