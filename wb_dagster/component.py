@@ -226,7 +226,7 @@ class WandbProjectComponent(dg.Component, WandbProjectOptions, dg.Resolvable):
         >>> component = WandbProjectComponent(entity="wb-demo", project="cifar")
         >>> defs = dg.build_defs_for_component(component)
         >>> sorted(k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys())[:2]
-        ['wandb/cifar/project', 'wandb/cifar/run_history']
+        ['wandb/wb-demo/cifar/project', 'wandb/wb-demo/cifar/run_history']
     """
 
     entity: str = Field(description="W&B entity (user or team) owning the project.")

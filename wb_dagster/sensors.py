@@ -39,14 +39,14 @@ import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from pydantic import BaseModel, Field, ValidationError
 
 from wb_dagster.batches import DEFAULT_BATCH_SIZE, batch_request, plan_batches
 from wb_dagster.client.deadline import time_budget
-from wb_dagster.client.errors import TimeBudgetExceeded
+from wb_dagster.client.errors import CommError, TimeBudgetExceeded
 from wb_dagster.client.run_pages import with_condition
 from wb_dagster.client.timestamps import to_utc, wandb_time
 from wb_dagster.fingerprints import run_fingerprint, short_digest, sweep_fingerprint
@@ -54,6 +54,9 @@ from wb_dagster.jobs import WandbJobs
 from wb_dagster.project import WandbProjectAssetsSpec
 from wb_dagster.resource import resource_from
 from wb_dagster.runs_table import TERMINAL_STATES
+
+if TYPE_CHECKING:
+    from wb_dagster.client import WandbClient
 
 CURSOR_VERSION = 1
 MAX_OPEN_RUNS = 1000
@@ -156,6 +159,13 @@ def listing_filters(cursor: RunSensorCursor, lookback_s: float) -> dict[str, Any
     return with_condition(recent, resume)
 
 
+def newest_heartbeat(client: WandbClient, project_path: str) -> dt.datetime | None:
+    """The newest heartbeat of any run of the project (one run asked for, no paging)."""
+    runs = client.runs(project_path, order="-heartbeat_at", per_page=1).iter_changes()
+    latest = next(iter(runs), None)
+    return to_utc(getattr(latest, "heartbeat_at", None)) if latest is not None else None
+
+
 def _delta(seconds: float) -> dt.timedelta:
     return dt.timedelta(seconds=seconds)
 
@@ -168,8 +178,13 @@ def scan_runs(
     max_changes: int,
     deadline: float,
     clock: Callable[[], float] = time.monotonic,
+    pass_mark: Callable[[], dt.datetime | None] | None = None,
 ) -> RunScan:
-    """Walk ``runs`` (created order) and decide what to request; pure apart from ``clock``."""
+    """Walk ``runs`` (created order) and decide what to request; pure apart from ``clock``.
+
+    ``pass_mark`` gives the project's newest heartbeat; it is asked (once) only when a pass
+    needs more than this tick, so that runs changing meanwhile are found by the next pass.
+    """
     seen = {k: list(v) for k, v in cursor.seen.items()}
     open_runs = dict(cursor.open)
     scan = RunScan()
@@ -177,6 +192,7 @@ def scan_runs(
     listed: set[str] = set()
     newest: dt.datetime | None = None
     reached: str | None = None
+    boundary: set[str] = set()  # the runs created in the second the pass stopped in
     for run in _until_out_of_time(runs, scan):
         if clock() >= deadline:
             scan.stopped_by = "budget"
@@ -198,12 +214,33 @@ def scan_runs(
         else:
             open_runs[run_id] = hb_text
         listed.add(run_id)
-        reached = getattr(run, "created_at", None) or reached
+        created = getattr(run, "created_at", None)
+        if created and created != reached:
+            reached, boundary = created, set()
+        boundary.add(run_id)
         scan.scanned += 1
         if hb is not None and (newest is None or hb > newest):
             newest = hb
-    scan.cursor = _next_cursor(cursor, scan, seen, open_runs, listed, newest, reached, lookback_s)
+    if scan.stopped_by is not None and not cursor.resume and pass_mark is not None:
+        try:
+            latest = pass_mark()  # the pass goes on next tick: mark where W&B is now
+        except (CommError, TimeBudgetExceeded):
+            latest = None  # then the first tick's newest heartbeat: later, but never wrong
+        newest = latest if latest and (newest is None or latest > newest) else newest
+    listing = _Listed(listed, reached, boundary, newest)
+    scan.cursor = _next_cursor(cursor, scan, seen, open_runs, listing, lookback_s)
     return scan
+
+
+@dataclass(frozen=True)
+class _Listed:
+    """What one tick's listing reached: ids, the last created second and its ids, the newest
+    heartbeat."""
+
+    ids: set[str]
+    reached: str | None
+    boundary: set[str]
+    newest: dt.datetime | None
 
 
 def _next_cursor(
@@ -211,12 +248,10 @@ def _next_cursor(
     scan: RunScan,
     seen: dict[str, list[str]],
     open_runs: dict[str, str],
-    listed: set[str],
-    newest: dt.datetime | None,
-    reached: str | None,
+    listed: _Listed,
     lookback_s: float,
 ) -> RunSensorCursor:
-    mark = to_utc(cursor.mark) if cursor.resume and cursor.mark else newest
+    mark = to_utc(cursor.mark) if cursor.resume and cursor.mark else listed.newest
     watermark = to_utc(cursor.watermark) if cursor.watermark else None
     resume: str | None = None
     if scan.stopped_by is None:  # the pass ended: the next one starts from its first tick
@@ -225,9 +260,14 @@ def _next_cursor(
         mark = None
         if cursor.resume is None:
             # every open run was asked for by name in this one tick: one not listed is deleted
-            open_runs = {k: v for k, v in open_runs.items() if k in listed}
+            open_runs = {k: v for k, v in open_runs.items() if k in listed.ids}
     else:
-        resume = reached or cursor.resume
+        resume = listed.reached or cursor.resume
+        if mark is not None:
+            # the pass ends with the watermark at ``mark``: the next one lists nothing older
+            # than its lookback, and this one lists again only the second it stopped in
+            floor = wandb_time(mark - _delta(lookback_s))
+            seen = {k: v for k, v in seen.items() if v[1] >= floor or k in listed.boundary}
     if watermark is not None:
         floor = wandb_time(watermark - _delta(lookback_s))
         # runs older than the lookback window are not listed again unless their heartbeat moves
@@ -318,6 +358,7 @@ def build_wandb_run_sensor(
                 max_changes=max_runs_per_tick,
                 deadline=deadline,
                 clock=clock,
+                pass_mark=lambda: newest_heartbeat(client, p.path),
             )
         # the key order is needed only to batch changes (a quiet tick reads nothing more)
         existing = (

@@ -182,7 +182,7 @@ def test_learning_curve_plot_is_rendered_from_metadata(
     top5 = sorted(finished, key=lambda r: -demo_summary(r)["val_acc"])[:5]
     dialog = _text(page)
     for run in top5:
-        assert f"{run.run_id} (" in dialog, run.run_id
+        assert f"{run.run_id}: final val_acc = " in dialog, run.run_id
     _shot(page, artifacts_dir, "learning_curves_plot")
 
 
