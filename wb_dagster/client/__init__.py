@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from wb_dagster.client.api import WandbClient
+from wb_dagster.client.artifacts import Artifact, ArtifactFile, Artifacts
 from wb_dagster.client.changes import Change, RunUpdate
 from wb_dagster.client.errors import AuthenticationError, CommError, NotFoundError, RateLimitError
 from wb_dagster.client.files import File, Files
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
     from wb_dagster.client.history import HistoryExport
 
 __all__ = [
+    "Artifact",
+    "ArtifactFile",
+    "Artifacts",
     "AuthenticationError",
     "Change",
     "CommError",
