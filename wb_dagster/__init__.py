@@ -54,15 +54,23 @@ _EXPORTS: dict[str, str] = {
     "WandbProjectComponent": "wb_dagster.component",
     "publish_analysis_run": "wb_dagster.analysis_runs",
     "analysis_run_id": "wb_dagster.analysis_runs",
+    "Artifact": "wb_dagster.client",
+    "WandbArtifactSpec": "wb_dagster.artifact_assets",
+    "build_wandb_artifact_asset": "wb_dagster.artifact_assets",
+    "build_wandb_artifact_sensor": "wb_dagster.artifact_sensor",
+    "publish_artifact": "wb_dagster.artifact_publish",
+    "PublishedArtifact": "wb_dagster.artifact_publish",
 }
 
 __all__ = [
+    "Artifact",
     "AuthenticationError",
     "CommError",
     "DagsterWandbTranslator",
     "File",
     "HistoryExport",
     "NotFoundError",
+    "PublishedArtifact",
     "RateLimitError",
     "Run",
     "RunSensorCursor",
@@ -72,6 +80,7 @@ __all__ = [
     "Summary",
     "Sweep",
     "SweepBestModelConfig",
+    "WandbArtifactSpec",
     "WandbAssetProps",
     "WandbClient",
     "WandbParquetIOManager",
@@ -79,6 +88,8 @@ __all__ = [
     "WandbProjectComponent",
     "WandbResource",
     "analysis_run_id",
+    "build_wandb_artifact_asset",
+    "build_wandb_artifact_sensor",
     "build_wandb_defs",
     "build_wandb_run_assets",
     "build_wandb_run_sensor",
@@ -88,10 +99,14 @@ __all__ = [
     "build_wandb_sweep_sensor",
     "histogram",
     "publish_analysis_run",
+    "publish_artifact",
 ]
 
 if TYPE_CHECKING:
     from wb_dagster.analysis_runs import analysis_run_id, publish_analysis_run
+    from wb_dagster.artifact_assets import WandbArtifactSpec, build_wandb_artifact_asset
+    from wb_dagster.artifact_publish import PublishedArtifact, publish_artifact
+    from wb_dagster.artifact_sensor import build_wandb_artifact_sensor
     from wb_dagster.assets import (
         RunsRefreshConfig,
         SweepBestModelConfig,
@@ -100,6 +115,7 @@ if TYPE_CHECKING:
         build_wandb_sweep_best_model_asset,
     )
     from wb_dagster.client import (
+        Artifact,
         AuthenticationError,
         CommError,
         File,

@@ -415,11 +415,14 @@ class WandbClient:
             raise ValueError(f"artifact {name!r} has type {art.type!r}, not {type!r}")
         return art
 
-    def artifacts(self, type_name: str, name: str, per_page: int = 100) -> Artifacts:
+    def artifacts(
+        self, type_name: str, name: str, per_page: int = 100, *, files_per_version: int = 100
+    ) -> Artifacts:
         """The versions of collection ``entity/project/collection`` (newest first), paged
-        lazily, each with its file list: N versions cost about ``N / per_page`` requests."""
+        lazily, each with its first ``files_per_version`` files (0: none, for a cheap
+        listing): N versions cost about ``N / per_page`` requests."""
         entity, project, collection = self._collection_parts(name)
-        return Artifacts(self, entity, project, type_name, collection, per_page)
+        return Artifacts(self, entity, project, type_name, collection, per_page, files_per_version)
 
     def _collection_parts(self, name: str) -> tuple[str, str, str]:
         parts = name.strip().strip("/").split("/")

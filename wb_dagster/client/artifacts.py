@@ -189,7 +189,7 @@ def _files_from(conn: dict[str, Any] | None) -> tuple[list[ArtifactFile], str | 
         if n
     ]
     info = conn.get("pageInfo") or {}
-    return files, info.get("endCursor"), bool(info.get("hasNextPage")) and bool(files)
+    return files, info.get("endCursor"), bool(info.get("hasNextPage"))
 
 
 class Artifact:
@@ -286,7 +286,8 @@ class Artifact:
             )
             more, cursor, has_more = _files_from((data.get("artifact") or {}).get("files"))
             self._files.extend(more)
-            self._files_cursor, self._files_more = cursor, has_more
+            # an empty page ends the listing whatever it claims (no endless loop)
+            self._files_cursor, self._files_more = cursor, has_more and bool(more)
         return list(self._files)
 
     def download(self, root: str | os.PathLike[str] | None = None) -> str:
@@ -384,13 +385,14 @@ class Artifacts(LazyPages[Artifact]):
 
     def __init__(
         self, client: WandbClient, entity: str, project: str, type_name: str, collection: str,
-        per_page: int = 100,
+        per_page: int = 100, files_per_version: int = FILES_INLINE,
     ) -> None:  # fmt: skip
         super().__init__()
         self.client = client
         self.entity, self.project = entity, project
         self.type_name, self.collection = type_name, collection
         self.per_page = per_page
+        self.files_per_version = files_per_version
 
     def _load_page(self) -> None:
         where = f"{self.entity}/{self.project}/{self.collection} (type {self.type_name!r})"
@@ -403,7 +405,7 @@ class Artifacts(LazyPages[Artifact]):
                 "collection": self.collection,
                 "cursor": self._cursor,
                 "perPage": self.per_page,
-                "filesFirst": FILES_INLINE,
+                "filesFirst": self.files_per_version,
             },
             what=f"listing artifact versions of {where}",
         )
