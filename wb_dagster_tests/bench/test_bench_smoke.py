@@ -73,8 +73,10 @@ def test_artifact_download_bench_runs_and_both_sides_write_the_same_bytes():
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "results equal across sides: yes" in proc.stdout
-    lines = {line.split()[0]: line.split() for line in proc.stdout.splitlines() if line}
+    rows = [line.split() for line in proc.stdout.splitlines()]
+    lines = {r[0]: r for r in rows if len(r) == 7 and r[0] in ("versions", "files")}
     # workload, artifacts, sdk s, ours s, speed-up, sdk req/art, ours req/art
     assert lines["versions"][1] == "4" and lines["files"][1] == "1"
     # ours: one GET per file plus the listing (one request for all 4 versions)
     assert float(lines["versions"][6]) == 1.25 and float(lines["files"][6]) == 7.0
+    assert "files floor (bare GETs, 32 threads)" in proc.stdout
