@@ -25,7 +25,7 @@ from itertools import islice
 import dagster as dg
 
 from wb_dagster.artifact_assets import WandbArtifactSpec
-from wb_dagster.batches import batch_request, plan_batches
+from wb_dagster.batches import RANGE_END_TAG, RANGE_START_TAG, batch_run_key, plan_batches
 from wb_dagster.client import Artifact
 from wb_dagster.resource import resource_from
 from wb_dagster.sensors import tick_retry_s
@@ -119,9 +119,23 @@ def build_wandb_artifact_sensor(
         run_keys = {v: f"{v}:{current[v]}" for v in ordered}
         batches = plan_batches(ordered, existing=existing, max_batch=batch_size)
         return dg.SensorResult(
-            run_requests=[batch_request(b, run_keys=run_keys, job_name=job.name) for b in batches],
+            run_requests=[_request(b, run_keys, job.name) for b in batches],
             dynamic_partitions_requests=[spec.partitions.build_add_request(new)] if new else [],
             cursor=json.dumps({**seen, **current}, sort_keys=True),
         )
 
     return _artifact_sensor
+
+
+def _request(batch: list[str], run_keys: dict[str, str], job_name: str) -> dg.RunRequest:
+    """One run for a stretch of adjacent versions (a partition key range when several)."""
+    tags = {"wandb/artifact_versions": str(len(batch))}
+    if len(batch) == 1:
+        return dg.RunRequest(
+            run_key=run_keys[batch[0]], partition_key=batch[0], job_name=job_name, tags=tags
+        )
+    return dg.RunRequest(
+        run_key=batch_run_key(run_keys[v] for v in batch),
+        job_name=job_name,
+        tags={**tags, RANGE_START_TAG: batch[0], RANGE_END_TAG: batch[-1]},
+    )
