@@ -19,6 +19,8 @@ from wb_dagster.testing.artifact_store import ArtifactError
 from wb_dagster.testing.routes_graphql import json_response
 from wb_dagster.testing.server_state import ServerState
 
+_SMALL = 256 * 1024
+
 
 def _b64(hexed: str) -> str | None:
     try:
@@ -35,25 +37,28 @@ def _error(message: str, status: int) -> Response:
 def artifact_routes(state: ServerState) -> list[Route]:
     store = state.backend.artifacts
 
-    def _blob(hexed: str) -> Response:
+    def _blob(request: Request, hexed: str) -> Response:
         md5 = _b64(hexed)
         if md5 is None or not store.has_blob(md5):
             return _error(f"artifact file {hexed!r} not found", 404)
-        return FileResponse(
-            store.blob_path(md5),
-            media_type="application/octet-stream",
-            headers={"Content-MD5": md5, "ETag": f'"{hexed}"'},
-        )
+        path = store.blob_path(md5)
+        headers = {"Content-MD5": md5, "ETag": f'"{hexed}"'}
+        if "range" not in request.headers and path.stat().st_size <= _SMALL:
+            # one read, no thread hops: small files are most of a many-file artifact's cost
+            return Response(
+                path.read_bytes(), media_type="application/octet-stream", headers=headers
+            )
+        return FileResponse(path, media_type="application/octet-stream", headers=headers)
 
     async def download(request: Request) -> Response:
-        return _blob(request.path_params["hex"])
+        return _blob(request, request.path_params["hex"])
 
     async def download_v1(request: Request) -> Response:
-        return _blob(request.path_params["hex"])
+        return _blob(request, request.path_params["hex"])
 
     async def download_v2(request: Request) -> Response:
         parts = request.path_params["rest"].split("/")
-        return _blob(parts[-2] if len(parts) >= 2 else "")
+        return _blob(request, parts[-2] if len(parts) >= 2 else "")
 
     async def upload(request: Request) -> Response:
         md5 = _b64(request.path_params["hex"])
