@@ -144,6 +144,10 @@ def create_artifact_files(source: Any, info: Any, input: dict[str, Any]) -> Any:
 def create_artifact_manifest(source: Any, info: Any, input: dict[str, Any]) -> Any:
     ctx = _ctx(info)
     art = _artifact(ctx, input["artifactID"])
+    base = input.get("baseArtifactID")
+    ctx.backend.artifacts.expect_manifest(
+        int(art["pk"]), input.get("type") or "FULL", artifact_pk(base) if base else None
+    )
     return {"artifactManifest": manifest_node(ctx, int(art["pk"]), upload=True)}
 
 

@@ -495,6 +495,11 @@ class ArtifactStore:
     def manifest_path(self, artifact_pk: int) -> Path:
         return self.manifest_dir / f"{artifact_pk}.json"
 
+    def expect_manifest(self, artifact_pk: int, kind: str, base_pk: int | None) -> None:
+        """Note how the coming manifest upload reads: ``FULL``, or ``INCREMENTAL`` / ``PATCH``
+        (only the changes, applied to the base version's manifest)."""
+        self.store.set_setting(f"artifact-manifest:{artifact_pk}", json.dumps([kind, base_pk]))
+
     def put_manifest(self, artifact_pk: int, data: bytes) -> None:
         try:
             parsed = json.loads(data)
@@ -502,6 +507,18 @@ class ArtifactStore:
             raise ArtifactError(f"the artifact manifest is not JSON: {exc}") from exc
         if not isinstance(parsed, dict) or not isinstance(parsed.get("contents", {}), dict):
             raise ArtifactError('the artifact manifest must be an object with "contents"')
+        kind, base_pk = json.loads(
+            self.store.get_setting(f"artifact-manifest:{artifact_pk}") or '["FULL", null]'
+        )
+        if kind != "FULL" and base_pk is not None:
+            contents = dict(self.manifest(int(base_pk)).get("contents") or {})
+            for path, entry in parsed["contents"].items():
+                # a patch removes a file with an entry without digest
+                if isinstance(entry, dict) and entry.get("digest"):
+                    contents[path] = entry
+                else:
+                    contents.pop(path, None)
+            data = json.dumps({**parsed, "contents": contents}).encode()
         self._atomic_write(self.manifest_path(artifact_pk), data)
 
     def manifest(self, artifact_pk: int) -> dict[str, Any]:

@@ -4,10 +4,11 @@ The SDK (in a subprocess, as a user's training script) logs, in a ``producer`` r
 ``data-set`` v0 (``a.txt``, nested ``sub/b.bin``, metadata, alias ``best``), v1 (``a.txt``
 changed, ``best`` moves to it), then the v1 contents again (W&B's dedup: no new version);
 ``wandb.log_model`` of ``my-model`` (alias ``prod``); ``run.link_model`` into the legacy model
-registry as ``reg-model``; ``scratch`` v0 and v1 (for the alias / deletion tests). A
-``consumer`` run uses ``data-set:v0`` and ``my-model:latest`` and links the model into the
-registry collection ``wandb-registry-model/prod-models`` with alias ``staging``. The expected
-values below are the script's inputs, never what the server answers.
+registry as ``reg-model``; ``scratch`` v0 and v1 (for the alias / deletion tests);
+``inc-set`` v0 (``a.txt``) and an incremental v1 adding ``b.txt``. A ``consumer`` run uses
+``data-set:v0`` and ``my-model:latest`` and links the model into the registry collection
+``wandb-registry-model/prod-models`` with alias ``staging``. The expected values below are
+the script's inputs, never what the server answers.
 """
 
 from __future__ import annotations
@@ -62,6 +63,16 @@ SCRIPT = textwrap.dedent(
         art.add_file(f"s{i}/s.txt")
         run.log_artifact(art)
         art.wait()
+    # incremental: the new version is v0's files plus the added one
+    write("inc", {"a.txt": b"first".hex(), "b.txt": b"second".hex()})
+    base = wandb.Artifact("inc-set", type="dataset")
+    base.add_file("inc/a.txt")
+    run.log_artifact(base)
+    base.wait()
+    more = wandb.Artifact("inc-set", type="dataset", incremental=True)
+    more.add_file("inc/b.txt")
+    run.log_artifact(more)
+    more.wait()
     run.finish()
 
     run = wandb.init(project="arts", entity=spec["entity"], name="consumer")

@@ -55,8 +55,21 @@ def test_download_gives_the_logged_bytes_and_md5s(
 
 def test_an_unchanged_file_is_uploaded_once(logged: LoggedArtifacts) -> None:
     distinct = {*DATA_V0.values(), *DATA_V1.values(), *MODEL.values(), b"scratch 0", b"scratch 1"}
+    distinct |= {b"first", b"second"}  # inc-set
     # v1's sub/b.bin, the repeated v1 and link_model's second copy of the model upload nothing
-    assert logged.uploads == len(distinct) == 6
+    assert logged.uploads == len(distinct) == 8
+
+
+def test_an_incremental_version_adds_to_the_previous_one(
+    logged: LoggedArtifacts, sdk_env: Any, tmp_path: Path
+) -> None:
+    api = make_sdk_api(logged.server)
+    latest = api.artifact(f"{logged.entity}/arts/inc-set:latest")
+    assert latest.version == "v1"
+    assert _tree(Path(latest.download(root=str(tmp_path / "inc")))) == {
+        "a.txt": b"first",
+        "b.txt": b"second",
+    }
 
 
 def test_uses_and_outputs_of_runs(logged: LoggedArtifacts, sdk_env: Any) -> None:
