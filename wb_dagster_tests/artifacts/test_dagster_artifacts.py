@@ -65,7 +65,7 @@ def test_versions_as_partitions_store_the_files_and_w_and_b_metadata(
         assert meta["wandb/metadata"] == sdk.metadata
         assert checks[version].passed and checks[version].metadata["files"].value == len(files)
         # the W&B digest is the version's data version (staleness follows W&B)
-        assert mats[version].tags["dagster/data_version"] == sdk.digest
+        assert (mats[version].tags or {})["dagster/data_version"] == sdk.digest
 
 
 def test_an_alias_tracking_asset_holds_the_version_the_alias_points_at(
