@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
+from importlib import resources
 from typing import Any
 
 from graphql import GraphQLError, GraphQLObjectType, GraphQLSchema
@@ -168,6 +169,15 @@ _FIELDS: dict[str, dict[str, Callable[..., Any]]] = {
     },
     "Mutation": MUTATIONS,
 }
+
+
+def artifact_sdl() -> str:
+    """The artifact part of the schema (``schema_artifacts.graphql``: ``extend type`` blocks
+    and the artifact types), appended to the base schema's SDL."""
+    return (
+        "\n"
+        + resources.files("wb_dagster.testing").joinpath("schema_artifacts.graphql").read_text()
+    )
 
 
 def install_artifact_resolvers(schema: GraphQLSchema) -> None:
