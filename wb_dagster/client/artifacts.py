@@ -27,7 +27,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -38,6 +38,7 @@ from wb_dagster.client.paging import LazyPages
 
 if TYPE_CHECKING:
     from wb_dagster.client.api import WandbClient
+    from wb_dagster.client.runs import Run
 
 FILES_INLINE = 100  # files asked for with each version (more are paged in on demand)
 
@@ -271,6 +272,11 @@ class Artifact:
             return None
         project = run.get("project") or {}
         return f"{(project.get('entity') or {}).get('name')}/{project.get('name')}/{run['name']}"
+
+    def logged_by(self) -> Run | None:
+        """The run that logged this version (as ``wandb``'s ``Artifact.logged_by()``)."""
+        path = self.logged_by_path
+        return None if path is None else self.client.run(path)
 
     def __repr__(self) -> str:
         return f"<Artifact {self.qualified_name} ({self.type})>"
@@ -507,9 +513,3 @@ class RunArtifactsMixin:
     def used_artifacts(self, per_page: int = 100) -> RunArtifacts:
         """The artifact versions this run used as inputs."""
         return RunArtifacts(self.client, self.entity, self.project, self.id, False, per_page)
-
-
-def iter_versions(artifacts: Iterable[Artifact]) -> Iterator[tuple[str, Artifact]]:
-    """``(version, artifact)`` pairs (handy for partition keys)."""
-    for art in artifacts:
-        yield art.version, art

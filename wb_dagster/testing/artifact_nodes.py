@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from graphql import GraphQLError
 
-from wb_dagster.testing.artifact_store import ArtifactStore, hex_md5
+from wb_dagster.testing.artifact_store import hex_md5
 from wb_dagster.testing.backend import Backend
 from wb_dagster.testing.files import guess_mimetype
 from wb_dagster.testing.storage_ids import BadIdError, decode_id, encode_id
@@ -407,10 +407,6 @@ def parse_artifact_name(name: str) -> tuple[str, str]:
     if not collection:
         raise GraphQLError(f"artifact name {name!r} has no collection; use 'name:alias'")
     return collection, alias or "latest"
-
-
-def store_of(ctx: RequestContext) -> ArtifactStore:
-    return ctx.backend.artifacts
 
 
 def metadata_json(value: Any) -> str | None:

@@ -47,6 +47,8 @@ def test_listing_and_lookups_match_the_sdk(logged: LoggedArtifacts, sdk_env: Any
     assert client.artifact(f"{collection}:best").logged_by_path == (
         f"{logged.entity}/arts/{logged.producer}"
     )
+    producer = client.artifact(f"{collection}:best").logged_by()
+    assert producer is not None and producer.id == api.artifact(f"{collection}:best").logged_by().id
 
 
 def test_run_artifacts_and_registry_links_match_the_sdk(
