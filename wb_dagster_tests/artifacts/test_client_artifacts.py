@@ -124,3 +124,14 @@ def test_unknown_names_get_clear_errors(logged: LoggedArtifacts) -> None:
         list(client.artifacts("dataset", f"{logged.entity}/arts/nope"))
     with pytest.raises(ValueError, match="expected 'entity/project/collection:alias'"):
         client.artifact("a/b/c/d:v0")
+
+
+def test_transient_storage_errors_are_retried(logged: LoggedArtifacts, tmp_path: Path) -> None:
+    client = _client(logged, backoff_factor=0.01)
+    art = client.artifact(f"{logged.entity}/arts/data-set:v0")
+    logged.server.add_faults([{"match": "GET /_artifact_files/.*", "status": 503, "count": 2}])
+    try:
+        root = art.download(tmp_path / "dl")
+    finally:
+        logged.server.clear_faults()
+    assert _tree(Path(root)) == DATA_V0
