@@ -56,15 +56,23 @@ _EXPORTS: dict[str, str] = {
     "read_run_tables": "wb_dagster.table_export",
     "publish_analysis_run": "wb_dagster.analysis_runs",
     "analysis_run_id": "wb_dagster.analysis_runs",
+    "Artifact": "wb_dagster.client",
+    "WandbArtifactSpec": "wb_dagster.artifact_assets",
+    "build_wandb_artifact_asset": "wb_dagster.artifact_assets",
+    "build_wandb_artifact_sensor": "wb_dagster.artifact_sensor",
+    "publish_artifact": "wb_dagster.artifact_publish",
+    "PublishedArtifact": "wb_dagster.artifact_publish",
 }
 
 __all__ = [
+    "Artifact",
     "AuthenticationError",
     "CommError",
     "DagsterWandbTranslator",
     "File",
     "HistoryExport",
     "NotFoundError",
+    "PublishedArtifact",
     "RateLimitError",
     "Run",
     "RunSensorCursor",
@@ -74,6 +82,7 @@ __all__ = [
     "Summary",
     "Sweep",
     "SweepBestModelConfig",
+    "WandbArtifactSpec",
     "WandbAssetProps",
     "WandbClient",
     "WandbEntityComponent",
@@ -82,6 +91,8 @@ __all__ = [
     "WandbProjectComponent",
     "WandbResource",
     "analysis_run_id",
+    "build_wandb_artifact_asset",
+    "build_wandb_artifact_sensor",
     "build_wandb_defs",
     "build_wandb_run_assets",
     "build_wandb_run_sensor",
@@ -91,11 +102,15 @@ __all__ = [
     "build_wandb_sweep_sensor",
     "histogram",
     "publish_analysis_run",
+    "publish_artifact",
     "read_run_tables",
 ]
 
 if TYPE_CHECKING:
     from wb_dagster.analysis_runs import analysis_run_id, publish_analysis_run
+    from wb_dagster.artifact_assets import WandbArtifactSpec, build_wandb_artifact_asset
+    from wb_dagster.artifact_publish import PublishedArtifact, publish_artifact
+    from wb_dagster.artifact_sensor import build_wandb_artifact_sensor
     from wb_dagster.assets import (
         RunsRefreshConfig,
         SweepBestModelConfig,
@@ -104,6 +119,7 @@ if TYPE_CHECKING:
         build_wandb_sweep_best_model_asset,
     )
     from wb_dagster.client import (
+        Artifact,
         AuthenticationError,
         CommError,
         File,

@@ -3,7 +3,8 @@
 * ``runs`` (unpartitioned): one row per run, refreshed incrementally; stored by the IO manager.
 * ``run_history`` + ``run_system_metrics`` (one multi-asset, dynamic partitions = run ids):
   streamed straight into the storage root (bounded memory, atomic), no value in memory.
-* ``sweep_best_model`` (dynamic partitions = sweep ids): files of the best finished run.
+* ``sweep_best_model`` (dynamic partitions = sweep ids): files of the best finished run (or,
+  when none matches, the files of the model artifact it logged).
 
 All of them depend on the external ``project`` spec, never on each other, and carry no
 automation condition: per-run work is launched by the run sensor (see ``sensors.py``).
@@ -26,6 +27,7 @@ import dagster as dg
 import pyarrow as pa
 from pydantic import Field
 
+from wb_dagster.artifact_assets import logged_model, store_artifact_files
 from wb_dagster.batches import DEFAULT_BATCH_SIZE
 from wb_dagster.checks import (
     BEST_MODEL_MD5_CHECK,
@@ -446,13 +448,21 @@ def build_wandb_sweep_best_model_asset(
             )
         pattern = config.file_pattern if config.file_pattern is not None else file_pattern
         files = [f for f in best.files() if fnmatch.fnmatch(f.name, pattern)]
-        if not files:
+        # no matching run file: the model artifact the best run logged, if any
+        model = None if files else logged_model(best)
+        if not files and model is None:
             raise dg.Failure(
                 f"Best run {best.id} of sweep {sweep_id} has no file matching {pattern!r}; "
-                "set file_pattern in the run config of sweep_best_model."
+                "set file_pattern in the run config of sweep_best_model (the run logged no "
+                "model artifact to fall back to either)."
             )
         target = storage.path_for(key, sweep_id, instance=context.instance, extension="")
         stored: list[dict[str, Any]] = []
+        if model is not None:
+            stored = [
+                {**s, "path": str(target.joinpath(s["name"]))}
+                for s in store_artifact_files(client, model, target)
+            ]
         with local_scratch() as scratch:
             for f in files:
                 with f.download(root=str(scratch), replace=True) as handle:
@@ -490,6 +500,8 @@ def build_wandb_sweep_best_model_asset(
             meta["value"] = dg.MetadataValue.float(float(value))
         if getattr(best, "url", None):
             meta["wandb/run_url"] = dg.MetadataValue.url(best.url)
+        if model is not None:
+            meta["wandb/artifact"] = model.qualified_name
         bad = [s["name"] for s in stored if not s["ok"]]
         return dg.MaterializeResult(
             asset_key=key,

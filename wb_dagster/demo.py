@@ -42,6 +42,7 @@ import dagster as dg
 
 from wb_dagster.dagster_process import DagsterProcess, prepare_home, wait_until
 from wb_dagster.demo_definitions import DEFAULT_INTERVAL_S, DEMO_KEY_ENV, ENV_PREFIX, demo_env
+from wb_dagster.demo_models import stored_models
 from wb_dagster.project import WandbProjectAssetsSpec
 from wb_dagster.runs_table import TERMINAL_STATES
 from wb_dagster.sensors import FINISHED_SWEEP_STATES
@@ -687,6 +688,7 @@ def _run(demo: Demo, running_run: str, keep_ui: bool) -> int:
     if not snap.failed:  # a failed run stops the story: the summary shows it
         goal, snap = new_runs(demo, state, running_run)
         ended += len(goal.runs)
+        stored_models(demo.say, demo.client, demo.dagster.instance, *demo.path.split("/"))
     launched = summary(demo, ended, keep_ui)
     if keep_ui:
         serve_until_interrupted(demo)

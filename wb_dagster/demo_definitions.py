@@ -19,7 +19,10 @@ from collections.abc import Mapping
 
 import dagster as dg
 
+from wb_dagster.artifact_assets import WandbArtifactSpec, build_wandb_artifact_asset
+from wb_dagster.artifact_sensor import build_wandb_artifact_sensor
 from wb_dagster.defs import build_wandb_defs
+from wb_dagster.demo_training import MODEL_ARTIFACT
 
 DEMO_KEY_ENV = "WB_DAGSTER_DEMO_API_KEY"
 ENV_PREFIX = "WB_DAGSTER_DEMO_"
@@ -62,16 +65,36 @@ def _setting(env: Mapping[str, str], name: str) -> str:
     return value
 
 
+def model_artifact_spec(entity: str, project: str) -> WandbArtifactSpec:
+    """The collection the demo's training runs log their models to (one partition a version).
+
+    >>> model_artifact_spec("wb-demo", "cifar").key.to_user_string()
+    'wandb/wb-demo/cifar/artifacts/mlp-model'
+    """
+    return WandbArtifactSpec.build(f"{entity}/{project}/{MODEL_ARTIFACT}", type="model")
+
+
 def demo_defs(env: Mapping[str, str]) -> dg.Definitions:
-    """The demo's definitions: every asset, both sensors RUNNING on a short interval.
+    """The demo's definitions: every asset, the sensors RUNNING on a short interval.
 
     Example:
         >>> d = demo_defs(demo_env(entity="wb-demo", project="cifar", base_url="u", storage="s"))
-        >>> sorted((s.name, s.minimum_interval_seconds) for s in d.sensors)[1]
+        >>> sorted((s.name, s.minimum_interval_seconds) for s in d.sensors)[2]
         ('wandb_wb_demo__cifar__sweep_sensor', 5)
     """
     interval = int(_setting(env, "INTERVAL"))
-    return build_wandb_defs(
+    model = model_artifact_spec(_setting(env, "ENTITY"), _setting(env, "PROJECT"))
+    models = dg.Definitions(
+        assets=[build_wandb_artifact_asset(model)],
+        sensors=[
+            build_wandb_artifact_sensor(
+                model,
+                minimum_interval_seconds=interval,
+                default_status=dg.DefaultSensorStatus.RUNNING,
+            )
+        ],
+    )
+    project = build_wandb_defs(
         entity=_setting(env, "ENTITY"),
         project=_setting(env, "PROJECT"),
         api_key=dg.EnvVar(DEMO_KEY_ENV),
@@ -82,6 +105,7 @@ def demo_defs(env: Mapping[str, str]) -> dg.Definitions:
         sweep_sensor_interval_seconds=interval,
         batch_size=int(_setting(env, "BATCH_SIZE")),
     )
+    return dg.Definitions.merge(project, models)
 
 
 @dg.definitions

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 MODEL_FILE = "model-best.h5"
+MODEL_ARTIFACT = "mlp-model"  # the demo's training runs log their best model as its versions
 N_CLASSES = 10
 IMAGE_SHAPE = (3, 8, 8)
 DEMO_PROJECT = "cifar"
@@ -264,8 +265,12 @@ def log_training_run(
     epoch_sleep: float = 0.0,
     ledger_path: Path | None = None,
     ready_path: Path | None = None,
+    log_model: bool = False,
 ) -> Ledger:
-    """Train once and log it with ``wandb.init`` (online or offline); returns what was logged."""
+    """Train once and log it with ``wandb.init`` (online or offline); returns what was logged.
+
+    ``log_model``: also log the best model as the next version of the ``mlp-model`` artifact
+    (``wandb.log_model``)."""
     wandb = _import_wandb()
     run = wandb.init(
         project=project,
@@ -310,6 +315,8 @@ def log_training_run(
 
     train(config, log, on_epoch_end)
     run.save(str(Path(run.dir) / MODEL_FILE), base_path=run.dir, policy="end")
+    if log_model:
+        run.log_model(path=str(Path(run.dir) / MODEL_FILE), name=MODEL_ARTIFACT)
     run.finish(exit_code=exit_code)
     ledger.exit_code = exit_code
     if ledger_path is not None:
@@ -488,6 +495,7 @@ def _populate(args: argparse.Namespace) -> None:
             entity=args.entity,
             tags=["demo", "baseline"] if i == 0 else ["demo"],
             group="baselines",
+            log_model=True,
         )
         ledger.write(ledger_dir / f"{ledger.run_id}.json")
         run_ids.append(ledger.run_id)

@@ -95,7 +95,18 @@ def project_name(entity: str, project: str) -> str:
         >>> project_name("team", "my runs")
         'team__my_runs__h95f8d2d6'
     """
-    if _PLAIN.fullmatch(entity) and _PLAIN.fullmatch(project):
-        return f"{entity.replace('-', '_')}__{project.replace('-', '_')}"
-    digest = hashlib.sha256(f"{entity}/{project}".encode()).hexdigest()[:_HASH_DIGITS]
-    return f"{_reduced(entity)}__{_reduced(project)}__h{digest}"
+    return definition_name(entity, project)
+
+
+def definition_name(*names: str) -> str:
+    """W&B names (entity, project, then e.g. an artifact collection) as one definition-name
+    fragment, by the rule of :func:`project_name`.
+
+    Example:
+        >>> definition_name("wb-demo", "cifar", "cifar-model")
+        'wb_demo__cifar__cifar_model'
+    """
+    if all(_PLAIN.fullmatch(n) for n in names):
+        return "__".join(n.replace("-", "_") for n in names)
+    digest = hashlib.sha256("/".join(names).encode()).hexdigest()[:_HASH_DIGITS]
+    return "__".join(_reduced(n) for n in names) + f"__h{digest}"

@@ -47,7 +47,7 @@ def read_run_tables(directory: UPath | str) -> dict[str, pa.Table]:
 
     Example (a downstream asset receives the partition's directory as a ``UPath``)::
 
-        @dg.asset(ins={"tables": dg.AssetIn(["wandb", "cifar", "run_tables"])},
+        @dg.asset(ins={"tables": dg.AssetIn(["wandb", "wb-demo", "cifar", "run_tables"])},
                   partitions_def=runs_partitions)
         def predictions(tables: UPath) -> None:
             preds = read_run_tables(tables)["preds"].to_pandas()

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from wb_dagster.client.api import WandbClient
+from wb_dagster.client.artifacts import Artifact, ArtifactFile, Artifacts
 from wb_dagster.client.changes import Change, RunUpdate
 from wb_dagster.client.console_logs import ConsoleLogLine, ConsoleLogs
 from wb_dagster.client.errors import AuthenticationError, CommError, NotFoundError, RateLimitError
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     from wb_dagster.client.history import HistoryExport
 
 __all__ = [
+    "Artifact",
+    "ArtifactFile",
+    "Artifacts",
     "AuthenticationError",
     "Change",
     "CommError",

@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from wb_dagster.client import queries
+from wb_dagster.client.artifacts import Artifact, Artifacts, download_all, fetch_artifact
 from wb_dagster.client.errors import AuthenticationError, CommError, NotFoundError
 from wb_dagster.client.paths import (
     DEFAULT_BASE_URL,
@@ -425,6 +426,48 @@ class WandbClient:
         """
         entity, project = self._project_parts(path, "sweeps")
         return list_sweeps(self, entity, project, per_page, filters)
+
+    # -- artifacts -----------------------------------------------------------------------------
+
+    def artifact(self, name: str, type: str | None = None) -> Artifact:
+        """One artifact version: ``entity/project/collection:alias`` (``vN``, an alias, or
+        nothing for ``latest``); a registry link via its registry project. ``type`` checks it.
+
+        Example (``client`` connected to the local server with the demo seed):
+            >>> client.artifact("wb-demo/cifar/no-such-model:v0")
+            Traceback (most recent call last):
+            ...
+            wb_dagster.client.errors.NotFoundError: Could not find artifact wb-demo/cifar/...
+        """
+        art = fetch_artifact(self, name)
+        if type is not None and art.type != type:
+            raise ValueError(f"artifact {name!r} has type {art.type!r}, not {type!r}")
+        return art
+
+    def artifacts(
+        self, type_name: str, name: str, per_page: int = 100, *, files_per_version: int = 100
+    ) -> Artifacts:
+        """The versions of collection ``entity/project/collection`` (newest first), paged
+        lazily, each with its first ``files_per_version`` files (0: none, for a cheap
+        listing): N versions cost about ``N / per_page`` requests."""
+        entity, project, collection = self._collection_parts(name)
+        return Artifacts(self, entity, project, type_name, collection, per_page, files_per_version)
+
+    def _collection_parts(self, name: str) -> tuple[str, str, str]:
+        parts = name.strip().strip("/").split("/")
+        if len(parts) == 3:
+            return parts[0], parts[1], parts[2]
+        if len(parts) == 2 and self.entity:
+            return self.entity, parts[0], parts[1]
+        if len(parts) == 1 and self._project and self.entity:
+            return self.entity, self._project, parts[0]
+        raise ValueError(f"artifact collection {name!r}: expected 'entity/project/collection'")
+
+    def download_artifacts(self, jobs: list[tuple[Artifact, str]]) -> int:
+        """Download many versions, each into its own root, through one pool of
+        ``max_concurrency`` workers; returns how many files were fetched (not already there).
+        """
+        return download_all(jobs, self.max_concurrency)
 
 
 __all__ = ["WandbClient"]

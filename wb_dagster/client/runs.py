@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from wb_dagster.client import queries
+from wb_dagster.client.artifacts import RunArtifactsMixin
 from wb_dagster.client.changes import Change, RunUpdate, diff
 from wb_dagster.client.encoding import dumps, encode_value, last_step, loads_object
 from wb_dagster.client.errors import CommError, NotFoundError
@@ -81,7 +82,7 @@ def unexpected_shape(client: WandbClient, what: str, detail: str) -> CommError:
     )
 
 
-class Run:
+class Run(RunArtifactsMixin):
     """One W&B run, with the attributes of ``wandb.Api().run()`` (see the module docstring).
 
     Example (``client`` connected to the local server with the demo seed):

@@ -38,6 +38,7 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wb_dagster.testing.graphql_api import operation_name_of
+from wb_dagster.testing.routes_artifacts import artifact_routes
 from wb_dagster.testing.routes_control import control_routes
 from wb_dagster.testing.routes_file_stream import file_stream_routes
 from wb_dagster.testing.routes_files import file_routes
@@ -240,6 +241,7 @@ def build_app(state: ServerState) -> ASGIApp:
         *graphql_routes(state),
         *file_stream_routes(state),
         *file_routes(state),
+        *artifact_routes(state),
         *otel_routes(),
         *control_routes(state),
     ]

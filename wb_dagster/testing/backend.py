@@ -14,6 +14,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wb_dagster.testing.artifact_store import ArtifactStore
 from wb_dagster.testing.console_logs import ConsoleLogStore
 from wb_dagster.testing.files import FileStore
 from wb_dagster.testing.history_store import HistoryStore
@@ -41,6 +42,7 @@ class Backend:
     console: ConsoleLogStore
     stops: StopFlags
     api_key: str
+    artifacts: ArtifactStore
     # which newer W&B API features the server pretends to lack (a test control)
     compat: ServerCompat = field(default_factory=ServerCompat)
 
@@ -59,6 +61,7 @@ class Backend:
             ConsoleLogStore(store, files),
             StopFlags(store),
             key,
+            ArtifactStore(store),
         )
         if store.get_setting("viewer") is None:
             backend.set_viewer(DEFAULT_USERNAME, DEFAULT_USERNAME)

@@ -39,6 +39,7 @@ from graphql import (
 from graphql.language import ast as gql_ast
 from graphql.utilities import value_from_ast_untyped
 
+from wb_dagster.testing.artifact_resolvers import artifact_sdl, install_artifact_resolvers
 from wb_dagster.testing.backend import Backend
 from wb_dagster.testing.churn import apply_churn
 from wb_dagster.testing.file_stream import events_tail, history_tail
@@ -101,8 +102,9 @@ def _configure_scalars(schema: GraphQLSchema) -> None:
 def load_schema(compat: ServerCompat = ServerCompat()) -> GraphQLSchema:  # noqa: B008
     """The server's schema (without what ``compat`` removes), built once per process."""
     sdl = resources.files("wb_dagster.testing").joinpath("schema.graphql").read_text()
-    schema = build_schema(sdl)
+    schema = build_schema(sdl + artifact_sdl())
     _configure_scalars(schema)
+    install_artifact_resolvers(schema)
     return compat.strip(schema)
 
 
@@ -579,9 +581,7 @@ def execute_request(backend: Backend, base_url: str, body: Any) -> tuple[int, di
     )
     root = mutation_root(ctx) if is_mutation else query_root(ctx)
     # every resolver is synchronous, so graphql-core returns a result, never an awaitable
-    result = execute_sync(
-        schema, document, root_value=root, variable_values=variables, operation_name=op_name
-    )
+    result = execute_sync(schema, document, root, ctx, variables, op_name)  # root, context
     reply: dict[str, Any] = {"data": result.data}
     if result.errors:
         reply = {"errors": [e.formatted for e in result.errors], "data": result.data}

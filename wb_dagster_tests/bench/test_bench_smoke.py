@@ -63,3 +63,20 @@ def test_daemon_import_bench_runs_and_every_side_stores_every_row():
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "results equal across sides: yes" in proc.stdout
     assert "Dagster runs per 1,000 W&B runs" in proc.stdout and "W10 finish" in proc.stdout
+
+
+def test_artifact_download_bench_runs_and_both_sides_write_the_same_bytes():
+    proc = subprocess.run(
+        [sys.executable, "bench/artifact_download.py", "--versions", "4", "--files", "6",
+         "--size-kb", "2", "--latency-ms", "0"],
+        cwd=REPO, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "results equal across sides: yes" in proc.stdout
+    rows = [line.split() for line in proc.stdout.splitlines()]
+    lines = {r[0]: r for r in rows if len(r) == 7 and r[0] in ("versions", "files")}
+    # workload, artifacts, sdk s, ours s, speed-up, sdk req/art, ours req/art
+    assert lines["versions"][1] == "4" and lines["files"][1] == "1"
+    # ours: one GET per file plus the listing (one request for all 4 versions)
+    assert float(lines["versions"][6]) == 1.25 and float(lines["files"][6]) == 7.0
+    assert "files floor (bare GETs, 32 threads)" in proc.stdout

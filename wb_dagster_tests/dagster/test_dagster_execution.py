@@ -1,6 +1,7 @@
 """Execution modes: the multiprocess executor (a fresh client per step process), S3 storage for
 streamed per-run files, and the demo command."""
 
+import hashlib
 import io
 import os
 import subprocess
@@ -188,6 +189,14 @@ def test_demo_runs_on_the_daemon_and_stores_exactly_the_ended_runs(tmp_path, mon
     )
     for sweep_id in (DEMO_SWEEP_ID, sdk.sweep_id):
         assert (root / "sweep_best_model" / sweep_id / "model-best.h5").exists()
+    # each training run's wandb.log_model became a version, stored by the artifact sensor
+    for i, run_id in enumerate(sdk.run_ids):
+        stored = root / "artifacts" / "mlp-model" / f"v{i}" / "model-best.h5"
+        assert (
+            hashlib.md5(stored.read_bytes()).hexdigest()
+            == sdk.ledgers[run_id].files["model-best.h5"]
+        )
+    assert "model artifact wb-demo/cifar/mlp-model: 2 versions stored" in text
     ui = next(line for line in text.splitlines() if line.strip().startswith("Dagster UI"))
     url = ui.split()[2]
     assert url.startswith("http://127.0.0.1:") and ", 0 failed" in text
