@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import get_args
 
 import dagster as dg
 
@@ -20,15 +21,7 @@ from wb_dagster.names import check_wandb_name, project_name
 from wb_dagster.partitions import runs_partitions_def, sweeps_partitions_def
 from wb_dagster.translator import AssetKind, DagsterWandbTranslator, WandbAssetProps
 
-ALL_KINDS: tuple[AssetKind, ...] = (
-    "project",
-    "runs",
-    "run_history",
-    "run_system_metrics",
-    "run_console_logs",
-    "run_tables",
-    "sweep_best_model",
-)
+ALL_KINDS: tuple[AssetKind, ...] = get_args(AssetKind)
 
 
 @dataclass(frozen=True)

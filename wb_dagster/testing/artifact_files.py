@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from wb_dagster.testing.files import spool_upload
 from wb_dagster.testing.store import Store
 
 
@@ -98,16 +99,8 @@ class ArtifactFilesMixin:
     async def put_blob_stream(self, b64_md5: str, chunks: AsyncIterator[bytes]) -> int:
         """Store an upload under its MD5, refusing bytes whose MD5 differs; returns the size."""
         dest = self.blob_path(b64_md5)
-        digest = hashlib.md5()
-        size = 0
-        fd, tmp = tempfile.mkstemp(dir=self.blob_dir, prefix=".upload-")
+        tmp, got, size = await spool_upload(chunks, self.blob_dir)
         try:
-            with os.fdopen(fd, "wb") as fh:
-                async for chunk in chunks:
-                    digest.update(chunk)
-                    size += len(chunk)
-                    fh.write(chunk)
-            got = base64.b64encode(digest.digest()).decode()
             if got != b64_md5:
                 raise ArtifactError(f"uploaded bytes have MD5 {got}, the URL names {b64_md5}")
             os.replace(tmp, dest)

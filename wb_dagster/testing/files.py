@@ -40,6 +40,24 @@ def md5_base64(data: bytes) -> str:
     return base64.b64encode(hashlib.md5(data).digest()).decode()
 
 
+async def spool_upload(chunks: AsyncIterator[bytes], directory: Path) -> tuple[Path, str, int]:
+    """Write a request body stream to a new temporary file in ``directory`` (bounded memory);
+    returns (the file, its base64 MD5, its size). The file is removed if the stream fails."""
+    digest = hashlib.md5()
+    size = 0
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".upload-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            async for chunk in chunks:
+                digest.update(chunk)
+                size += len(chunk)
+                fh.write(chunk)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return Path(tmp), base64.b64encode(digest.digest()).decode(), size
+
+
 def guess_mimetype(name: str) -> str:
     """Mimetype from the file name (``application/octet-stream`` when unknown)."""
     return mimetypes.guess_type(name)[0] or "application/octet-stream"
@@ -92,20 +110,8 @@ class FileStore:
 
     async def put_stream(self, run_pk: int, name: str, chunks: AsyncIterator[bytes]) -> FileRecord:
         """Create or replace a file from a request body stream (bounded memory)."""
-        digest = hashlib.md5()
-        size = 0
-        fd, tmp = tempfile.mkstemp(dir=self.store.blob_dir, prefix=".upload-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                async for chunk in chunks:
-                    digest.update(chunk)
-                    size += len(chunk)
-                    fh.write(chunk)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-        md5 = base64.b64encode(digest.digest()).decode()
-        return self._record(run_pk, name, size, md5, Path(tmp))
+        tmp, md5, size = await spool_upload(chunks, self.store.blob_dir)
+        return self._record(run_pk, name, size, md5, tmp)
 
     def get(self, run_pk: int, name: str) -> FileRecord | None:
         row = (
