@@ -12,4 +12,5 @@ bash scripts/install_browser.sh  # Debian's chromium for the browser test (needs
 .venv/bin/mypy
 # two workers: the suite mostly waits on the processes it starts (the SDK's wandb-core,
 # dagster dev), so two at a time halve the wall time on a 2-core machine
-.venv/bin/python -m pytest -q -p no:cacheprovider -n "${WB_TEST_WORKERS:-2}" "$@"
+# (a module stays on one worker: its fixtures, a dagster dev among them, start once)
+.venv/bin/python -m pytest -q -p no:cacheprovider -n "${WB_TEST_WORKERS:-2}" --dist loadscope "$@"

@@ -56,6 +56,7 @@ from wb_dagster.runs_table import (
     changed_run_ids,
     drop_runs,
     duplicate_ids,
+    gone_run_ids,
     merge_runs,
     newest_timestamp,
     open_run_ids,
@@ -199,6 +200,7 @@ def build_wandb_runs_asset(
             if summarize_parquet(path) is not None:
                 stored = read_table(path)
         newest = newest_timestamp(stored, "heartbeat_at") if stored is not None else None
+        deleted: list[str] = []
         if stored is None or newest is None:
             mode = "full"
             fresh = client.runs(p.path, order="+created_at").to_table()
@@ -208,11 +210,13 @@ def build_wandb_runs_asset(
             lookback = dt.timedelta(seconds=config.lookback_seconds)
             fresh, gone = _changed_runs(client, p.path, stored, newest, lookback)
             table = merge_runs(drop_runs(stored, gone), fresh)
+            deleted = gone
         dupes = duplicate_ids(table)
         states = table.column("state").to_pylist() if table.num_rows else []
         metadata: dict[str, Any] = {
             **table_metadata(table),
             "wandb/refresh_mode": mode,
+            "wandb/deleted_runs": dg.MetadataValue.json(deleted[:50]),
             "wandb/fetched_rows": dg.MetadataValue.int(fresh.num_rows),
             "wandb/finished_runs": dg.MetadataValue.int(states.count("finished")),
             "wandb/running_runs": dg.MetadataValue.int(states.count("running")),
@@ -245,22 +249,32 @@ def _changed_runs(
     client: WandbClient, path: str, stored: pa.Table, newest: dt.datetime, lookback: dt.timedelta
 ) -> tuple[pa.Table, list[str]]:
     """The runs that changed since ``stored`` was written (see :mod:`wb_dagster.runs_table`),
-    and the stored open runs W&B no longer has (the probe asked for each by name).
+    and the stored runs W&B no longer has: open ones the probe asked for by name and did not
+    get; finished ones when W&B counts fewer runs than the table would hold (then the stored
+    ids are checked by name, see :func:`~wb_dagster.runs_table.gone_run_ids`).
 
     The full read of moved runs and the probe run concurrently: one round trip of latency
-    unless the probe finds a late change, which costs one more.
+    unless the probe finds a late change or a deletion, which cost more.
     """
     open_ids = open_run_ids(stored)
     probe_filters = refresh_filters(newest - lookback, open_ids, inclusive=True)
+
+    def probe_states() -> tuple[pa.Table, int | None]:
+        runs = client.runs(path, filters=probe_filters)
+        return runs.to_state_table(), runs.project_run_count
+
     with ThreadPoolExecutor(max_workers=1) as pool:
-        probe = pool.submit(lambda: client.runs(path, filters=probe_filters).to_state_table())
+        probe = pool.submit(probe_states)
         moved = refresh_filters(newest, [])
         fresh = client.runs(path, filters=moved, order="+created_at").to_table()
-        probed = probe.result()
+        probed, project_runs = probe.result()
         changed = changed_run_ids(stored, probed)
     listed = set(fresh.column("id").to_pylist())
     gone = sorted(set(open_ids) - set(probed.column("id").to_pylist()) - listed)
-    late = sorted(set(changed) - listed)
+    kept = [i for i in stored.column("id").to_pylist() if i not in gone and i not in listed]
+    if project_runs is not None and len(kept) + len(listed) > project_runs:
+        gone = sorted({*gone, *gone_run_ids(client, path, kept)})  # runs deleted in W&B
+    late = sorted(set(changed) - listed - set(gone))
     if not late:
         return fresh, gone
     late_rows = client.runs(path, filters={"name": {"$in": late}}).to_table()

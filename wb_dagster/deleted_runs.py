@@ -14,50 +14,26 @@ whose offset pages shifted under it (wandb#12176) never deletes a live run's par
   partitions whose run W&B no longer has.
 
 Example:
-    >>> chunks(["a", "b", "c"], size=2, start=1)
-    [(1, ['b', 'c'])]
+    >>> p = WandbProjectAssetsSpec.build(entity="e", project="p")
+    >>> build_wandb_deleted_runs_sensor(p, jobs=WandbJobs.build(p)).name
+    'wandb_e__p__deleted_runs_sensor'
 """
 
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import dagster as dg
 
-from wb_dagster.client import WandbClient
 from wb_dagster.jobs import WandbJobs
 from wb_dagster.project import WandbProjectAssetsSpec
 from wb_dagster.resource import resource_from
+from wb_dagster.runs_table import chunks, gone_run_ids
 from wb_dagster.sensors import tick_retry_s
 
-CHUNK = 500
 STORED_RUNS_CHECK = "stored_runs_exist"
 MAX_LISTED = 50  # gone ids shown in metadata
-
-
-def chunks(ids: Sequence[str], size: int = CHUNK, start: int = 0) -> list[tuple[int, list[str]]]:
-    """``(offset, ids)`` slices of ``ids`` from ``start`` on, ``size`` each."""
-    return [(i, list(ids[i : i + size])) for i in range(start, len(ids), size)]
-
-
-def present_ids(client: WandbClient, project_path: str, ids: Sequence[str]) -> set[str]:
-    """Which of ``ids`` W&B still has (one names-only listing per ``CHUNK`` ids)."""
-    found: set[str] = set()
-    for _, part in chunks(ids):
-        listing = client.runs(project_path, filters={"name": {"$in": part}}, per_page=len(part))
-        found |= set(listing.to_state_table().column("id").to_pylist())
-    return found
-
-
-def gone_run_ids(client: WandbClient, project_path: str, ids: Sequence[str]) -> list[str]:
-    """The ``ids`` W&B no longer has, each confirmed by a second, focused listing."""
-    present = present_ids(client, project_path, ids)
-    candidates = [i for i in ids if i not in present]
-    if not candidates:
-        return []
-    again = present_ids(client, project_path, candidates)
-    return [i for i in candidates if i not in again]
 
 
 def build_wandb_deleted_runs_sensor(

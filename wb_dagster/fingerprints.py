@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -35,15 +36,19 @@ def short_digest(parts: Iterable[str], sep: str = "|", length: int = 12) -> str:
 def run_fingerprint(run: Any) -> str:
     """Short digest of what makes a finished run worth re-materializing.
 
-    The heartbeat (whole seconds, as W&B serves it) is taken with the history's line count and
-    last step, so two changes within one second still differ when the history changed.
+    The heartbeat (whole seconds, as W&B serves it) is taken with the history's line count,
+    last step and each key's last logged value (``historyKeys``), so two changes within one
+    second still differ when the history changed (a rewind re-logged with other values).
     """
     hb = to_utc(getattr(run, "heartbeat_at", None))
+    keys = (getattr(run, "history_keys", None) or {}).get("keys") or {}
+    last_values = {k: (v or {}).get("previousValue") for k, v in sorted(keys.items())}
     parts = [
         str(getattr(run, "state", "")),
         hb.isoformat() if hb else "",
         str(getattr(run, "history_line_count", "") or 0),
         str(getattr(run, "last_history_step", "")),
+        json.dumps(last_values, sort_keys=True, default=str),
     ]
     return short_digest(parts)
 

@@ -34,13 +34,20 @@ Example:
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from wb_dagster.client.flatten import concat_tables
 from wb_dagster.client.timestamps import to_utc, wandb_time
+
+if TYPE_CHECKING:
+    from wb_dagster.client import WandbClient
+
+# run ids per names-only listing when checking which stored runs W&B still has
+CHUNK = 500
 
 TERMINAL_STATES: frozenset[str] = frozenset({"finished", "crashed", "failed", "killed"})
 
@@ -138,3 +145,32 @@ def duplicate_ids(table: pa.Table) -> list[str]:
     counts = pc.value_counts(table.column("id"))
     repeated = counts.filter(pc.greater(counts.field("counts"), 1))
     return sorted(repeated.field("values").to_pylist())
+
+
+def chunks(ids: Sequence[str], size: int = CHUNK, start: int = 0) -> list[tuple[int, list[str]]]:
+    """``(offset, ids)`` slices of ``ids`` from ``start`` on, ``size`` each.
+
+    Example:
+        >>> chunks(["a", "b", "c"], size=2, start=1)
+        [(1, ['b', 'c'])]
+    """
+    return [(i, list(ids[i : i + size])) for i in range(start, len(ids), size)]
+
+
+def present_ids(client: WandbClient, project_path: str, ids: Sequence[str]) -> set[str]:
+    """Which of ``ids`` W&B still has (one names-only listing per ``CHUNK`` ids)."""
+    found: set[str] = set()
+    for _, part in chunks(ids):
+        listing = client.runs(project_path, filters={"name": {"$in": part}}, per_page=len(part))
+        found |= set(listing.to_state_table().column("id").to_pylist())
+    return found
+
+
+def gone_run_ids(client: WandbClient, project_path: str, ids: Sequence[str]) -> list[str]:
+    """The ``ids`` W&B no longer has, each confirmed by a second, focused listing."""
+    present = present_ids(client, project_path, ids)
+    candidates = [i for i in ids if i not in present]
+    if not candidates:
+        return []
+    again = present_ids(client, project_path, candidates)
+    return [i for i in candidates if i not in again]

@@ -58,6 +58,7 @@ RUN_STATES = """
 query RunStates($project: String!, $entity: String!, $cursor: String, $perPage: Int = 50,
                 $order: String, $filters: JSONString) {
     project(name: $project, entityName: $entity) {
+        projectRunCount: runCount
         runs(filters: $filters, after: $cursor, first: $perPage, order: $order) {
             edges { node { name state createdAt heartbeatAt historyLineCount } cursor }
             pageInfo { endCursor hasNextPage }

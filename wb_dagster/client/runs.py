@@ -627,6 +627,8 @@ class Runs(LazyPages[Run]):
         self.filters = filters or {}
         self.order = order
         self.per_page = per_page
+        # the project's run count, unfiltered, once a state listing has asked for it
+        self.project_run_count: int | None = None
         self._pager = self._new_pager(queries.RUNS)
 
     def _new_pager(self, document: str) -> RunPager:
@@ -669,6 +671,8 @@ class Runs(LazyPages[Run]):
             raise unexpected_shape(self.client, what, "a run node is not an object")
         if "runCount" in project and filters is self.filters:  # the listing's, not a page's
             self._count = int(project.get("runCount") or 0)
+        if project.get("projectRunCount") is not None:
+            self.project_run_count = int(project["projectRunCount"])
         next_cursor = edges[-1].get("cursor") if edges else None
         more = bool(((conn or {}).get("pageInfo") or {}).get("hasNextPage")) and bool(edges)
         return nodes, next_cursor, more

@@ -176,6 +176,21 @@ def test_runs_table_refresh_is_incremental(wb_server, defs, tmp_path, instance, 
     assert (meta["wandb/fetched_rows"].value, requests) == (1, 3)
     assert stored()["cifar001"]["summary.late"] == api.run("wb-demo/cifar/cifar001").summary["late"]
 
+    # a long-finished run deleted with the SDK: no listing mentions it, but W&B counts one run
+    # fewer than the table holds, so the stored ids are checked by name and it is dropped
+    api.run("wb-demo/cifar/cifar002").delete()
+    meta, requests = refresh()
+    assert meta["wandb/deleted_runs"].value == ["cifar002"]
+    assert requests == 2 + 2  # the probe and the moved runs, then the id check and its re-ask
+    assert set(stored()) == {
+        r.id
+        for r in Api(api_key=wb_server.api_key, overrides={"base_url": wb_server.base_url}).runs(
+            "wb-demo/cifar"
+        )
+    }
+    meta, requests = refresh()  # counts agree again: no id check
+    assert (meta["wandb/deleted_runs"].value, requests) == ([], 2)
+
 
 def test_workspace_validates_offline_without_requests(wb_server, tmp_path):
     import subprocess

@@ -275,6 +275,12 @@ def test_a_run_deleted_in_wandb_loses_its_partition_and_row_under_the_daemon(
         lambda: set(instance.get_dynamic_partitions(partitions)) == both,
         60.0,
     )
+    history = storage / "wandb" / key_part(srv.entity) / PROJECT / "run_history"
+    wait_until(
+        "both runs' histories stored",
+        lambda: all((history / f"{run_id}.parquet").exists() for run_id in both),
+        60.0,
+    )
     make_sdk_api(srv).run(f"{ids['entity']}/{PROJECT}/{ids['plain']}").delete()  # as a user would
 
     def only_tabled_left() -> bool:
