@@ -112,10 +112,15 @@ def _scan_history_without_cache(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def make_sdk_api(server: LocalWandbServer, **kwargs: Any) -> Any:
-    """A ``wandb.Api`` talking to ``server`` (use inside the ``sdk_env`` fixture)."""
+    """A ``wandb.Api`` talking to ``server`` (use inside the ``sdk_env`` fixture).
+
+    The entity is given, not left to the SDK: its process-wide settings keep the entity an
+    earlier test's environment named (``WANDB_ENTITY``), which would then name this one's.
+    """
     import wandb
 
-    return wandb.Api(api_key=server.api_key, overrides={"base_url": server.base_url}, **kwargs)
+    overrides = {"base_url": server.base_url, "entity": server.entity}
+    return wandb.Api(api_key=server.api_key, overrides=overrides, **kwargs)
 
 
 @pytest.fixture
