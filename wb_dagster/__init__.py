@@ -42,26 +42,26 @@ _EXPORTS: dict[str, str] = {
     "WandbParquetIOManager": "wb_dagster.io_manager",
     "build_wandb_defs": "wb_dagster.defs",
     "build_wandb_runs_schedule": "wb_dagster.defs",
-    "build_wandb_run_sensor": "wb_dagster.sensors",
-    "build_wandb_sweep_sensor": "wb_dagster.sensors",
-    "RunSensorCursor": "wb_dagster.sensors",
-    "build_wandb_runs_asset": "wb_dagster.assets",
-    "build_wandb_run_assets": "wb_dagster.assets",
-    "build_wandb_sweep_best_model_asset": "wb_dagster.assets",
-    "RunsRefreshConfig": "wb_dagster.assets",
-    "SweepBestModelConfig": "wb_dagster.assets",
+    "build_wandb_run_sensor": "wb_dagster.sensors.runs",
+    "build_wandb_sweep_sensor": "wb_dagster.sensors.sweeps",
+    "RunSensorCursor": "wb_dagster.sensors.runs",
+    "build_wandb_runs_asset": "wb_dagster.assets.runs",
+    "build_wandb_run_assets": "wb_dagster.assets.run_data",
+    "build_wandb_sweep_best_model_asset": "wb_dagster.assets.sweep_best_model",
+    "RunsRefreshConfig": "wb_dagster.assets.runs",
+    "SweepBestModelConfig": "wb_dagster.assets.sweep_best_model",
     "WandbProjectAssetsSpec": "wb_dagster.project",
     "WandbProjectComponent": "wb_dagster.component",
     "WandbEntityComponent": "wb_dagster.entity_component",
-    "read_run_tables": "wb_dagster.table_export",
-    "publish_analysis_run": "wb_dagster.analysis_runs",
-    "analysis_run_id": "wb_dagster.analysis_runs",
+    "read_run_tables": "wb_dagster.assets.tables",
+    "publish_analysis_run": "wb_dagster.writeback.analysis_runs",
+    "analysis_run_id": "wb_dagster.writeback.analysis_runs",
     "Artifact": "wb_dagster.client",
-    "WandbArtifactSpec": "wb_dagster.artifact_assets",
-    "build_wandb_artifact_asset": "wb_dagster.artifact_assets",
-    "build_wandb_artifact_sensor": "wb_dagster.artifact_sensor",
-    "publish_artifact": "wb_dagster.artifact_publish",
-    "PublishedArtifact": "wb_dagster.artifact_publish",
+    "WandbArtifactSpec": "wb_dagster.assets.artifacts",
+    "build_wandb_artifact_asset": "wb_dagster.assets.artifacts",
+    "build_wandb_artifact_sensor": "wb_dagster.sensors.artifacts",
+    "publish_artifact": "wb_dagster.writeback.artifact_publish",
+    "PublishedArtifact": "wb_dagster.writeback.artifact_publish",
 }
 
 __all__ = [
@@ -107,17 +107,14 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from wb_dagster.analysis_runs import analysis_run_id, publish_analysis_run
-    from wb_dagster.artifact_assets import WandbArtifactSpec, build_wandb_artifact_asset
-    from wb_dagster.artifact_publish import PublishedArtifact, publish_artifact
-    from wb_dagster.artifact_sensor import build_wandb_artifact_sensor
-    from wb_dagster.assets import (
-        RunsRefreshConfig,
+    from wb_dagster.assets.artifacts import WandbArtifactSpec, build_wandb_artifact_asset
+    from wb_dagster.assets.run_data import build_wandb_run_assets
+    from wb_dagster.assets.runs import RunsRefreshConfig, build_wandb_runs_asset
+    from wb_dagster.assets.sweep_best_model import (
         SweepBestModelConfig,
-        build_wandb_run_assets,
-        build_wandb_runs_asset,
         build_wandb_sweep_best_model_asset,
     )
+    from wb_dagster.assets.tables import read_run_tables
     from wb_dagster.client import (
         Artifact,
         AuthenticationError,
@@ -140,13 +137,12 @@ if TYPE_CHECKING:
     from wb_dagster.io_manager import WandbParquetIOManager
     from wb_dagster.project import WandbProjectAssetsSpec
     from wb_dagster.resource import WandbResource
-    from wb_dagster.sensors import (
-        RunSensorCursor,
-        build_wandb_run_sensor,
-        build_wandb_sweep_sensor,
-    )
-    from wb_dagster.table_export import read_run_tables
+    from wb_dagster.sensors.artifacts import build_wandb_artifact_sensor
+    from wb_dagster.sensors.runs import RunSensorCursor, build_wandb_run_sensor
+    from wb_dagster.sensors.sweeps import build_wandb_sweep_sensor
     from wb_dagster.translator import DagsterWandbTranslator, WandbAssetProps
+    from wb_dagster.writeback.analysis_runs import analysis_run_id, publish_analysis_run
+    from wb_dagster.writeback.artifact_publish import PublishedArtifact, publish_artifact
 
 
 def __getattr__(name: str) -> Any:

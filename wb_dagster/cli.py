@@ -1,34 +1,34 @@
-"""The ``wb-dagster`` command line: ``server`` (local W&B-compatible server) and ``demo``."""
+"""The ``wb-dagster`` command line: ``server`` (local W&B-compatible server) and ``demo``.
+
+``wb-dagster server [options]`` runs the server's own command line (``python -m
+wb_dagster.testing``, see :mod:`wb_dagster.server_process`) with the same options; ``wb-dagster
+server --help`` lists them.
+
+Example:
+    >>> _build_parser().parse_args(["demo", "--output", "out"]).output
+    'out'
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
+
+from wb_dagster.server_process import run_in_foreground
+
+SERVER = "server"
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wb-dagster", description=__doc__)
+    parser = argparse.ArgumentParser(prog="wb-dagster", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-
-    server = sub.add_parser("server", help="run the local W&B-compatible server in the foreground")
-    server.add_argument("--host", default="127.0.0.1")
-    server.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    server.add_argument("--data", default=None, help="directory for the SQLite file and blobs")
-    server.add_argument("--seed", choices=["demo", "none"], default="none")
-    server.add_argument("--api-key", default=None, help="key clients must send (default: random)")
-    server.add_argument("--latency-ms", type=int, default=0, help="added to every response")
-    server.add_argument(
-        "--heartbeat-timeout",
-        type=float,
-        default=None,
-        help="mark running runs without a heartbeat for this many seconds as crashed (off)",
+    # listed for the help only: its options belong to the server, which parses them itself
+    sub.add_parser(
+        SERVER,
+        add_help=False,
+        help="run the local W&B-compatible server in the foreground (options: server --help)",
     )
-    server.add_argument(
-        "--allow-remote",
-        action="store_true",
-        help="allow binding a non-loopback address (the server has no TLS; loopback by default)",
-    )
-
     demo = sub.add_parser(
         "demo", help="run the main job: W&B demo project -> Dagster assets, on Dagster's daemon"
     )
@@ -41,16 +41,15 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``wb-dagster`` console script."""
-    args = _build_parser().parse_args(argv)
-    if args.command == "server":
-        from wb_dagster.testing.cli import run_server
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == [SERVER]:
+        return run_in_foreground(args[1:])
+    parsed = _build_parser().parse_args(args)
+    from wb_dagster.demo.run import run_demo
 
-        return run_server(args)
-    from wb_dagster.demo import run_demo
-
-    return run_demo(output=args.output, keep_ui=args.keep_ui)
+    return run_demo(output=parsed.output, keep_ui=parsed.keep_ui)
 
 
 if __name__ == "__main__":

@@ -32,8 +32,8 @@ from typing import Any
 import dagster as dg
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from wb_dagster.batches import DEFAULT_BATCH_SIZE
 from wb_dagster.defs import DEFAULT_INCLUDE, INCLUDE_CHOICES, build_wandb_defs
+from wb_dagster.sensors.batches import DEFAULT_BATCH_SIZE
 from wb_dagster.translator import DagsterWandbTranslator, WandbAssetProps
 
 # upper case only: W&B keys have lower-case letters, so a key given here is always refused

@@ -20,22 +20,22 @@ from typing import Any
 
 import dagster as dg
 
-from wb_dagster.assets import (
-    DEFAULT_POOL,
-    DEFAULT_RETRY,
-    RUN_KINDS,
-    build_wandb_run_assets,
-    build_wandb_runs_asset,
-    build_wandb_sweep_best_model_asset,
-)
-from wb_dagster.batches import DEFAULT_BATCH_SIZE
-from wb_dagster.deleted_runs import build_wandb_deleted_runs_sensor, build_wandb_stored_runs_check
+from wb_dagster.assets.factory_defaults import DEFAULT_POOL, DEFAULT_RETRY
+from wb_dagster.assets.run_data import RUN_KINDS, build_wandb_run_assets
+from wb_dagster.assets.runs import build_wandb_runs_asset
+from wb_dagster.assets.sweep_best_model import build_wandb_sweep_best_model_asset
 from wb_dagster.io_manager import WandbParquetIOManager
 from wb_dagster.jobs import WandbJobs
 from wb_dagster.project import WandbProjectAssetsSpec
 from wb_dagster.resource import WandbResource
 from wb_dagster.resource_sharing import shared_resource
-from wb_dagster.sensors import build_wandb_run_sensor, build_wandb_sweep_sensor
+from wb_dagster.sensors.batches import DEFAULT_BATCH_SIZE
+from wb_dagster.sensors.deleted_runs import (
+    build_wandb_deleted_runs_sensor,
+    build_wandb_stored_runs_check,
+)
+from wb_dagster.sensors.runs import build_wandb_run_sensor
+from wb_dagster.sensors.sweeps import build_wandb_sweep_sensor
 from wb_dagster.translator import DagsterWandbTranslator
 
 DEFAULT_INCLUDE = ("runs", "run_history", "run_system_metrics", "sweep_best_model")
@@ -123,7 +123,7 @@ def build_wandb_defs(
     the run partitions and the run sensor.
     ``batch_size`` is how many W&B runs one Dagster run stores (each still its own partition).
     ``deleted_runs``: add the deleted-runs sensor and the ``stored_runs_exist`` check (see
-    :mod:`wb_dagster.deleted_runs`; a request per 500 stored runs each interval).
+    :mod:`wb_dagster.sensors.deleted_runs`; a request per 500 stored runs each interval).
     ``retry_policy`` is the step retry of every asset after the client's own retries gave up
     (``None``: fail at once); errors a retry cannot fix (unknown run, rejected key) never retry.
 

@@ -32,7 +32,7 @@ from pydantic import Field
 from upath import UPath
 
 from wb_dagster import WandbParquetIOManager, WandbProjectAssetsSpec, WandbResource
-from wb_dagster.analysis_runs import publish_analysis_run
+from wb_dagster.writeback.analysis_runs import publish_analysis_run
 
 from .charts import MAX_SERIES, Series, learning_curves_png
 

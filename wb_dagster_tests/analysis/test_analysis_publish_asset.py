@@ -14,9 +14,9 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from wb_dagster.analysis_runs import publish_analysis_run
 from wb_dagster.resource import WandbResource
 from wb_dagster.testing import LocalWandbServer
+from wb_dagster.writeback.analysis_runs import publish_analysis_run
 from wb_dagster_tests.conftest import SdkEnv, make_sdk_api
 
 PROJECT = "reports"

@@ -17,8 +17,8 @@ from wb_dagster import (
     build_wandb_artifact_asset,
     publish_artifact,
 )
-from wb_dagster.batches import RANGE_END_TAG, RANGE_START_TAG
 from wb_dagster.names import key_part
+from wb_dagster.sensors.batches import RANGE_END_TAG, RANGE_START_TAG
 from wb_dagster_tests.artifacts.conftest import DATA_V0, DATA_V1, MODEL, LoggedArtifacts
 from wb_dagster_tests.conftest import make_sdk_api
 

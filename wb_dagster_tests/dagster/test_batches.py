@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from wb_dagster.batches import (
+from wb_dagster.sensors.batches import (
     RANGE_END_TAG,
     RANGE_START_TAG,
     batch_request,

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 import pytest
 from dagster_sdk_compare import rows
 
-from wb_dagster.checks import HISTORY_CONSISTENT_CHECK
+from wb_dagster.assets.checks import HISTORY_CONSISTENT_CHECK
 from wb_dagster.dagster_process import DagsterProcess, prepare_home, wait_until
 from wb_dagster.project import WandbProjectAssetsSpec
 from wb_dagster.testing import LocalWandbServer

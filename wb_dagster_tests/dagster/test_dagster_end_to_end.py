@@ -86,15 +86,15 @@ def test_loading_definitions_makes_no_request(wb_server, tmp_path, monkeypatch):
 
 
 def test_best_model_check_fails_when_stored_bytes_differ(wb_server, defs, instance, monkeypatch):
-    import wb_dagster.assets
+    import wb_dagster.assets.sweep_best_model
 
-    real_put = wb_dagster.assets.put_local_file_atomic
+    real_put = wb_dagster.assets.sweep_best_model.put_local_file_atomic
 
     def corrupting_put(local, dest):  # a store that damaged the bytes on the way in
         real_put(local, dest)
         dest.write_bytes(dest.read_bytes() + b"!")
 
-    monkeypatch.setattr(wb_dagster.assets, "put_local_file_atomic", corrupting_put)
+    monkeypatch.setattr(wb_dagster.assets.sweep_best_model, "put_local_file_atomic", corrupting_put)
     instance.add_dynamic_partitions("wandb_sweeps__wb_demo__cifar", [DEMO_SWEEP_ID])
     result = dg.materialize(
         list(defs.assets),

@@ -16,8 +16,8 @@ import pytest
 import requests
 
 from wb_dagster.defs import build_wandb_defs
-from wb_dagster.demo import run_demo
-from wb_dagster.demo_training import grid_points
+from wb_dagster.demo.run import run_demo
+from wb_dagster.demo.training import grid_points
 from wb_dagster.testing import LocalWandbServer
 from wb_dagster.testing.demo_seed import (
     DEMO_RUNNING_RUN,
@@ -138,7 +138,7 @@ def test_per_run_files_stream_into_s3(wb_server, s3_bucket, instance):
 
 def _record_sdk_logging(monkeypatch) -> list:
     """Record what the demo's training script logs through the official SDK."""
-    import wb_dagster.demo_training as training
+    import wb_dagster.demo.training as training
 
     logged: list = []
     real = training.populate_with_sdk

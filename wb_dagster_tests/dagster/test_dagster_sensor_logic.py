@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from wb_dagster.project import WandbProjectAssetsSpec
-from wb_dagster.sensors import (
+from wb_dagster.sensors.runs import (
     RunSensorCursor,
     listing_filters,
     scan_runs,

@@ -23,9 +23,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from wb_dagster import build_wandb_defs
+from wb_dagster.assets.tables import read_run_tables
 from wb_dagster.dagster_process import DagsterProcess, prepare_home, wait_until
 from wb_dagster.names import key_part, project_name
-from wb_dagster.table_export import read_run_tables
 from wb_dagster.testing import LocalWandbServer
 from wb_dagster_tests.conftest import make_sdk_api
 from wb_dagster_tests.inprocess import QUIET_RUN_CONFIG, assets_of
@@ -347,7 +347,7 @@ def test_stored_runs_check_reports_runs_gone_from_wandb(
 def test_a_run_missing_from_one_listing_is_asked_again_before_it_counts_as_gone() -> None:
     import pyarrow as pa
 
-    from wb_dagster.deleted_runs import gone_run_ids
+    from wb_dagster.sensors.deleted_runs import gone_run_ids
 
     class Listing:
         def __init__(self, ids: list[str]) -> None:

@@ -2,7 +2,7 @@
 
 import pyarrow as pa
 
-from wb_dagster.runs_table import merge_runs
+from wb_dagster.assets.runs_table import merge_runs
 
 
 def test_a_list_meeting_a_string_merges_as_json_text_instead_of_failing():

@@ -14,7 +14,7 @@ import pytest
 from wb_dagster.defs import build_wandb_defs
 from wb_dagster.project import WandbProjectAssetsSpec
 from wb_dagster.resource import WandbResource
-from wb_dagster.sensors import build_wandb_run_sensor
+from wb_dagster.sensors.runs import build_wandb_run_sensor
 from wb_dagster.testing import LocalWandbServer
 from wb_dagster.testing.demo_seed import DEMO_RUNS
 from wb_dagster_tests.inprocess import QUIET_RUN_CONFIG, assets_of

@@ -277,13 +277,15 @@ def test_local_server_is_loopback_and_needs_the_key(wb: LocalWandbServer) -> Non
 
 
 def test_cli_refuses_a_non_loopback_bind_without_allow_remote(
-    capsys: pytest.CaptureFixture[str],
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
-    from wb_dagster.cli import _build_parser, main
+    from wb_dagster.cli import main
+    from wb_dagster.testing.__main__ import build_parser
 
-    assert _build_parser().parse_args(["server"]).host == "127.0.0.1"
+    assert build_parser().parse_args([]).host == "127.0.0.1"
+    # `wb-dagster server` runs the server's own command line in a child process
     assert main(["server", "--host", "0.0.0.0", "--port", "0"]) == 2
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert "refusing to bind '0.0.0.0'" in err and "--allow-remote" in err
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wb_dagster.demo_training import isolated_sdk_env
+from wb_dagster.demo.training import isolated_sdk_env
 from wb_dagster.testing import LocalWandbServer
 
 LOGGER_SCRIPT = Path(__file__).with_name("sdk_logger.py")

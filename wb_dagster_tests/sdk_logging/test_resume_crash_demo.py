@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sdk_logging.helpers import log_spec, logged_part, make_api, same, wait_for
-from wb_dagster.demo_training import (
+from wb_dagster.demo.training import (
     SWEEP_GRID,
     SWEEP_METRIC,
     isolated_sdk_env,
@@ -50,7 +50,7 @@ def test_killed_training_process_becomes_crashed(tmp_path: Path, sdk_env: Any) -
         ready = tmp_path / "ready"
         home = tmp_path / "trainer-home"
         home.mkdir()
-        cmd = [sys.executable, "-m", "wb_dagster.demo_training", "run"]
+        cmd = [sys.executable, "-m", "wb_dagster.demo.training", "run"]
         cmd += ["--entity", server.entity, "--project", "crash", "--id", "killed-1"]
         cmd += ["--epochs", "200", "--epoch-sleep", "0.2", "--ready-file", str(ready)]
         proc = subprocess.Popen(

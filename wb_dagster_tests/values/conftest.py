@@ -23,9 +23,9 @@ import pytest
 from sdk_logging.helpers import LOGGER_SCRIPT, run_sdk
 from upath import UPath
 
+from wb_dagster.assets.history_sync import HistorySync, sync_history
+from wb_dagster.assets.runs_table import merge_runs
 from wb_dagster.client import WandbClient
-from wb_dagster.history_sync import HistorySync, sync_history
-from wb_dagster.runs_table import merge_runs
 from wb_dagster.storage import read_table, write_table_atomic
 from wb_dagster.testing import LocalWandbServer
 from wb_dagster.testing.run_lifecycle import set_export_on_finish

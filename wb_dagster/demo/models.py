@@ -19,7 +19,7 @@ import dagster as dg
 
 from wb_dagster.client import WandbClient
 from wb_dagster.dagster_process import wait_until
-from wb_dagster.demo_definitions import model_artifact_spec
+from wb_dagster.demo.definitions import model_artifact_spec
 
 WAIT_S = 180.0
 

@@ -1,7 +1,7 @@
 """One batch of W&B runs exported in one Dagster step: each run its own partition's events.
 
 The run sensor asks for up to ``batch_size`` runs per Dagster run (see
-:mod:`wb_dagster.batches`). The step reads the batch's runs in one listing query, then syncs
+:mod:`wb_dagster.sensors.batches`). The step reads the batch's runs in one listing query, then syncs
 each run's history and system metrics on a thread pool, and yields, as each run is stored, its
 own ``AssetMaterialization`` per asset and its ``history_matches_run`` check evaluation, all
 keyed by the run's partition. A run that fails does not stop the others: they are stored and
@@ -25,18 +25,18 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
-from wb_dagster.checks import history_check
+from wb_dagster.assets.checks import history_check
+from wb_dagster.assets.console_logs import export_console_logs
+from wb_dagster.assets.export_progress import ExportProgress
+from wb_dagster.assets.history_sync import HistorySync, sync_history
+from wb_dagster.assets.tables import export_tables
 from wb_dagster.client import CommError, NotFoundError, WandbClient
 from wb_dagster.client.runs import Run
 from wb_dagster.client.system_metrics import events_line_count, is_complete
-from wb_dagster.console_log_export import export_console_logs
-from wb_dagster.export_progress import ExportProgress
 from wb_dagster.failures import is_permanent
-from wb_dagster.fingerprints import run_fingerprint
-from wb_dagster.history_sync import HistorySync, sync_history
 from wb_dagster.io_manager import WandbParquetIOManager, schema_metadata, table_metadata
+from wb_dagster.sensors.fingerprints import run_fingerprint
 from wb_dagster.storage import write_table_atomic
-from wb_dagster.table_export import export_tables
 
 MAX_SUMMARY_METADATA = 20
 DEFAULT_EXPORT_THREADS = 8

@@ -49,10 +49,10 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
-from wb_dagster.analysis_runs import LINEAGE_KEY, analysis_lineage, analysis_run_id
 from wb_dagster.client import Artifact
 from wb_dagster.client.artifact_writes import collect_entries, log_artifact
 from wb_dagster.failures import wandb_failures
+from wb_dagster.writeback.analysis_runs import LINEAGE_KEY, analysis_lineage, analysis_run_id
 
 if TYPE_CHECKING:
     from wb_dagster.client import WandbClient
@@ -93,7 +93,7 @@ def publish_artifact(
         raise ValueError(f"metadata key {LINEAGE_KEY!r} is reserved for the lineage; rename it")
     entries = collect_entries(files)
     client = _client(wandb)
-    from wb_dagster.analysis_runs import _project_parts
+    from wb_dagster.writeback.analysis_runs import _project_parts
 
     entity, project_name = _project_parts(client, project)
     key = context.asset_key_for_output(output_name)

@@ -2,7 +2,7 @@
 
 :class:`WandbArtifactSpec` names one collection (``entity/project/name`` and its type) and how
 it maps to Dagster: **by version** (dynamic partitions ``v0``, ``v1``, ... added by the
-artifact sensor, see :mod:`wb_dagster.artifact_sensor`) or **tracking an alias** (one
+artifact sensor, see :mod:`wb_dagster.sensors.artifacts`) or **tracking an alias** (one
 unpartitioned asset holding the version ``alias`` points at, e.g. ``production``). A
 materialization downloads the version's files (concurrent, resumable, MD5-verified) to
 ``<storage root>/<asset key>[/<version>]/`` and records the version, its aliases, its
@@ -29,7 +29,7 @@ from typing import Any
 import dagster as dg
 from upath import UPath
 
-from wb_dagster.checks import file_md5
+from wb_dagster.assets.checks import file_md5
 from wb_dagster.client import Artifact, WandbClient
 from wb_dagster.client.files import md5_matches
 from wb_dagster.failures import wandb_failures

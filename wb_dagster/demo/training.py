@@ -14,7 +14,7 @@ the calling process never imports ``wandb`` and the user's ``~/.netrc`` is never
 Example (needs ``pip install 'wb-dagster[demo]'``)::
 
     from wb_dagster.testing import LocalWandbServer
-    from wb_dagster.demo_training import populate_with_sdk
+    from wb_dagster.demo.training import populate_with_sdk
 
     with LocalWandbServer(seed="none") as srv:
         logged = populate_with_sdk(srv.base_url, srv.api_key, entity=srv.entity)
@@ -443,7 +443,7 @@ def populate_with_sdk(
 ) -> PopulateResult:
     """Log ``runs`` training runs and the demo sweep into a W&B server with the official SDK.
 
-    Runs ``python -m wb_dagster.demo_training`` in a subprocess with an isolated environment
+    Runs ``python -m wb_dagster.demo.training`` in a subprocess with an isolated environment
     (the API key travels in its environment, never on a command line). Raises
     ``RuntimeError`` with the subprocess output if logging fails.
     """
@@ -452,7 +452,7 @@ def populate_with_sdk(
         home = Path(workdir) if workdir is not None else Path(tmp)
         ledgers_dir = home / "ledgers"
         ledgers_dir.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "wb_dagster.demo_training", "populate"]
+        cmd = [sys.executable, "-m", "wb_dagster.demo.training", "populate"]
         cmd += ["--project", project, "--entity", entity, "--runs", str(runs)]
         cmd += ["--ledger-dir", str(ledgers_dir)] + ([] if sweep else ["--no-sweep"])
         proc = subprocess.run(
@@ -507,7 +507,7 @@ def _populate(args: argparse.Namespace) -> None:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m wb_dagster.demo_training", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m wb_dagster.demo.training", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     one = sub.add_parser("run", help="log one training run")
     one.add_argument("--project", default=DEMO_PROJECT)
@@ -532,7 +532,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m wb_dagster.demo_training run|populate ...``."""
+    """Command line: ``python -m wb_dagster.demo.training run|populate ...``."""
     args = _build_parser().parse_args(argv)
     if args.command == "populate":
         _populate(args)

@@ -26,11 +26,11 @@ from typing import Any
 
 import dagster as dg
 
+from wb_dagster.assets.runs_table import chunks, gone_run_ids
 from wb_dagster.jobs import WandbJobs
 from wb_dagster.project import WandbProjectAssetsSpec
 from wb_dagster.resource import resource_from
-from wb_dagster.runs_table import chunks, gone_run_ids
-from wb_dagster.sensors import tick_retry_s
+from wb_dagster.sensors.tick_budget import tick_retry_s
 
 STORED_RUNS_CHECK = "stored_runs_exist"
 MAX_LISTED = 50  # gone ids shown in metadata

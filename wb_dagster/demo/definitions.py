@@ -1,6 +1,6 @@
 """The code location ``wb-dagster demo`` runs under ``dagster dev``, configured by environment.
 
-The demo starts ``dagster dev -m wb_dagster.demo_definitions`` with the variables from
+The demo starts ``dagster dev -m wb_dagster.demo.definitions`` with the variables from
 :func:`demo_env` (entity, project, server URL, storage root, sensor interval, batch size) and
 the API key in :data:`DEMO_KEY_ENV`, which the definitions only name (``dg.EnvVar``): the key
 never enters Dagster's snapshots. Both sensors start RUNNING and tick every few seconds.
@@ -19,10 +19,10 @@ from collections.abc import Mapping
 
 import dagster as dg
 
-from wb_dagster.artifact_assets import WandbArtifactSpec, build_wandb_artifact_asset
-from wb_dagster.artifact_sensor import build_wandb_artifact_sensor
+from wb_dagster.assets.artifacts import WandbArtifactSpec, build_wandb_artifact_asset
 from wb_dagster.defs import build_wandb_defs
-from wb_dagster.demo_training import MODEL_ARTIFACT
+from wb_dagster.demo.training import MODEL_ARTIFACT
+from wb_dagster.sensors.artifacts import build_wandb_artifact_sensor
 
 DEMO_KEY_ENV = "WB_DAGSTER_DEMO_API_KEY"
 ENV_PREFIX = "WB_DAGSTER_DEMO_"
@@ -60,7 +60,7 @@ def _setting(env: Mapping[str, str], name: str) -> str:
     value = env.get(ENV_PREFIX + name)
     if not value:
         raise dg.DagsterInvariantViolationError(
-            f"wb_dagster.demo_definitions needs {ENV_PREFIX + name} (set by `wb-dagster demo`)"
+            f"wb_dagster.demo.definitions needs {ENV_PREFIX + name} (set by `wb-dagster demo`)"
         )
     return value
 
@@ -110,5 +110,5 @@ def demo_defs(env: Mapping[str, str]) -> dg.Definitions:
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    """What ``dagster dev -m wb_dagster.demo_definitions`` loads (from ``os.environ``)."""
+    """What ``dagster dev -m wb_dagster.demo.definitions`` loads (from ``os.environ``)."""
     return demo_defs(os.environ)

@@ -10,7 +10,7 @@ small JSON object of fingerprints; run keys carry the fingerprint, so a change i
 once, and a failing tick raises, leaving the cursor where it was.
 
 Example:
-    >>> from wb_dagster.artifact_assets import WandbArtifactSpec
+    >>> from wb_dagster.assets.artifacts import WandbArtifactSpec
     >>> spec = WandbArtifactSpec.build("wb-demo/cifar/cifar-model", type="model")
     >>> build_wandb_artifact_sensor(spec).name
     'wandb_artifact__wb_demo__cifar__cifar_model__sensor'
@@ -24,11 +24,11 @@ from itertools import islice
 
 import dagster as dg
 
-from wb_dagster.artifact_assets import WandbArtifactSpec
-from wb_dagster.batches import RANGE_END_TAG, RANGE_START_TAG, batch_run_key, plan_batches
+from wb_dagster.assets.artifacts import WandbArtifactSpec
 from wb_dagster.client import Artifact
 from wb_dagster.resource import resource_from
-from wb_dagster.sensors import tick_retry_s
+from wb_dagster.sensors.batches import RANGE_END_TAG, RANGE_START_TAG, batch_run_key, plan_batches
+from wb_dagster.sensors.tick_budget import tick_retry_s
 
 
 def version_fingerprint(art: Artifact) -> str:

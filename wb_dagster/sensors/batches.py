@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import dagster as dg
 
-from wb_dagster.fingerprints import short_digest
+from wb_dagster.sensors.fingerprints import short_digest
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"

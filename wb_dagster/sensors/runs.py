@@ -1,4 +1,4 @@
-"""Sensors that turn finished W&B runs and sweeps into partitions and run requests.
+"""The run sensor: W&B runs that ended become partitions and batched run requests.
 
 Run sensor, each tick (one listing, a few light pages):
 
@@ -19,7 +19,7 @@ Run sensor, each tick (one listing, a few light pages):
   place in a small JSON cursor; a failing tick raises, so the cursor is not advanced and no
   run is lost;
 * the changed runs are requested in batches (one Dagster run per contiguous stretch of up to
-  ``batch_size`` partitions, see :mod:`wb_dagster.batches`), each W&B run its own partition;
+  ``batch_size`` partitions, see :mod:`wb_dagster.sensors.batches`), each W&B run its own partition;
 * when something changed, also requests a refresh of the ``runs`` table.
 
 The W&B resource is read from ``context.resources`` (the daemon binds the sensor's
@@ -35,7 +35,6 @@ Example:
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -44,16 +43,17 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 from pydantic import BaseModel, Field, ValidationError
 
-from wb_dagster.batches import DEFAULT_BATCH_SIZE, batch_request, plan_batches
+from wb_dagster.assets.runs_table import TERMINAL_STATES
 from wb_dagster.client.deadline import time_budget
 from wb_dagster.client.errors import CommError, TimeBudgetExceeded
 from wb_dagster.client.run_pages import with_condition
 from wb_dagster.client.timestamps import to_utc, wandb_time
-from wb_dagster.fingerprints import run_fingerprint, short_digest, sweep_fingerprint
 from wb_dagster.jobs import WandbJobs
 from wb_dagster.project import WandbProjectAssetsSpec
 from wb_dagster.resource import resource_from
-from wb_dagster.runs_table import TERMINAL_STATES
+from wb_dagster.sensors.batches import DEFAULT_BATCH_SIZE, batch_request, plan_batches
+from wb_dagster.sensors.fingerprints import run_fingerprint, short_digest
+from wb_dagster.sensors.tick_budget import tick_retry_s
 
 if TYPE_CHECKING:
     from wb_dagster.client import WandbClient
@@ -127,16 +127,6 @@ class RunScan:
     cursor: RunSensorCursor = field(default_factory=RunSensorCursor)
     scanned: int = 0
     stopped_by: str | None = None  # "budget" | "cap" | None
-
-
-def tick_retry_s(tick_budget_s: float, limit_s: float = 55.0) -> float:
-    """How long one W&B call of a tick may retry: the tick must end before Dagster's 60 s.
-
-    Example:
-        >>> tick_retry_s(40.0), tick_retry_s(20.0)
-        (15.0, 10.0)
-    """
-    return max(1.0, min(tick_budget_s / 2, limit_s - tick_budget_s))
 
 
 def listing_filters(cursor: RunSensorCursor, lookback_s: float) -> dict[str, Any]:
@@ -414,76 +404,3 @@ def sensor_result(
         cursor=scan.cursor.dump(),
         skip_reason=None if scan.changes else f"no newly finished runs ({scan.scanned} scanned)",
     )
-
-
-FINISHED_SWEEP_STATES = frozenset({"finished"})
-SWEEP_TICK_BUDGET_S = 40.0
-
-
-def build_wandb_sweep_sensor(
-    p: WandbProjectAssetsSpec,
-    *,
-    resource_key: str = "wandb",
-    name: str | None = None,
-    minimum_interval_seconds: int = 600,
-    default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
-    jobs: WandbJobs | None = None,
-) -> dg.SensorDefinition:
-    """Sensor materializing ``sweep_best_model`` once per finished sweep (and again if it
-    is resumed and finishes again).
-
-    Example:
-        >>> from wb_dagster.project import WandbProjectAssetsSpec
-        >>> build_wandb_sweep_sensor(WandbProjectAssetsSpec.build(entity="t", project="p")).name
-        'wandb_t__p__sweep_sensor'
-    """
-    job = (jobs or WandbJobs.build(p)).sweeps
-
-    @dg.sensor(
-        name=name or f"wandb_{p.name}__sweep_sensor",
-        minimum_interval_seconds=minimum_interval_seconds,
-        default_status=default_status,
-        job=job,
-        required_resource_keys={resource_key},
-        description=f"Finished sweeps of {p.path} -> best-model materializations.",
-    )
-    def _sweep_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        try:
-            done: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-        except ValueError:
-            context.log.warning("W&B sweep sensor: unreadable cursor, starting over")
-            done = {}
-        # bounded like a run-sensor tick: end well before Dagster's 60 s limit
-        client = resource_from(context.resources, resource_key).get_client(
-            max_retry_s=tick_retry_s(SWEEP_TICK_BUDGET_S)
-        )
-        changed: list[tuple[str, str]] = []
-        with time_budget(SWEEP_TICK_BUDGET_S):
-            sweeps = list(client.sweeps(p.path))
-        for sweep in sweeps:
-            if str(getattr(sweep, "state", "")).lower() not in FINISHED_SWEEP_STATES:
-                continue
-            fp = sweep_fingerprint(sweep)
-            if done.get(str(sweep.id)) != fp:
-                changed.append((str(sweep.id), fp))
-                done[str(sweep.id)] = fp
-        return dg.SensorResult(
-            run_requests=[
-                dg.RunRequest(
-                    run_key=f"{sid}:{fp}",
-                    partition_key=sid,
-                    job_name=job.name,
-                    tags={"wandb/sweep_id": sid},
-                )
-                for sid, fp in changed
-            ],
-            dynamic_partitions_requests=(
-                [p.sweeps_partitions.build_add_request([sid for sid, _ in changed])]
-                if changed
-                else []
-            ),
-            cursor=json.dumps(done, separators=(",", ":"), sort_keys=True),
-            skip_reason=None if changed else "no newly finished sweeps",
-        )
-
-    return _sweep_sensor
