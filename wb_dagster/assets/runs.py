@@ -166,7 +166,7 @@ def _changed_runs(
     """The runs that changed since ``stored`` was written (see :mod:`wb_dagster.assets.runs_table`),
     and the stored runs W&B no longer has: open ones the probe asked for by name and did not
     get; finished ones when W&B counts fewer runs than the table would hold (then the stored
-    ids are checked by name, see :func:`~wb_dagster.runs_table.gone_run_ids`).
+    ids are checked by name, see :func:`~wb_dagster.assets.runs_table.gone_run_ids`).
 
     The full read of moved runs and the probe run concurrently: one round trip of latency
     unless the probe finds a late change or a deletion, which cost more.

@@ -1,7 +1,7 @@
 """The demo's model step: the artifact sensor stores every version the training runs logged.
 
 The training runs log their best model with ``wandb.log_model`` as versions of ``mlp-model``;
-the artifact sensor of :func:`~wb_dagster.demo_definitions.model_artifact_spec` adds each
+the artifact sensor of :func:`~wb_dagster.demo.definitions.model_artifact_spec` adds each
 version as a partition and stores its files. This waits for all of them and prints where they
 are and which run logged each.
 

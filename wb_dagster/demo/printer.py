@@ -3,8 +3,9 @@
 Example:
     >>> import io
     >>> say = Printer(io.StringIO())
-    >>> say("hello"); say.out.getvalue()
-    'hello\n'
+    >>> say("hello")
+    >>> say.out.getvalue().splitlines()
+    ['hello']
 """
 
 from __future__ import annotations

@@ -4,9 +4,10 @@
 files (a directory, one file, or ``{name: path}``) as a version of ``entity/project/name``:
 
 * the producing W&B run is a finished run with a **deterministic id** derived from the asset
-  key and partition (:func:`~wb_dagster.analysis_runs.analysis_run_id`), whose config holds the
-  lineage (:func:`~wb_dagster.analysis_runs.analysis_lineage`); the same lineage is written
-  into the version's metadata under ``"lineage"``, beside the caller's ``metadata``;
+  key and partition (:func:`~wb_dagster.writeback.analysis_runs.analysis_run_id`), whose
+  config holds the lineage (:func:`~wb_dagster.writeback.analysis_runs.analysis_lineage`); the
+  same lineage is written into the version's metadata under ``"lineage"``, beside the caller's
+  ``metadata``;
 * logging is **idempotent by content**: the version's digest is W&B's manifest digest, so a
   re-materialization with unchanged files gets the existing version back (its aliases are
   added) and uploads nothing, while changed files make the next version; unchanged files of a
