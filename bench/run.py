@@ -6,10 +6,11 @@ Usage (from the repository root)::
     python bench/run.py --only W2 --only W7   # some workloads
     python bench/run.py --size small --repeats 1
 
-Starts ``wb-dagster server --seed none --latency-ms 20`` on 127.0.0.1, seeds each workload's
-project through ``/_control/seed``, then for each workload alternates the sides (SDK / ours /
-variants) ``--repeats`` times, each measurement in a fresh worker process. Prints a table per
-workload and writes everything to ``bench/results/<time>.json`` (and ``latest.json``).
+Starts the local server (``python -m wb_dagster.testing --seed none --latency-ms 20``) on
+127.0.0.1, seeds each workload's project through ``/_control/seed``, then for each workload
+alternates the sides (SDK / ours / variants) ``--repeats`` times, each measurement in a fresh
+worker process. Prints a table per workload and writes everything to
+``bench/results/<time>.json`` (and ``latest.json``).
 """
 
 from __future__ import annotations

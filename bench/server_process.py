@@ -21,7 +21,11 @@ import requests
 
 
 class BenchServer:
-    """``wb-dagster server --seed none --latency-ms N --port 0`` on 127.0.0.1."""
+    """``python -m wb_dagster.testing --seed none --latency-ms N --port 0`` on 127.0.0.1.
+
+    The server's own command line (what ``wb-dagster server`` runs as its child), so that
+    :attr:`pid` and :meth:`cpu_seconds` measure the server process itself.
+    """
 
     def __init__(self, latency_ms: int = 20, data_dir: str | None = None) -> None:
         self.latency_ms = latency_ms
@@ -41,7 +45,7 @@ class BenchServer:
 
     def start(self) -> None:
         cmd = [
-            sys.executable, "-m", "wb_dagster.cli", "server", "--seed", "none",
+            sys.executable, "-m", "wb_dagster.testing", "--seed", "none",
             "--host", "127.0.0.1", "--port", "0", "--latency-ms", str(self.latency_ms),
         ]  # fmt: skip
         if self.data_dir:
