@@ -19,8 +19,8 @@ from wb_dagster import (
 )
 from wb_dagster.batches import RANGE_END_TAG, RANGE_START_TAG
 from wb_dagster.names import key_part
-from wb_dagster_tests.artifacts.conftest import DATA_V0, DATA_V1, MODEL, LoggedArtifacts
-from wb_dagster_tests.conftest import make_sdk_api
+from wb_dagster_tests.artifacts.logged_artifacts import DATA_V0, DATA_V1, MODEL, LoggedArtifacts
+from wb_dagster_tests.support.clients import make_sdk_api
 
 
 def _tree(root: Path) -> dict[str, bytes]:

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from wb_dagster.testing import LocalWandbServer
-from wb_dagster_tests.conftest import make_client, make_sdk_api
+from wb_dagster_tests.support.clients import make_client, make_sdk_api
 
 from .normalize import flat_row, sdk_rows, table_rows
 

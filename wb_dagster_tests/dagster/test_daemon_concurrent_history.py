@@ -30,8 +30,8 @@ from wb_dagster.checks import HISTORY_CONSISTENT_CHECK
 from wb_dagster.dagster_process import DagsterProcess, prepare_home, wait_until
 from wb_dagster.project import WandbProjectAssetsSpec
 from wb_dagster.testing import LocalWandbServer
-from wb_dagster_tests.conftest import make_sdk_api
 from wb_dagster_tests.dagster_graphql import materialize_partition
+from wb_dagster_tests.support.clients import make_sdk_api
 
 ENTITY, PROJECT, RUN_ID = "tester", "conc", "r1"
 RUN = f"{ENTITY}/{PROJECT}/{RUN_ID}"

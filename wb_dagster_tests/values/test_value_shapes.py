@@ -20,9 +20,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from wb_dagster_tests.conftest import make_client, make_sdk_api
+from wb_dagster_tests.support.clients import make_client, make_sdk_api
 
-from .conftest import CASES, RUNS, Logged
+from .logged_values import CASES, RUNS, Logged
 from .referee import decoded_rows, flat, kind_problems, rows_equal, sdk_dict, strict_equal
 
 
