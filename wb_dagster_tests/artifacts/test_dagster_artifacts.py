@@ -1,5 +1,5 @@
 """The artifact asset, the publish helper and sweep_best_model's artifact fallback, run by
-``dg.materialize`` against the SDK-logged artifacts (see conftest.py); the referees are the
+``dg.materialize`` against the SDK-logged artifacts (see logged_artifacts.py); the referees are the
 logging script's inputs and the official SDK's reads of the same server."""
 
 from __future__ import annotations

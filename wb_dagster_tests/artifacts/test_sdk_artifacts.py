@@ -2,7 +2,7 @@
 
 Logging, dedup and incremental uploads, use, registry links, reads, listing, downloads
 (bytes and per-file MD5), alias moves and deletion, each done by ``wandb`` itself; the
-expected values are the logging script's inputs (see conftest.py).
+expected values are the logging script's inputs (see logged_artifacts.py).
 """
 
 from __future__ import annotations

@@ -38,6 +38,7 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def fast_client(srv: LocalWandbServer, **kwargs: Any) -> WandbClient:
+    """Our client against ``srv`` with a 10 ms backoff base and a 5 s timeout."""
     kwargs.setdefault("backoff_factor", 0.01)
     kwargs.setdefault("retry_budget_s", 20.0)
     kwargs.setdefault("timeout", 5.0)
@@ -45,6 +46,7 @@ def fast_client(srv: LocalWandbServer, **kwargs: Any) -> WandbClient:
 
 
 def fast_resource(srv: LocalWandbServer, **kwargs: Any) -> WandbResource:
+    """The W&B resource against ``srv`` (entity ``wb-demo``, key from ``KEY_ENV``), fast retries."""
     kwargs.setdefault("backoff_factor", 0.01)
     kwargs.setdefault("retry_budget_s", 20.0)
     kwargs.setdefault("timeout", 5.0)
@@ -72,6 +74,7 @@ def materialize(
     partition: str | None = None,
     run_config: dict[str, Any] | None = None,
 ) -> dg.ExecuteInProcessResult:
+    """Materialize ``selection`` of ``defs`` in-process, quietly; a failed run is returned."""
     return dg.materialize(
         assets_of(defs),
         selection=selection,

@@ -1,5 +1,5 @@
 """Randomized shapes (seeded, bounded): 300 keys of random names and value kinds, about a third
-changing kind at some step, logged by the SDK into three runs (see conftest.py). Every path
+changing kind at some step, logged by the SDK into three runs (see logged_values.py). Every path
 must give the SDK's values, value by value, and the documented column kinds:
 
 * live history (``history_table`` of a run never exported), exported history (two parts), a
