@@ -9,7 +9,8 @@ import pytest
 
 from wb_dagster.client import CommError, WandbClient
 from wb_dagster.testing import LocalWandbServer
-from wb_dagster_tests.conftest import SdkEnv, make_client, make_sdk_api
+from wb_dagster_tests.support.clients import make_client, make_sdk_api
+from wb_dagster_tests.support.sdk_env import SdkEnv
 
 PROJECT = "analysis"
 BOARD = pd.DataFrame(

@@ -17,7 +17,8 @@ import pytest
 from wb_dagster.resource import WandbResource
 from wb_dagster.testing import LocalWandbServer
 from wb_dagster.writeback.analysis_runs import publish_analysis_run
-from wb_dagster_tests.conftest import SdkEnv, make_sdk_api
+from wb_dagster_tests.support.clients import make_sdk_api
+from wb_dagster_tests.support.sdk_env import SdkEnv
 
 PROJECT = "reports"
 SCORES = pd.DataFrame(

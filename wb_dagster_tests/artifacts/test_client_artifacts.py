@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from wb_dagster.client import CommError, NotFoundError, WandbClient
-from wb_dagster_tests.artifacts.conftest import DATA_V0, DATA_V1, MODEL, LoggedArtifacts
-from wb_dagster_tests.conftest import make_sdk_api
+from wb_dagster_tests.artifacts.logged_artifacts import DATA_V0, DATA_V1, MODEL, LoggedArtifacts
+from wb_dagster_tests.support.clients import make_sdk_api
 
 
 def _client(logged: LoggedArtifacts, **kwargs: Any) -> WandbClient:

@@ -21,8 +21,8 @@ from wb_dagster.client import WandbClient
 from wb_dagster.client.artifact_writes import collect_entries, log_artifact
 from wb_dagster.dagster_process import DagsterProcess, prepare_home, wait_until
 from wb_dagster.testing.backend import DEFAULT_USERNAME
-from wb_dagster_tests.artifacts.conftest import LoggedArtifacts
-from wb_dagster_tests.conftest import make_sdk_api
+from wb_dagster_tests.artifacts.logged_artifacts import LoggedArtifacts
+from wb_dagster_tests.support.clients import make_sdk_api
 
 WAIT_S = 90.0
 # the local server's default entity (the viewer), as the collection path names it

@@ -1,5 +1,5 @@
 """The artifact asset, the publish helper and sweep_best_model's artifact fallback, run by
-``dg.materialize`` against the SDK-logged artifacts (see conftest.py); the referees are the
+``dg.materialize`` against the SDK-logged artifacts (see logged_artifacts.py); the referees are the
 logging script's inputs and the official SDK's reads of the same server."""
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from wb_dagster import (
 )
 from wb_dagster.names import key_part
 from wb_dagster.sensors.batches import RANGE_END_TAG, RANGE_START_TAG
-from wb_dagster_tests.artifacts.conftest import DATA_V0, DATA_V1, MODEL, LoggedArtifacts
-from wb_dagster_tests.conftest import make_sdk_api
+from wb_dagster_tests.artifacts.logged_artifacts import DATA_V0, DATA_V1, MODEL, LoggedArtifacts
+from wb_dagster_tests.support.clients import make_sdk_api
 
 
 def _tree(root: Path) -> dict[str, bytes]:

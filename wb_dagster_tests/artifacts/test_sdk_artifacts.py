@@ -2,7 +2,7 @@
 
 Logging, dedup and incremental uploads, use, registry links, reads, listing, downloads
 (bytes and per-file MD5), alias moves and deletion, each done by ``wandb`` itself; the
-expected values are the logging script's inputs (see conftest.py).
+expected values are the logging script's inputs (see logged_artifacts.py).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import requests
 
-from wb_dagster_tests.artifacts.conftest import DATA_V0, DATA_V1, MODEL, LoggedArtifacts
-from wb_dagster_tests.conftest import make_sdk_api
+from wb_dagster_tests.artifacts.logged_artifacts import DATA_V0, DATA_V1, MODEL, LoggedArtifacts
+from wb_dagster_tests.support.clients import make_sdk_api
 
 
 def _md5(data: bytes) -> str:

@@ -8,7 +8,7 @@ import pytest
 
 from wb_dagster.client import WandbClient
 from wb_dagster.testing import LocalWandbServer
-from wb_dagster_tests.conftest import make_client
+from wb_dagster_tests.support.clients import make_client
 
 
 @pytest.fixture

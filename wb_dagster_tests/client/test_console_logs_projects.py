@@ -19,8 +19,9 @@ import pytest
 
 from wb_dagster.client import WandbClient
 from wb_dagster.testing import LocalWandbServer
-from wb_dagster_tests.conftest import make_sdk_api
-from wb_dagster_tests.sdk_logging.helpers import run_sdk, wait_for
+from wb_dagster_tests.support.clients import make_sdk_api
+from wb_dagster_tests.support.polling import poll
+from wb_dagster_tests.support.sdk_process import run_sdk
 
 PROJECT = "logs"
 PRINTED = [f"step {i} loss={1 / (i + 1):.4f}" for i in range(1200)]
@@ -85,7 +86,7 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalWand
             row = srv.backend.runs.get_run(ids["entity"], PROJECT, ids["crashed"])
             return row is not None and row["state"] == "crashed"
 
-        wait_for(crashed, f"{path} to become crashed")
+        poll(f"{path} to become crashed", crashed, 30.0)
         yield srv, ids
 
 

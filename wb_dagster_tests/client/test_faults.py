@@ -10,9 +10,8 @@ import pytest
 
 from wb_dagster.client import CommError, RateLimitError
 from wb_dagster.testing import LocalWandbServer
-from wb_dagster_tests.conftest import make_client
-
-from .normalize import table_rows
+from wb_dagster_tests.support.clients import make_client
+from wb_dagster_tests.support.history_rows import table_rows
 
 RUN = "wb-demo/cifar/cifar001"
 

@@ -13,9 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from wb_dagster.testing import LocalWandbServer
-from wb_dagster_tests.conftest import make_client, make_sdk_api
-
-from .normalize import flat_row, sdk_rows, table_rows
+from wb_dagster_tests.support.clients import make_client, make_sdk_api
+from wb_dagster_tests.support.history_rows import comparable_rows, flat_row, table_rows
 
 HIST = {"_type": "histogram", "values": [1, 4, 2], "bins": [0.0, 0.5, 1.0, 1.5]}
 
@@ -82,7 +81,7 @@ def test_history_table_equals_sdk_scan(
     path = f"tester/hist/{run_id}"
     client = make_client(hist_server, history_page_rows=page_rows, max_concurrency=4)
     table = client.run(path).history_table()
-    expected = sdk_rows(make_sdk_api(hist_server).run(path).scan_history())
+    expected = comparable_rows(make_sdk_api(hist_server).run(path).scan_history())
     assert table_rows(table) == expected
     # and the seed's own inputs: one row per logged step, none missing
     seeded = [] if run_id == "empty" else [flat_row(r) for r in ROWS]

@@ -11,7 +11,8 @@ import pytest
 
 from wb_dagster.client import CommError, WandbClient
 from wb_dagster.testing import LocalWandbServer
-from wb_dagster_tests.sdk_logging.helpers import log_spec, make_api
+from wb_dagster_tests.support.clients import make_sdk_api
+from wb_dagster_tests.support.sdk_process import log_spec
 
 EXPORTED_RUN = "wb-demo/cifar/cifar001"
 
@@ -85,7 +86,7 @@ def test_run_table_to_pandas_keeps_ints_beyond_2_53(
             tmp_path / f"sdk{i}",
             {"project": "ints", "entity": "me", "rows": [{"x": 1}], "summary": summary},
         )
-    sdk = {r.id: dict(r.summary) for r in make_api(empty_server).runs("me/ints")}
+    sdk = {r.id: dict(r.summary) for r in make_sdk_api(empty_server).runs("me/ints")}
     assert [v["big"] for v in sdk.values() if "big" in v] == [big]
 
     client = WandbClient(api_key=empty_server.api_key, base_url=empty_server.base_url)

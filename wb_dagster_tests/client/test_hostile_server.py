@@ -16,8 +16,8 @@ import requests
 
 from wb_dagster.client.system_metrics import events_line_count, is_complete
 from wb_dagster.testing import LocalWandbServer
-from wb_dagster_tests.conftest import make_client, make_sdk_api
 from wb_dagster_tests.server.gql import gql
+from wb_dagster_tests.support.clients import make_client, make_sdk_api
 
 PROJECT = "me/churn"
 SEEDED = [f"s{i:06d}" for i in range(300)]  # the scale seed's run ids

@@ -11,9 +11,8 @@ import requests
 
 from wb_dagster.client import CommError, WandbClient
 from wb_dagster.testing.demo_seed import DEMO_RUNS_BY_ID, DEMO_SWEEP_ID
-from wb_dagster_tests.conftest import make_client, make_sdk_api
-
-from .normalize import norm_value, sdk_rows
+from wb_dagster_tests.support.clients import make_client, make_sdk_api
+from wb_dagster_tests.support.history_rows import comparable_rows, norm_value
 
 PROJECT = "wb-demo/cifar"
 EXPORTED, LIVE = "cifar002", "cifar009"  # cifar002 has the NaN; cifar009 is running (live)
@@ -151,13 +150,13 @@ def test_sampled_history(demo_sdk_api: Any, demo_client: WandbClient, run_id: st
 @pytest.mark.parametrize("run_id", [EXPORTED, LIVE])
 def test_scan_history(demo_sdk_api: Any, demo_client: WandbClient, run_id: str) -> None:
     ours, theirs = demo_client.run(f"{PROJECT}/{run_id}"), demo_sdk_api.run(f"{PROJECT}/{run_id}")
-    assert sdk_rows(ours.scan_history()) == sdk_rows(theirs.scan_history())
+    assert comparable_rows(ours.scan_history()) == comparable_rows(theirs.scan_history())
     kw: dict[str, Any] = {"keys": ["loss", "accuracy"], "page_size": 100}
     assert [norm_value(r) for r in ours.scan_history(**kw)] == [
         norm_value(r) for r in theirs.scan_history(**kw)
     ]
     kw = {"min_step": 150, "max_step": 420, "page_size": 100}
-    assert sdk_rows(ours.scan_history(**kw)) == sdk_rows(theirs.scan_history(**kw))
+    assert comparable_rows(ours.scan_history(**kw)) == comparable_rows(theirs.scan_history(**kw))
 
 
 def test_files_listing_and_bytes(

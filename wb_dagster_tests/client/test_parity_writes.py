@@ -11,7 +11,7 @@ import pytest
 
 from wb_dagster.client import WandbClient, histogram
 from wb_dagster.testing import LocalWandbServer
-from wb_dagster_tests.conftest import make_client, make_sdk_api
+from wb_dagster_tests.support.clients import make_client, make_sdk_api
 
 RUN = "wb-demo/cifar/cifar001"
 

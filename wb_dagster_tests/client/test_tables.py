@@ -20,8 +20,8 @@ import pytest
 from wb_dagster.client import NotFoundError, WandbClient
 from wb_dagster.client.tables import table_from_json
 from wb_dagster.testing import LocalWandbServer
-from wb_dagster_tests.conftest import make_sdk_api
-from wb_dagster_tests.sdk_logging.helpers import run_sdk
+from wb_dagster_tests.support.clients import make_sdk_api
+from wb_dagster_tests.support.sdk_process import run_sdk
 
 COLUMNS = ["id", "label", "score", "ok", "tags", "maybe"]
 

@@ -24,14 +24,14 @@ from typing import Any
 import dagster as dg
 import pyarrow.parquet as pq
 import pytest
-from dagster_sdk_compare import rows
 
 from wb_dagster.assets.checks import HISTORY_CONSISTENT_CHECK
 from wb_dagster.dagster_process import DagsterProcess, prepare_home, wait_until
 from wb_dagster.project import WandbProjectAssetsSpec
 from wb_dagster.testing import LocalWandbServer
-from wb_dagster_tests.conftest import make_sdk_api
 from wb_dagster_tests.dagster_graphql import materialize_partition
+from wb_dagster_tests.support.clients import make_sdk_api
+from wb_dagster_tests.support.history_rows import comparable_rows
 
 ENTITY, PROJECT, RUN_ID = "tester", "conc", "r1"
 RUN = f"{ENTITY}/{PROJECT}/{RUN_ID}"
@@ -171,7 +171,7 @@ def test_a_sensor_run_and_a_manual_run_of_one_partition_at_once(deployment, sdk_
     stored = pq.read_table(path)
     assert stored.column("_step").to_pylist() == list(range(FIRST + ADDED))
     sdk = make_sdk_api(srv).run(RUN).scan_history()
-    assert rows(stored.to_pylist()) == rows(sdk)
+    assert comparable_rows(stored.to_pylist()) == comparable_rows(sdk)
     assert [_meta(r, "rows") for r in later] == [FIRST + ADDED, FIRST + ADDED]
     # and the partition's check agrees for both runs
     check_key = dg.AssetCheckKey(HISTORY, HISTORY_CONSISTENT_CHECK)

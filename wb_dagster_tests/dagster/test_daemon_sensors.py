@@ -19,7 +19,6 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 import requests
-from dagster_sdk_compare import rows
 
 from wb_dagster.dagster_process import DagsterProcess, prepare_home, wait_until
 from wb_dagster.testing import LocalWandbServer
@@ -31,6 +30,7 @@ from wb_dagster.testing.demo_seed import (
     demo_files,
 )
 from wb_dagster_tests.dagster_graphql import sensor_ticks, start_schedule
+from wb_dagster_tests.support.history_rows import comparable_rows
 
 PARTITIONS = "wandb_runs__wb_demo__cifar"
 HISTORY = dg.AssetKey(["wandb", "wb-demo", "cifar", "run_history"])
@@ -153,14 +153,16 @@ def test_daemon_sensor_imports_refreshes_and_schedules(deployment, sdk_env):
     for run_id in ("cifar000", "cifar002", "cifar010"):  # cifar002 logs a NaN loss
         sdk_run = api.run(f"wb-demo/cifar/{run_id}")
         ours = pq.read_table(storage / "wandb/wb-demo/cifar/run_history" / f"{run_id}.parquet")
-        assert rows(ours.to_pylist()) == rows(sdk_run.scan_history())
+        assert comparable_rows(ours.to_pylist()) == comparable_rows(sdk_run.scan_history())
         (mat,) = _materializations(instance, HISTORY, run_id)
         assert mat.metadata["dagster/row_count"].value == DEMO_RUNS_BY_ID[run_id].num_steps
         system = pq.read_table(
             storage / "wandb/wb-demo/cifar/run_system_metrics" / f"{run_id}.parquet"
         )
         expected = sdk_run.history(stream="events", pandas=False)
-        assert rows(system.to_pylist(), key="_timestamp") == rows(expected, key="_timestamp")
+        assert comparable_rows(system.to_pylist(), key="_timestamp") == comparable_rows(
+            expected, key="_timestamp"
+        )
     # each partition has its own check evaluation
     check_key = dg.AssetCheckKey(HISTORY, "history_matches_run")
     evaluations = instance.event_log_storage.get_asset_check_execution_history(check_key, limit=50)
@@ -198,7 +200,9 @@ def test_daemon_sensor_imports_refreshes_and_schedules(deployment, sdk_env):
     for run_id, steps in (("cifar001", n + 30), ("cifar003", 500)):
         ours = pq.read_table(storage / "wandb/wb-demo/cifar/run_history" / f"{run_id}.parquet")
         assert ours.num_rows == steps
-        assert rows(ours.to_pylist()) == rows(api.run(f"wb-demo/cifar/{run_id}").scan_history())
+        assert comparable_rows(ours.to_pylist()) == comparable_rows(
+            api.run(f"wb-demo/cifar/{run_id}").scan_history()
+        )
 
     # later ticks request nothing more: every other run was stored exactly once
     ticks_before = len(_sensor_runs(instance))

@@ -11,7 +11,7 @@ from upath import UPath
 
 from wb_dagster.io_manager import WandbParquetIOManager
 from wb_dagster.storage import concat_parquet_atomic, read_table, write_table_atomic
-from wb_dagster_tests.conftest import kill_mid_write
+from wb_dagster_tests.support.crash import kill_mid_write
 
 PARTS = dg.StaticPartitionsDefinition(["r1", "r2"])
 

@@ -24,7 +24,7 @@ import yaml
 from wb_dagster import WandbEntityComponent
 from wb_dagster.names import key_part, project_name
 from wb_dagster.testing import LocalWandbServer
-from wb_dagster_tests.conftest import make_sdk_api
+from wb_dagster_tests.support.clients import make_sdk_api
 
 BIN = Path(sys.executable).parent
 SECRET_ENV = "MY_WANDB_KEY"

@@ -15,8 +15,8 @@ import requests
 
 from wb_dagster.defs import build_wandb_defs
 from wb_dagster.testing import LocalWandbServer
-from wb_dagster_tests.conftest import make_client, make_sdk_api
 from wb_dagster_tests.inprocess import assets_of
+from wb_dagster_tests.support.clients import make_client, make_sdk_api
 
 RUNS = dg.AssetKey(["wandb", "wb-demo", "churn", "runs"])
 OP = "wandb_wb_demo__churn__runs"

@@ -17,8 +17,8 @@ import pytest
 
 from wb_dagster.defs import build_wandb_defs
 from wb_dagster.testing import LocalWandbServer
-from wb_dagster_tests.conftest import make_sdk_api
 from wb_dagster_tests.inprocess import QUIET_RUN_CONFIG, assets_of, evaluate_sensor, launch_requests
+from wb_dagster_tests.support.clients import make_sdk_api
 
 KEY_ENV = "WB_DAGSTER_ISOLATION_KEY"
 

@@ -27,9 +27,9 @@ from wb_dagster.assets.tables import read_run_tables
 from wb_dagster.dagster_process import DagsterProcess, prepare_home, wait_until
 from wb_dagster.names import key_part, project_name
 from wb_dagster.testing import LocalWandbServer
-from wb_dagster_tests.conftest import make_sdk_api
 from wb_dagster_tests.inprocess import QUIET_RUN_CONFIG, assets_of
-from wb_dagster_tests.sdk_logging.helpers import run_sdk
+from wb_dagster_tests.support.clients import make_sdk_api
+from wb_dagster_tests.support.sdk_process import run_sdk
 
 PROJECT = "extras"
 COLUMNS = ["id", "label", "score"]

@@ -27,9 +27,9 @@ from wb_dagster.testing.demo_seed import (
     demo_history,
     demo_summary,
 )
-from wb_dagster_tests.conftest import make_sdk_api
 from wb_dagster_tests.examples.pipeline_run import materialize_everything, wandb_and_pipeline_defs
 from wb_dagster_tests.inprocess import assets_of
+from wb_dagster_tests.support.clients import make_sdk_api
 
 TOP_K = 5  # LearningCurvesConfig default
 

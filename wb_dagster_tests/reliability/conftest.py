@@ -1,39 +1,19 @@
-"""Fixtures of the reliability suite: a fresh demo server per test, fast-retrying clients and
-resources, definitions without step-retry delays, and helpers that snapshot stored outputs.
+"""Fixtures of the reliability suite: a fresh demo server per test, all log levels captured.
 
-Fault tests use small retry budgets and a 10 ms backoff base so they run in seconds; nothing
-here sleeps.
+The plain helpers are in ``demo_assets.py`` (names, fast clients, definitions,
+materialization) and ``snapshots.py`` (stored outputs before and after a fault).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
-import dagster as dg
-import pyarrow.parquet as pq
 import pytest
 
-from wb_dagster.client import WandbClient
-from wb_dagster.defs import build_wandb_defs
-from wb_dagster.resource import WandbResource
 from wb_dagster.testing import LocalWandbServer
-from wb_dagster_tests.inprocess import assets_of
 
-KEY_ENV = "WB_DAGSTER_RELIABILITY_KEY"
-PROJECT = "wb-demo/cifar"
-RUN_SENSOR = "wandb_wb_demo__cifar__run_sensor"
-SWEEP_SENSOR = "wandb_wb_demo__cifar__sweep_sensor"
-RUNS_PARTITIONS = "wandb_runs__wb_demo__cifar"
-SWEEPS_PARTITIONS = "wandb_sweeps__wb_demo__cifar"
-RUNS = dg.AssetKey(["wandb", "wb-demo", "cifar", "runs"])
-HISTORY = dg.AssetKey(["wandb", "wb-demo", "cifar", "run_history"])
-SYSTEM = dg.AssetKey(["wandb", "wb-demo", "cifar", "run_system_metrics"])
-BEST = dg.AssetKey(["wandb", "wb-demo", "cifar", "sweep_best_model"])
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+from .demo_assets import KEY_ENV
 
 
 @pytest.fixture
@@ -42,95 +22,6 @@ def wb(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalWandbServer]:
     with LocalWandbServer(seed="demo") as srv:
         monkeypatch.setenv(KEY_ENV, srv.api_key)
         yield srv
-
-
-def fast_client(srv: LocalWandbServer, **kwargs: Any) -> WandbClient:
-    kwargs.setdefault("backoff_factor", 0.01)
-    kwargs.setdefault("retry_budget_s", 20.0)
-    kwargs.setdefault("timeout", 5.0)
-    return WandbClient(api_key=srv.api_key, base_url=srv.base_url, **kwargs)
-
-
-def fast_resource(srv: LocalWandbServer, **kwargs: Any) -> WandbResource:
-    kwargs.setdefault("backoff_factor", 0.01)
-    kwargs.setdefault("retry_budget_s", 20.0)
-    kwargs.setdefault("timeout", 5.0)
-    kwargs.setdefault("entity", "wb-demo")
-    kwargs.setdefault("base_url", srv.base_url)
-    kwargs.setdefault("api_key", dg.EnvVar(KEY_ENV))
-    return WandbResource(**kwargs)
-
-
-def make_defs(srv: LocalWandbServer, store: Path, **resource_kwargs: Any) -> dg.Definitions:
-    """Every W&B asset of the demo project, no step-retry delays, storage under ``store``."""
-    return build_wandb_defs(
-        entity="wb-demo",
-        project="cifar",
-        resource=fast_resource(srv, **resource_kwargs),
-        storage_dir=str(store),
-        retry_policy=None,
-    )
-
-
-def materialize(
-    defs: dg.Definitions,
-    instance: dg.DagsterInstance,
-    selection: list[dg.AssetKey],
-    partition: str | None = None,
-    run_config: dict[str, Any] | None = None,
-) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        assets_of(defs),
-        selection=selection,
-        partition_key=partition,
-        instance=instance,
-        resources=dict(defs.resources or {}),
-        run_config={**QUIET, **(run_config or {})},
-        raise_on_error=False,
-    )
-
-
-def _comparable(value: Any) -> Any:
-    # NaN != NaN: compare it by spelling so a stored NaN equals the expected NaN
-    if isinstance(value, float) and math.isnan(value):
-        return "NaN"
-    if isinstance(value, list):
-        return [_comparable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _comparable(v) for k, v in value.items()}
-    return value
-
-
-def parquet_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows of a parquet file with NaN made comparable."""
-    return _comparable(pq.read_table(path).to_pylist())
-
-
-def store_snapshot(store: Path) -> dict[str, Any]:
-    """Every stored output by relative path: parquet as rows, other files as bytes."""
-    out: dict[str, Any] = {}
-    for path in sorted(p for p in store.rglob("*") if p.is_file()):
-        rel = path.relative_to(store).as_posix()
-        out[rel] = parquet_rows(path) if path.suffix == ".parquet" else path.read_bytes()
-    return out
-
-
-def raw_snapshot(store: Path) -> dict[str, bytes]:
-    """Every file under ``store`` with its exact bytes (temporary siblings included)."""
-    return {
-        p.relative_to(store).as_posix(): p.read_bytes()
-        for p in sorted(store.rglob("*"))
-        if p.is_file()
-    }
-
-
-def failure_message(result: dg.ExecuteInProcessResult) -> str:
-    """The user-facing error of a failed in-process run (first failed step)."""
-    for event in result.all_events:
-        if event.is_step_failure:
-            data = event.step_failure_data
-            return data.error.message if data.error else ""
-    return ""
 
 
 @pytest.fixture

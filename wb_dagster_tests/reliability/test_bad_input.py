@@ -28,7 +28,7 @@ from wb_dagster.defs import build_wandb_defs
 from wb_dagster.resource import WandbResource
 from wb_dagster.testing import LocalWandbServer
 
-from .conftest import BEST, HISTORY, RUNS, fast_client, make_defs, materialize
+from .demo_assets import BEST, HISTORY, RUNS, failure_message, fast_client, make_defs, materialize
 
 P = "wb-demo/cifar"
 ODD = f"{P}/odd001"
@@ -121,8 +121,6 @@ def dagster_run(srv: LocalWandbServer, tmp: Path, key: dg.AssetKey, partition: s
         result = materialize(make_defs(srv, tmp, **resource), instance, [key], partition,
                              run_config)  # fmt: skip
         if not result.success:
-            from .conftest import failure_message
-
             raise dg.Failure(failure_message(result))
 
 

@@ -21,9 +21,10 @@ import pytest
 
 from wb_dagster.testing import LocalWandbServer
 from wb_dagster.testing.demo_seed import DEMO_RUNS_BY_ID, DEMO_SWEEP_ID
-from wb_dagster_tests.conftest import kill_mid_write
+from wb_dagster_tests.support.crash import kill_mid_write
 
-from .conftest import BEST, HISTORY, KEY_ENV, make_defs, materialize, parquet_rows
+from .demo_assets import BEST, HISTORY, KEY_ENV, make_defs, materialize
+from .snapshots import parquet_rows
 
 KILLED_MATERIALIZATION = textwrap.dedent(
     """

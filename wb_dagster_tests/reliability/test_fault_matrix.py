@@ -26,7 +26,7 @@ from wb_dagster.testing import LocalWandbServer
 from wb_dagster.testing.demo_seed import DEMO_RUNS_BY_ID, DEMO_SWEEP_ID, demo_files
 from wb_dagster_tests.inprocess import evaluate_sensor, launch_requests
 
-from .conftest import (
+from .demo_assets import (
     PROJECT,
     RUN_SENSOR,
     RUNS,
@@ -35,9 +35,8 @@ from .conftest import (
     fast_client,
     make_defs,
     materialize,
-    raw_snapshot,
-    store_snapshot,
 )
+from .snapshots import raw_snapshot, store_snapshot
 
 GRAPHQL = "POST /graphql"
 DOWNLOADS = r"GET /(files|_history)/"

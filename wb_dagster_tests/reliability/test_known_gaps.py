@@ -13,7 +13,7 @@ from wb_dagster.testing.demo_seed import DEMO_RUNNING_RUN, DEMO_SWEEP_ID
 from wb_dagster.testing.run_lifecycle import DEFAULT_HEARTBEAT_TIMEOUT_S, mark_stale_runs_crashed
 from wb_dagster.testing.store import utc_now
 
-from .conftest import BEST, fast_client, make_defs, materialize
+from .demo_assets import BEST, fast_client, make_defs, materialize
 
 RUNNING = f"wb-demo/cifar/{DEMO_RUNNING_RUN}"
 

@@ -38,7 +38,7 @@ from wb_dagster.testing import LocalWandbServer
 from wb_dagster.testing.demo_seed import DEMO_SWEEP_ID
 from wb_dagster_tests.inprocess import evaluate_sensor, launch_requests
 
-from .conftest import (
+from .demo_assets import (
     BEST,
     HISTORY,
     KEY_ENV,

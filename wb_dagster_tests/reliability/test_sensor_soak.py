@@ -29,12 +29,8 @@ from wb_dagster.client import CommError
 from wb_dagster.testing import LocalWandbServer
 from wb_dagster_tests.inprocess import assets_of, evaluate_sensor
 
-from .conftest import (
-    KEY_ENV,
-    QUIET,
-    fast_resource,
-    parquet_rows,
-)
+from .demo_assets import KEY_ENV, QUIET, fast_resource
+from .snapshots import parquet_rows
 
 TICKS = 300
 SEED = 20260701

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sdk_logging.helpers import log_spec, logged_part, make_api, same, wait_for
 from wb_dagster.demo.training import (
     SWEEP_GRID,
     SWEEP_METRIC,
@@ -17,6 +16,10 @@ from wb_dagster.demo.training import (
     populate_with_sdk,
 )
 from wb_dagster.testing import LocalWandbServer
+from wb_dagster_tests.sdk_logging.logged_rows import logged_part, same
+from wb_dagster_tests.support.clients import make_sdk_api
+from wb_dagster_tests.support.polling import poll
+from wb_dagster_tests.support.sdk_process import log_spec
 
 FIRST: list[dict[str, Any]] = [
     {"loss": 1.0, "val": {"acc": 0.1}},
@@ -31,11 +34,11 @@ def test_resumed_run_appends_history(
     base: dict[str, Any] = {"project": "resume", "entity": empty_server.entity}
     base |= {"id": "resume-me", "resume": "allow", "config": {"lr": 0.1}}
     _, run_id = log_spec(empty_server, tmp_path / "a", {**base, "rows": FIRST, "exit_code": 1})
-    api = make_api(empty_server)
+    api = make_sdk_api(empty_server)
     assert api.run(f"{empty_server.entity}/resume/{run_id}").state == "failed"
     proc, _ = log_spec(empty_server, tmp_path / "b", {**base, "rows": SECOND})
     assert proc.stderr == ""
-    run = make_api(empty_server).run(f"{empty_server.entity}/resume/{run_id}")
+    run = make_sdk_api(empty_server).run(f"{empty_server.entity}/resume/{run_id}")
     assert run.state == "finished"
     rows = [logged_part(r) for r in run.scan_history()]
     expected = [{**r, "_step": i} for i, r in enumerate(FIRST + SECOND)]
@@ -67,20 +70,20 @@ def test_killed_training_process_becomes_crashed(tmp_path: Path, sdk_env: Any) -
             return str(run["state"])
 
         try:
-            wait_for(ready.exists, "the training script's first logged row")
+            poll("the training script's first logged row", ready.exists, 30.0)
 
             def streamed_rows() -> int:
                 run = server.backend.runs.get_run(server.entity, "crash", "killed-1")
                 return 0 if run is None else int(run["history_line_count"])
 
-            wait_for(streamed_rows, "history rows reaching the server")
+            poll("history rows reaching the server", streamed_rows, 30.0)
             assert state() == "running"
         finally:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
 
-        wait_for(lambda: state() == "crashed", "the killed run to become crashed", 20.0)
-        run = make_api(server).run(f"{server.entity}/crash/killed-1")
+        poll("the killed run to become crashed", lambda: state() == "crashed", 20.0)
+        run = make_sdk_api(server).run(f"{server.entity}/crash/killed-1")
         assert run.state == "crashed"
         assert len(list(run.scan_history())) >= 1
 
@@ -88,7 +91,7 @@ def test_killed_training_process_becomes_crashed(tmp_path: Path, sdk_env: Any) -
 def test_demo_training_script_and_sweep(empty_server: LocalWandbServer, sdk_env: Any) -> None:
     entity = empty_server.entity
     logged = populate_with_sdk(empty_server.base_url, empty_server.api_key, entity=entity)
-    api = make_api(empty_server)
+    api = make_sdk_api(empty_server)
     runs = api.runs(f"{entity}/cifar")
     assert len(runs) == len(logged.run_ids) + len(logged.sweep_run_ids) == 2 + 4
     for run_id, ledger in logged.ledgers.items():

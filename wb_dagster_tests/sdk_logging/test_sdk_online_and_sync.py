@@ -15,8 +15,10 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from sdk_logging.helpers import log_spec, logged_part, make_api, run_sdk, same
 from wb_dagster.testing import LocalWandbServer
+from wb_dagster_tests.sdk_logging.logged_rows import logged_part, same
+from wb_dagster_tests.support.clients import make_sdk_api
+from wb_dagster_tests.support.sdk_process import log_spec, run_sdk
 
 NAN = float("nan")
 HIST = {"_type": "histogram", "values": [1, 3, 2], "bins": [0.0, 0.5, 1.0, 1.5]}
@@ -92,7 +94,7 @@ def logged(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 @pytest.fixture
 def api(logged: Any, sdk_env: Any) -> Any:
-    return make_api(logged[1].server)
+    return make_sdk_api(logged[1].server)
 
 
 def test_sdk_finishes_fast_without_errors_or_retries(logged: Any) -> None:

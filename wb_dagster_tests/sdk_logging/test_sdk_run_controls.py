@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from sdk_logging.helpers import make_api, run_sdk
 from wb_dagster.client import WandbClient
 from wb_dagster.testing import LocalWandbServer
+from wb_dagster_tests.support.clients import make_sdk_api
+from wb_dagster_tests.support.sdk_process import run_sdk
 
 SCRIPT = Path(__file__).with_name("sdk_run_controls.py")
 PROJECT = "controls"
@@ -51,7 +52,7 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Logged]:
 
 @pytest.fixture
 def api(logged: Logged, sdk_env: Any) -> Any:
-    return make_api(logged.server)
+    return make_sdk_api(logged.server)
 
 
 def test_unnamed_run_gets_a_wandb_style_display_name(logged: Logged, api: Any) -> None:

@@ -12,8 +12,8 @@ import json
 import requests
 
 from wb_dagster.testing import LocalWandbServer
-from wb_dagster_tests.conftest import make_sdk_api
 from wb_dagster_tests.server.gql import gql
+from wb_dagster_tests.support.clients import make_sdk_api
 
 PROJECT = "logs"
 TS = "2026-12-02T01:37:26.211592"

@@ -29,8 +29,8 @@ from wb_dagster.testing.demo_seed import (
     demo_metadata,
     demo_summary,
 )
-from wb_dagster_tests.conftest import make_sdk_api
 from wb_dagster_tests.server.sdk_expect import pandas_row, same_value, without_nulls
+from wb_dagster_tests.support.clients import make_sdk_api
 
 RUN = DEMO_RUNS_BY_ID["cifar000"]
 PROJECT = f"{DEMO_ENTITY}/{DEMO_PROJECT}"

@@ -18,8 +18,8 @@ from wb_dagster.testing.demo_seed import (
     demo_config,
     demo_summary,
 )
-from wb_dagster_tests.conftest import make_sdk_api
 from wb_dagster_tests.server.sdk_expect import same_value
+from wb_dagster_tests.support.clients import make_sdk_api
 
 PROJECT = f"{DEMO_ENTITY}/{DEMO_PROJECT}"
 

@@ -8,8 +8,8 @@ import json
 import pytest
 import requests
 
-from wb_dagster_tests.conftest import make_sdk_api
 from wb_dagster_tests.server.gql import gql
+from wb_dagster_tests.support.clients import make_sdk_api
 
 RUN_STATE_Q = """
 query($e: String!, $p: String!, $r: String!) {

@@ -12,30 +12,32 @@ headless Debian Chromium driven by the Python ``playwright`` package.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pytest
-import requests
 
 from wb_dagster.testing import LocalWandbServer
 from wb_dagster_tests.examples.pipeline_run import materialize_everything, wandb_and_pipeline_defs
+from wb_dagster_tests.support.polling import poll
+from wb_dagster_tests.ui.dagster_dev import (
+    DAGSTER_DEV,
+    REPO,
+    STARTUP_TIMEOUT_S,
+    WORKSPACE,
+    DagsterUI,
+    free_port,
+    locations_ready,
+    stop,
+)
 
-REPO = Path(__file__).resolve().parents[2]
 EXAMPLES_DIR = REPO / "examples"
-WORKSPACE = REPO / "workspace.yaml"
-LOCATIONS = {"wandb", "ml_pipeline"}
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -45,25 +47,6 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-DAGSTER_DEV = [sys.executable, "-m", "dagster", "dev"]
-STARTUP_TIMEOUT_S = 180.0
-STOP_TIMEOUT_S = 30.0
-LOCATIONS_QUERY = """
-{ workspaceOrError { __typename ... on Workspace { locationEntries {
-    name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }
-"""
-
-
-def poll(what: str, check: Callable[[], Any], timeout_s: float, interval_s: float = 0.25) -> Any:
-    """Call ``check`` until it returns something truthy; fail with ``what`` after the deadline."""
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval_s)  # poll interval, bounded by the deadline
-    pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what} (last: {last!r})")
 
 
 @pytest.fixture(scope="session")
@@ -82,60 +65,6 @@ def chromium_path() -> str:
             "chromium) or set WB_DAGSTER_CHROMIUM to a Chromium binary."
         )
     return path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _locations_ready(url: str) -> dict[str, str] | None:
-    try:
-        resp = requests.post(f"{url}/graphql", json={"query": LOCATIONS_QUERY}, timeout=5)
-        entries = resp.json()["data"]["workspaceOrError"]["locationEntries"]
-    except (requests.RequestException, ValueError, KeyError, TypeError):
-        return None
-    for entry in entries:
-        error = entry.get("locationOrLoadError") or {}
-        if error.get("__typename") == "PythonError":
-            pytest.fail(f"code location {entry['name']} failed to load: {error.get('message')}")
-    loaded = {e["name"]: e["loadStatus"] for e in entries}
-    ok = set(loaded) >= LOCATIONS and all(loaded[n] == "LOADED" for n in LOCATIONS)
-    return loaded if ok else None
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    pgid = proc.pid  # start_new_session: the group id is the leader's pid
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)  # dagster dev stops its webserver, daemon, code servers
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=STOP_TIMEOUT_S)
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    while _group_alive(pgid) and time.monotonic() < deadline:
-        time.sleep(0.2)  # children finishing their shutdown, bounded
-    if _group_alive(pgid):
-        os.killpg(pgid, signal.SIGKILL)
-        poll("dagster dev's processes to exit", lambda: not _group_alive(pgid), 10.0)
-    if proc.poll() is None:
-        proc.wait(timeout=10)
-
-
-@dataclass(frozen=True)
-class DagsterUI:
-    """A running ``dagster dev`` and what it shows."""
-
-    url: str
-    storage: Path
-    server: LocalWandbServer
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +91,7 @@ def dagster_ui(artifacts_dir: Path) -> Iterator[DagsterUI]:
             WANDB_BASE_URL=srv.base_url,
             WB_DAGSTER_STORAGE=str(storage),
         )
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         log = (artifacts_dir / "dagster_dev.log").open("wb")
         proc = subprocess.Popen(
@@ -179,12 +108,12 @@ def dagster_ui(artifacts_dir: Path) -> Iterator[DagsterUI]:
             def ready() -> Any:
                 if proc.poll() is not None:
                     pytest.fail(f"dagster dev exited with {proc.returncode}; see {log.name}")
-                return _locations_ready(url)
+                return locations_ready(url)
 
             poll("dagster dev to load both code locations", ready, STARTUP_TIMEOUT_S)
             yield DagsterUI(url=url, storage=storage, server=srv)
         finally:
-            _stop(proc)
+            stop(proc)
             log.close()
 
 

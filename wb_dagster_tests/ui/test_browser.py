@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from wb_dagster.testing.demo_seed import DEMO_RUNS, demo_summary
-from wb_dagster_tests.ui.conftest import DagsterUI, poll
+from wb_dagster_tests.support.polling import poll
+from wb_dagster_tests.ui.dagster_dev import DagsterUI
 
 WANDB_ASSETS = ["project", "runs", "run_history", "run_system_metrics", "sweep_best_model"]
 PIPELINE_ASSETS = [

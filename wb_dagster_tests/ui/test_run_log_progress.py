@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 import requests
 
-from wb_dagster import export_progress
+from wb_dagster.assets import export_progress
 from wb_dagster.defs import build_wandb_defs
 from wb_dagster.testing import LocalWandbServer
 from wb_dagster_tests.inprocess import assets_of

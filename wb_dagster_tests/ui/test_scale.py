@@ -27,7 +27,7 @@ from wb_dagster.dagster_process import INSTANCE_YAML, DagsterProcess, prepare_ho
 from wb_dagster.names import key_part, project_name
 from wb_dagster.testing import LocalWandbServer
 from wb_dagster_tests.dagster_graphql import sensor_ticks
-from wb_dagster_tests.ui.conftest import poll
+from wb_dagster_tests.support.polling import poll
 
 RUNS = 10_000
 PROJECT = "scale"

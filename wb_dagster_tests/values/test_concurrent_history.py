@@ -18,7 +18,7 @@ from upath import UPath
 from wb_dagster.assets.history_sync import HistorySync, sync_history
 from wb_dagster.storage import read_table
 from wb_dagster.testing import LocalWandbServer
-from wb_dagster_tests.conftest import make_client, make_sdk_api
+from wb_dagster_tests.support.clients import make_client, make_sdk_api
 
 RUN = "tester/conc/r1"
 

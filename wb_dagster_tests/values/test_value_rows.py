@@ -13,9 +13,9 @@ import pyarrow as pa
 import pytest
 
 from wb_dagster.defs import build_wandb_defs
-from wb_dagster_tests.conftest import make_sdk_api
+from wb_dagster_tests.support.clients import make_sdk_api
 
-from .conftest import BOOLS_RUN, PROJECT, RUNS, TAGS, Logged
+from .logged_values import BOOLS_RUN, PROJECT, RUNS, TAGS, Logged
 from .referee import decoded_rows, flat, rows_equal, sdk_dict, strict_equal
 
 

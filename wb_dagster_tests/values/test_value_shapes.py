@@ -1,5 +1,5 @@
 """Randomized shapes (seeded, bounded): 300 keys of random names and value kinds, about a third
-changing kind at some step, logged by the SDK into three runs (see conftest.py). Every path
+changing kind at some step, logged by the SDK into three runs (see logged_values.py). Every path
 must give the SDK's values, value by value, and the documented column kinds:
 
 * live history (``history_table`` of a run never exported), exported history (two parts), a
@@ -20,9 +20,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from wb_dagster_tests.conftest import make_client, make_sdk_api
+from wb_dagster_tests.support.clients import make_client, make_sdk_api
 
-from .conftest import CASES, RUNS, Logged
+from .logged_values import CASES, RUNS, Logged
 from .referee import decoded_rows, flat, kind_problems, rows_equal, sdk_dict, strict_equal
 
 

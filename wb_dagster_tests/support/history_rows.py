@@ -1,4 +1,4 @@
-"""Documented normalizations used to compare our client's output with the official SDK's.
+"""Normalizations that make our history rows and the official SDK's comparable.
 
 * numbers: compared as float (the SDK re-encodes values in Go, so 1.0 comes back as int 1);
   NaN equals NaN;
@@ -19,6 +19,7 @@ from typing import Any
 
 
 def norm_value(value: Any) -> Any:
+    """``value`` with numbers as float, NaN as ``"NaN"``, typed-value JSON text parsed."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
         if isinstance(value, str) and value.startswith('{"_type"'):
             return norm_value(json.loads(value))
@@ -33,6 +34,7 @@ def norm_value(value: Any) -> Any:
 
 
 def flat_row(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``row`` with nested plain dicts flattened with ``.``, None values dropped, normalized."""
     out: dict[str, Any] = {}
     for key, value in row.items():
         name = f"{prefix}{key}"
@@ -43,19 +45,21 @@ def flat_row(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def sdk_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """SDK scan rows, normalized, with the boundary page's repeated steps dropped."""
+def comparable_rows(rows: Iterable[Mapping[str, Any]], key: str = "_step") -> list[dict[str, Any]]:
+    """History rows (the SDK's or ours), normalized, one per ``key`` value (the boundary page's
+    repeats dropped, the first kept), sorted by it."""
     out: list[dict[str, Any]] = []
     seen: set[Any] = set()
     for row in rows:
         flat = flat_row(row)
-        step = flat.get("_step")
-        if step in seen:
+        mark = flat.get(key)
+        if mark in seen:
             continue
-        seen.add(step)
+        seen.add(mark)
         out.append(flat)
-    return sorted(out, key=lambda r: r["_step"])
+    return sorted(out, key=lambda r: r.get(key, 0))
 
 
 def table_rows(table: Any) -> list[dict[str, Any]]:
+    """The rows of an Arrow table, each through :func:`flat_row`."""
     return [flat_row(r) for r in table.to_pylist()]
