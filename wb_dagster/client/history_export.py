@@ -8,7 +8,7 @@ Example (``client`` connected to the local server with the demo seed):
     >>> import io
     >>> export = client.run("wb-demo/cifar/cifar000").write_history_parquet(io.BytesIO())
     >>> export.rows, export.min_step, export.source
-    (2000, 0, 'live')
+    (2000, 0, 'exported')
 """
 
 from __future__ import annotations
