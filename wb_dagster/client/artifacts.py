@@ -273,7 +273,9 @@ class Artifact:
         return f"{(project.get('entity') or {}).get('name')}/{project.get('name')}/{run['name']}"
 
     def logged_by(self) -> RunRef | None:
-        """The run that logged this version (as ``wandb``'s ``Artifact.logged_by()``)."""
+        """The run that logged this version (as ``wandb``'s ``Artifact.logged_by()``): the
+        client's cached ``Run``, typed as its :class:`RunRef` part because ``runs.py`` lists a
+        run's artifacts and so cannot be imported here."""
         path = self.logged_by_path
         return None if path is None else self.client.run(path)
 

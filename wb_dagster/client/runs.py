@@ -3,7 +3,7 @@
 ``Run`` mirrors the SDK: ``id`` is the short run id, ``name``/``display_name`` the display name,
 ``storage_id`` the GraphQL id, ``config`` the unwrapped user config (``_wandb`` and
 ``wandb_version`` only in ``rawconfig``), ``summary`` a dict-like :class:`Summary`, ``sweep`` a
-:class:`Sweep` (``sweep_name`` its id string). Listing always requests the full fields, so reading
+``Sweep`` (``sweep_name`` its id string). Listing always requests the full fields, so reading
 ``config``/``summary`` of listed runs (:mod:`~wb_dagster.client.run_listing`) costs no extra
 request.
 
@@ -265,7 +265,9 @@ class Run(RunArtifactsMixin):
 
     @property
     def sweep(self) -> SweepRef | None:
-        """The run's sweep (loaded on first access), or None."""
+        """The run's sweep (the client's cached :class:`~wb_dagster.client.sweeps.Sweep`,
+        loaded on first access), or None. Typed as the :class:`SweepRef` part of it, because
+        ``sweeps.py`` lists runs and so cannot be imported here."""
         if self._sweep is None and self.sweep_name:
             self._sweep = self.client.sweep(f"{self.entity}/{self.project}/{self.sweep_name}")
         return self._sweep
