@@ -22,13 +22,15 @@ from wb_dagster.client.console_logs import ConsoleLogLine, ConsoleLogs
 from wb_dagster.client.errors import AuthenticationError, CommError, NotFoundError, RateLimitError
 from wb_dagster.client.files import File, Files
 from wb_dagster.client.histogram import histogram, is_histogram
+from wb_dagster.client.history_scan import HistoryScan
 from wb_dagster.client.projects import Project, Projects
-from wb_dagster.client.runs import HistoryScan, Run, Runs
+from wb_dagster.client.run_listing import Runs
+from wb_dagster.client.runs import Run
 from wb_dagster.client.summary import Summary
 from wb_dagster.client.sweeps import Sweep
 
 if TYPE_CHECKING:
-    from wb_dagster.client.history import HistoryExport
+    from wb_dagster.client.history_export import HistoryExport
 
 __all__ = [
     "Artifact",
@@ -59,9 +61,9 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # HistoryExport lives with the pyarrow-based history reader, which loads on first use
+    # HistoryExport lives with the pyarrow-based history export, which loads on first use
     if name == "HistoryExport":
-        from wb_dagster.client.history import HistoryExport
+        from wb_dagster.client.history_export import HistoryExport
 
         return HistoryExport
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -50,11 +50,11 @@ from urllib.parse import quote
 from wb_dagster.client.encoding import dumps, encode_value
 from wb_dagster.client.errors import CommError
 from wb_dagster.client.paths import ObjectPath, parse_project_path
-from wb_dagster.client.runs import Run
+from wb_dagster.client.runs import Run, fetch_run_attrs
 
 if TYPE_CHECKING:
-    from wb_dagster.client.api import WandbClient
     from wb_dagster.client.files import File
+    from wb_dagster.client.session import WandbSession
 
 TABLE_FORMATS = ("parquet", "csv")
 # characters wandb.init refuses in a run id, plus the ones that break URL paths
@@ -225,7 +225,7 @@ def _run_files(
 
 
 def create_run(
-    client: WandbClient,
+    client: WandbSession,
     path: str,
     *,
     job_type: str = "analysis",
@@ -296,7 +296,7 @@ def create_run(
         },
         what=f"finishing run {where}",
     )
-    return Run(client, where, client._fetch_run_attrs(where))
+    return Run(client, where, fetch_run_attrs(client, where))
 
 
 __all__ = [

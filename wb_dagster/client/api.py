@@ -15,11 +15,18 @@ import os
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
-from wb_dagster.client import queries
-from wb_dagster.client.artifacts import Artifact, Artifacts, download_all, fetch_artifact
+from wb_dagster.client.analysis import create_run
+from wb_dagster.client.artifacts import (
+    Artifact,
+    Artifacts,
+    download_all,
+    fetch_artifact,
+    parse_artifact_path,
+)
 from wb_dagster.client.errors import AuthenticationError, CommError, NotFoundError
 from wb_dagster.client.paths import (
     DEFAULT_BASE_URL,
@@ -29,7 +36,9 @@ from wb_dagster.client.paths import (
     parse_project_path,
 )
 from wb_dagster.client.projects import Projects
-from wb_dagster.client.runs import Run, Runs, unexpected_shape
+from wb_dagster.client.queries import SERVER_FEATURES, VIEWER
+from wb_dagster.client.run_listing import Runs
+from wb_dagster.client.runs import Run, fetch_run_attrs
 from wb_dagster.client.sweeps import Sweep, fetch_sweep_attrs, list_sweeps
 from wb_dagster.client.transport import RetrySettings, Transport
 
@@ -136,6 +145,8 @@ def _netrc_key(base_url: str) -> str | None:
 class WandbClient:
     """A W&B public-API client over ``requests`` (no ``wandb`` import, no sidecar process).
 
+    It is the :class:`~wb_dagster.client.session.WandbSession` of every object it returns.
+
     Arguments default to ``WANDB_API_KEY`` (then ``~/.netrc``), ``WANDB_BASE_URL`` (then the
     official SDK's default host) and ``WANDB_ENTITY`` (then the key's default entity, asked on
     first need). Construction makes no request. ``max_concurrency`` bounds requests in flight
@@ -227,7 +238,7 @@ class WandbClient:
 
     def viewer(self) -> dict[str, Any]:
         """The user the API key belongs to (``id``, ``entity``, ``username``)."""
-        data = self.transport.graphql(queries.VIEWER, {}, what="checking the API key (viewer)")
+        data = self.transport.graphql(VIEWER, {}, what="checking the API key (viewer)")
         viewer = data.get("viewer")
         if not viewer:
             raise AuthenticationError(
@@ -260,9 +271,7 @@ class WandbClient:
         """Whether the server enables a feature flag (unknown or failing query -> False)."""
         if self._server_features is None:
             try:
-                data = self.transport.graphql(
-                    queries.SERVER_FEATURES, {}, what="reading server features"
-                )
+                data = self.transport.graphql(SERVER_FEATURES, {}, what="reading server features")
                 features = (data.get("serverInfo") or {}).get("features") or []
                 self._server_features = {f["name"]: bool(f.get("isEnabled")) for f in features}
             except CommError:
@@ -277,9 +286,18 @@ class WandbClient:
             self._runs.clear()
             self._sweeps.clear()
 
-    def _forget_run(self, run: Run) -> None:
+    def forget_run(self, path: Sequence[str]) -> None:
+        """Drop every cached copy of the run at ``[entity, project, run_id]`` (however it was
+        named to :meth:`run`): it was deleted or rewritten.
+
+        Example (``client`` connected to the local server with the demo seed):
+            >>> run = client.run("wb-demo/cifar/cifar001")
+            >>> client.forget_run(run.path)
+            >>> client.run("wb-demo/cifar/cifar001") is run
+            False
+        """
         with self._lock:
-            for key in [k for k, v in self._runs.items() if v is run]:
+            for key in [k for k, v in self._runs.items() if v.path == list(path)]:
                 del self._runs[key]
 
     def projects(self, entity: str | None = None, per_page: int = 200) -> Projects:
@@ -325,25 +343,6 @@ class WandbClient:
             path, default_entity=self._entity_for(path), default_project=self._project
         )
 
-    def _fetch_run_attrs(self, path: ObjectPath) -> dict[str, Any]:
-        data = self.transport.graphql(
-            queries.RUN,
-            {"entity": path.entity, "project": path.project, "name": path.id},
-            what=f"fetching run {path}",
-        )
-        project = data.get("project")
-        run = project.get("run") if isinstance(project, dict) else None
-        if (project is not None and not isinstance(project, dict)) or not isinstance(
-            run, dict | None
-        ):
-            raise unexpected_shape(self, f"fetching run {path}", "project.run is not an object")
-        if run is None:
-            raise NotFoundError(
-                f"Could not find run {path}: check the entity, project and run id (the id is "
-                "the short id in the run's URL, not its display name)."
-            )
-        return run
-
     def run(self, path: str = "") -> Run:
         """One run by path (``entity/project/run_id`` and the other ``wandb.Api`` forms).
 
@@ -355,7 +354,7 @@ class WandbClient:
         if cached is not None:
             return cached
         where = self._resolve(path)
-        run = Run(self, where, self._fetch_run_attrs(where))
+        run = Run(self, where, fetch_run_attrs(self, where))
         with self._lock:
             self._runs[path] = run
         return run
@@ -379,16 +378,12 @@ class WandbClient:
         """Create a finished run (e.g. an analysis run) in ``entity/project``, as ``wandb.init``
         would; with an existing ``run_id`` update that run instead. ``files``: {name: bytes or
         local path}; ``tables``: {name: DataFrame}. See :mod:`wb_dagster.client.analysis`."""
-        from wb_dagster.client.analysis import create_run
-
         run = create_run(
             self, path or self._project or "", job_type=job_type, name=name, config=config,
             summary=summary, tags=tags, notes=notes, group=group, run_id=run_id, files=files,
             tables=tables, table_format=table_format,
         )  # fmt: skip
-        with self._lock:  # cached copies of this run are stale now
-            for key in [k for k, v in self._runs.items() if v.path == run.path]:
-                del self._runs[key]
+        self.forget_run(run.path)  # cached copies of this run are stale now
         return run
 
     def sweep(self, path: str = "") -> Sweep:
@@ -439,7 +434,9 @@ class WandbClient:
             ...
             wb_dagster.client.errors.NotFoundError: Could not find artifact wb-demo/cifar/...
         """
-        art = fetch_artifact(self, name)
+        names_entity = name.strip().count("/") == 2
+        entity = self._entity or (None if names_entity else self.default_entity)
+        art = fetch_artifact(self, parse_artifact_path(name, entity, self._project))
         if type is not None and art.type != type:
             raise ValueError(f"artifact {name!r} has type {art.type!r}, not {type!r}")
         return art

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from wb_dagster.client.errors import CommError
 
 if TYPE_CHECKING:
-    from wb_dagster.client.api import WandbClient
+    from wb_dagster.client.session import WandbSession
 
 _HEADER = b"wandb-artifact-manifest-v1\n"
 
@@ -128,7 +128,7 @@ class LoggedVersion:
 
 
 def log_artifact(
-    client: WandbClient,
+    client: WandbSession,
     *,
     entity: str,
     project: str,
@@ -230,7 +230,7 @@ def _headers(raw: Any) -> dict[str, str]:
 
 
 def _put_bytes(
-    client: WandbClient, url: str, body: bytes, headers: dict[str, str], where: str
+    client: WandbSession, url: str, body: bytes, headers: dict[str, str], where: str
 ) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".wb-manifest-")
     try:

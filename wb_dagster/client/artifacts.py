@@ -37,8 +37,7 @@ from wb_dagster.client.files import md5_matches, safe_join
 from wb_dagster.client.paging import LazyPages
 
 if TYPE_CHECKING:
-    from wb_dagster.client.api import WandbClient
-    from wb_dagster.client.runs import Run
+    from wb_dagster.client.session import RunRef, WandbSession
 
 FILES_INLINE = 100  # files asked for with each version (more are paged in on demand)
 
@@ -202,7 +201,7 @@ class Artifact:
     """
 
     def __init__(
-        self, client: WandbClient, entity: str, project: str, collection: str, index: int,
+        self, client: WandbSession, entity: str, project: str, collection: str, index: int,
         attrs: dict[str, Any],
     ) -> None:  # fmt: skip
         self.client = client
@@ -273,8 +272,10 @@ class Artifact:
         project = run.get("project") or {}
         return f"{(project.get('entity') or {}).get('name')}/{project.get('name')}/{run['name']}"
 
-    def logged_by(self) -> Run | None:
-        """The run that logged this version (as ``wandb``'s ``Artifact.logged_by()``)."""
+    def logged_by(self) -> RunRef | None:
+        """The run that logged this version (as ``wandb``'s ``Artifact.logged_by()``): the
+        client's cached ``Run``, typed as its :class:`RunRef` part because ``runs.py`` lists a
+        run's artifacts and so cannot be imported here."""
         path = self.logged_by_path
         return None if path is None else self.client.run(path)
 
@@ -360,11 +361,9 @@ def download_all(jobs: Iterable[tuple[Artifact, str]], max_workers: int) -> int:
 
 
 # ---------------------------------------------------------------------------- lookups
-def fetch_artifact(client: WandbClient, name: str) -> Artifact:
-    """``client.artifact(name)``: one version by ``entity/project/collection:alias``."""
-    names_entity = name.strip().count("/") == 2
-    entity = client._entity or (None if names_entity else client.default_entity)
-    path = parse_artifact_path(name, entity, client._project)
+def fetch_artifact(client: WandbSession, path: ArtifactPath) -> Artifact:
+    """``client.artifact(name)``: one version, by its parsed ``entity/project/collection:alias``
+    (``NotFoundError`` when there is none)."""
     data = client.transport.graphql(
         ARTIFACT_BY_NAME,
         {
@@ -395,7 +394,7 @@ class Artifacts(LazyPages[Artifact]):
     """The versions of one collection, newest first, paged lazily (``per_page`` a request)."""
 
     def __init__(
-        self, client: WandbClient, entity: str, project: str, type_name: str, collection: str,
+        self, client: WandbSession, entity: str, project: str, type_name: str, collection: str,
         per_page: int = 100, files_per_version: int = FILES_INLINE,
     ) -> None:  # fmt: skip
         super().__init__()
@@ -442,7 +441,7 @@ class RunArtifacts(LazyPages[Artifact]):
     """Artifacts a run logged (``output=True``) or used, paged lazily."""
 
     def __init__(
-        self, client: WandbClient, entity: str, project: str, run_id: str, output: bool,
+        self, client: WandbSession, entity: str, project: str, run_id: str, output: bool,
         per_page: int = 100,
     ) -> None:  # fmt: skip
         super().__init__()
@@ -495,7 +494,7 @@ class RunArtifacts(LazyPages[Artifact]):
 class RunArtifactsMixin:
     """``logged_artifacts()`` / ``used_artifacts()`` of :class:`~wb_dagster.client.runs.Run`."""
 
-    client: WandbClient
+    client: WandbSession
     project: str
 
     @property

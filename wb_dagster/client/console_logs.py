@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from wb_dagster.client import queries
 from wb_dagster.client.errors import NotFoundError
 from wb_dagster.client.paging import LazyPages
+from wb_dagster.client.queries import RUN_CONSOLE_LOG_PAGE, RUN_CONSOLE_LOG_TAIL
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from wb_dagster.client.runs import Run
+    from wb_dagster.client.session import RunRef
 
 PAGE_LINES = 1000  # what the SDK asks per page, and W&B's cap per answer
 _FRACTION = re.compile(r"\.(\d+)")
@@ -85,7 +85,7 @@ class ConsoleLogs(LazyPages[ConsoleLogLine]):
     Iterating again replays the fetched lines; call ``run.console_logs()`` again for new ones.
     """
 
-    def __init__(self, run: Run, per_page: int = PAGE_LINES, last: int | None = None) -> None:
+    def __init__(self, run: RunRef, per_page: int = PAGE_LINES, last: int | None = None) -> None:
         super().__init__()
         if last is not None and last < 1:  # wandb-core refuses it too ('last' must be positive)
             raise ValueError(f"console_logs(last={last}): last must be a positive line count")
@@ -107,10 +107,10 @@ class ConsoleLogs(LazyPages[ConsoleLogLine]):
         }
         what = f"reading the console log of run {run}"
         if self.last is not None:
-            document = queries.RUN_CONSOLE_LOG_TAIL
+            document = RUN_CONSOLE_LOG_TAIL
             variables["last"] = self.last
         else:
-            document = queries.RUN_CONSOLE_LOG_PAGE
+            document = RUN_CONSOLE_LOG_PAGE
             variables |= {"first": self.per_page, "after": self._cursor}
         data = run.client.transport.graphql(document, variables, what=what)
         found = (data.get("project") or {}).get("run")

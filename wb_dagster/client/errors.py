@@ -84,3 +84,17 @@ class TimeBudgetExceeded(CommError):
         >>> issubclass(TimeBudgetExceeded, CommError)
         True
     """
+
+
+def unexpected_shape(base_url: str, what: str, detail: str) -> CommError:
+    """The error for an answer from ``base_url`` that is JSON but not shaped like W&B's.
+
+    Example:
+        >>> err = unexpected_shape("http://h", "fetching run e/p/x", "project.run is a list")
+        >>> err.message.startswith("fetching run e/p/x: unexpected response from http://h")
+        True
+    """
+    return CommError(
+        f"{what}: unexpected response from {base_url} ({detail}). Check that base_url "
+        "is a W&B API server; if it is, the server version may not be supported."
+    )

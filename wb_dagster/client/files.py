@@ -22,12 +22,17 @@ import re
 import tempfile
 from typing import IO, TYPE_CHECKING, Any
 
-from wb_dagster.client import queries
 from wb_dagster.client.errors import CommError, NotFoundError
 from wb_dagster.client.paging import LazyPages
+from wb_dagster.client.queries import (
+    CREATE_RUN_FILES,
+    DELETE_FILES,
+    MARK_RUN_FILES_UPLOADED,
+    RUN_FILES,
+)
 
 if TYPE_CHECKING:
-    from wb_dagster.client.runs import Run
+    from wb_dagster.client.session import RunRef
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
@@ -71,7 +76,7 @@ class File:
         True
     """
 
-    def __init__(self, run: Run, attrs: dict[str, Any]) -> None:
+    def __init__(self, run: RunRef, attrs: dict[str, Any]) -> None:
         self.run = run
         self._attrs = attrs
 
@@ -141,7 +146,7 @@ class File:
     def delete(self) -> None:
         """Delete the file from the run (not retried automatically on server errors)."""
         self.run.client.transport.graphql(
-            queries.DELETE_FILES,
+            DELETE_FILES,
             {"files": [self.id], "projectId": self.run.project_internal_id},
             what=f"deleting {self.name} of run {self.run}",
             idempotent=False,
@@ -159,7 +164,7 @@ class Files(LazyPages[File]):
 
     def __init__(
         self,
-        run: Run,
+        run: RunRef,
         names: list[str] | None = None,
         pattern: str | None = None,
         per_page: int = 50,
@@ -174,7 +179,7 @@ class Files(LazyPages[File]):
 
     def _load_page(self) -> None:
         data = self.run.client.transport.graphql(
-            queries.RUN_FILES,
+            RUN_FILES,
             {
                 "entity": self.run.entity,
                 "project": self.run.project,
@@ -203,3 +208,39 @@ class Files(LazyPages[File]):
 
     def __repr__(self) -> str:
         return f"<Files {self.run} ({len(self)})>"
+
+
+def upload_file(run: RunRef, path: str, root: str = ".") -> str:
+    """Upload local file ``path`` to ``run`` under its path relative to ``root``; returns that
+    name (``Run.upload_file`` then lists it).
+
+    Example (``client`` connected to the local server with the demo seed):
+        >>> upload_file(client.run("wb-demo/cifar/cifar002"), "/etc/hosts", root="/tmp")
+        Traceback (most recent call last):
+        ...
+        ValueError: '/etc/hosts' is not inside root '/tmp'; pass a root that contains it
+    """
+    root_abs = os.path.abspath(root)
+    name = os.path.relpath(os.path.abspath(path), root_abs).replace(os.sep, "/")
+    if name.startswith("../") or name == "..":
+        raise ValueError(f"{path!r} is not inside root {root!r}; pass a root that contains it")
+    transport = run.client.transport
+    what = f"uploading {name} to run {run}"
+    names = {"entity": run.entity, "project": run.project, "run": run.id, "files": [name]}
+    data = transport.graphql(CREATE_RUN_FILES, names, what=what)
+    result = data.get("createRunFiles") or {}
+    if not result.get("runID"):
+        raise CommError(
+            f"Error uploading files to {run}. Check that this project exists and you have "
+            "access to this entity and project."
+        )
+    (info,) = result.get("files") or [{}]
+    headers = dict(
+        (h.split(":", 1)[0].strip(), h.split(":", 1)[1].strip())
+        for h in result.get("uploadHeaders") or []
+        if ":" in h
+    )
+    transport.put_file(info["uploadUrl"], os.path.join(root_abs, name), headers, what=what)
+    if run.client.server_feature("MARK_RUN_FILES_UPLOADED"):
+        transport.graphql(MARK_RUN_FILES_UPLOADED, names, what=what)
+    return name

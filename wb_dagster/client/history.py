@@ -13,6 +13,9 @@ Where the rows come from (the same sources the official SDK 0.31 reads, without 
 5. Export URLs are signed and expire: a parquet URL answering 403 or 404 makes the reader ask for
    fresh URLs (step 1 again, at most ``URL_REFRESHES`` times) instead of failing the read.
 
+Streaming the history through parquet files with bounded memory is in
+:mod:`wb_dagster.client.history_export`; ``Run.scan_history`` iterates :meth:`HistoryReader.scan`.
+
 Representation: see :mod:`wb_dagster.client.flatten` (dotted nested keys, typed values such as
 histograms as their W&B JSON text, nulls where a key was not logged); ``_step`` is int64 and first.
 
@@ -26,8 +29,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -38,22 +39,20 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
-from wb_dagster.client import queries
 from wb_dagster.client.encoding import last_step as history_last_step
 from wb_dagster.client.errors import AuthenticationError, CommError, NotFoundError
-from wb_dagster.client.export_files import download_export, fetch_export
+from wb_dagster.client.export_files import fetch_export
 from wb_dagster.client.flatten import (
     STEP,
     concat_tables,
     normalize_arrow_table,
     order_columns,
     rows_to_table,
-    unify_tables,
 )
 from wb_dagster.client.history_windows import read_window, step_windows
 from wb_dagster.client.paths import ObjectPath
+from wb_dagster.client.queries import HISTORY_PAGE, RUN_PARQUET_HISTORY
 from wb_dagster.client.transport import Transport
-from wb_dagster.client.values import conform_table
 
 _MAX_GRAPHQL_INT = 2**31 - 1
 URL_REFRESHES = 2  # times a read asks for fresh export URLs after one answered 403/404
@@ -68,25 +67,6 @@ class ExportUrlExpired(CommError):
         response = getattr(exc.exc, "response", None)
         status = getattr(response, "status_code", None) or "403/404"
         return cls(f"the export URL answered HTTP {status}", exc=exc.exc)
-
-
-@dataclass(frozen=True)
-class HistoryExport:
-    """What :meth:`Run.write_history_parquet` wrote.
-
-    ``min_step``/``max_step`` are the first and last step written (``max_step = min_step - 1``
-    when no row was written); ``source`` is ``"exported"``, ``"live"`` or ``"mixed"``.
-
-    Example:
-        >>> HistoryExport(rows=0, min_step=0, max_step=-1, keys=[], source="live").rows
-        0
-    """
-
-    rows: int
-    min_step: int
-    max_step: int
-    keys: list[str]
-    source: str
 
 
 @dataclass
@@ -184,7 +164,7 @@ class HistoryReader:
 
     def plan(self, min_step: int = 0, max_step: int | None = None) -> HistoryPlan:
         data = self.transport.graphql(
-            queries.RUN_PARQUET_HISTORY,
+            RUN_PARQUET_HISTORY,
             {**self._vars(), "runName": self.path.id, "liveKeys": [STEP]},
             what=f"listing history exports of run {self.path}",
         )
@@ -219,7 +199,8 @@ class HistoryReader:
 
     # -- sources -------------------------------------------------------------------------------
 
-    def _map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    def concurrently(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        """``[fn(item) for item in items]``, on up to ``workers`` threads."""
         if len(items) <= 1:
             return [fn(i) for i in items]
         with ThreadPoolExecutor(max_workers=min(self.workers, len(items))) as pool:
@@ -259,7 +240,7 @@ class HistoryReader:
 
     def _live_request(self, lo: int, hi: int, samples: int) -> list[str]:
         data = self.transport.graphql(
-            queries.HISTORY_PAGE,
+            HISTORY_PAGE,
             {
                 **self._vars(),
                 "run": self.path.id,
@@ -290,7 +271,7 @@ class HistoryReader:
     def _table(self, plan: HistoryPlan, keys: Sequence[str] | None) -> pa.Table:
         min_step = plan.min_step
         if plan.stop <= min_step:
-            return _select_keys(_empty_history(), keys)
+            return _select_keys(empty_history(), keys)
         windows = self.live_windows(plan)
         jobs: list[tuple[str, Any]] = [("export", u) for u in plan.parquet_urls]
         jobs += [("live", w) for w in windows]
@@ -301,110 +282,15 @@ class HistoryReader:
                 return _read_export(self.fetch_export(arg), keys)
             return self.live_table(arg)
 
-        tables = self._map(run_job, jobs)
-        exported = [_in_range(t, plan) for t in tables[: len(plan.parquet_urls)]]
-        live = [_in_range(t, plan) for t in tables[len(plan.parquet_urls) :]]
+        tables = self.concurrently(run_job, jobs)
+        exported = [in_range(t, plan) for t in tables[: len(plan.parquet_urls)]]
+        live = [in_range(t, plan) for t in tables[len(plan.parquet_urls) :]]
         if exported and live:
             done = pa.chunked_array([t.column(STEP) for t in exported if t.num_rows])
-            live = [_drop_steps(t, done) for t in live]
-        table = concat_tables(exported + live) if (exported or live) else _empty_history()
+            live = [drop_steps(t, done) for t in live]
+        table = concat_tables(exported + live) if (exported or live) else empty_history()
         table = _finish(table)
         return _select_keys(table, keys)
-
-    # -- streaming -----------------------------------------------------------------------------
-
-    def spool(self, plan: HistoryPlan, workdir: str) -> list[tuple[str, str]]:
-        """Download exports and live pages into parquet files under ``workdir``.
-
-        Returns ``[(kind, path)]`` in step order; memory stays bounded by one page or file.
-        """
-        files: list[tuple[str, str]] = []
-
-        def download(item: tuple[int, str]) -> tuple[str, str]:
-            i, url = item
-            dest = os.path.join(workdir, f"export-{i:05d}.parquet")
-            with open(dest, "wb") as fh:
-                try:
-                    download_export(self.transport, url, fh, run=self.path)
-                except (NotFoundError, AuthenticationError) as exc:
-                    raise ExportUrlExpired.from_error(exc) from exc
-            return ("export", dest)
-
-        files += self._map(download, list(enumerate(plan.parquet_urls)))
-        exported_steps = _exported_steps([p for _, p in files], plan)
-
-        def live(item: tuple[int, tuple[int, int]]) -> tuple[str, str]:
-            i, window = item
-            table = _in_range(self.live_table(window), plan)
-            if exported_steps is not None:
-                table = _drop_steps(table, exported_steps)
-            dest = os.path.join(workdir, f"live-{i:07d}.parquet")
-            pq.write_table(table, dest)
-            return ("live", dest)
-
-        windows = list(enumerate(self.live_windows(plan)))
-        # bounded lookahead: at most `workers` pages are held in memory at once
-        for start in range(0, len(windows), self.workers * 4):
-            files += self._map(live, windows[start : start + self.workers * 4])
-        return files
-
-    def batches(
-        self, min_step: int = 0, max_step: int | None = None, batch_rows: int = 65_536
-    ) -> Iterator[pa.RecordBatch]:
-        """Record batches of the whole history under one unified schema (bounded memory)."""
-        with tempfile.TemporaryDirectory(prefix="wb-history-") as workdir:
-            plan, files = self._spooled(min_step, max_step, workdir)
-            schema = _unified_schema([p for _, p in files])
-            for kind, path in files:
-                for batch in parquet_batches(path, batch_rows):
-                    table = pa.Table.from_batches([batch])
-                    if kind == "export":
-                        table = _in_range(normalize_arrow_table(table), plan)
-                    if table.num_rows:
-                        yield from conform_table(table, schema).to_batches()
-
-    def _spooled(
-        self, min_step: int, max_step: int | None, workdir: str
-    ) -> tuple[HistoryPlan, list[tuple[str, str]]]:
-        def spool(plan: HistoryPlan) -> tuple[HistoryPlan, list[tuple[str, str]]]:
-            for leftover in os.listdir(workdir):  # from an attempt with expired URLs
-                os.unlink(os.path.join(workdir, leftover))
-            return plan, (self.spool(plan, workdir) if plan.stop > min_step else [])
-
-        return self.with_fresh_urls(min_step, max_step, spool)
-
-    def write_parquet(self, dest: Any, min_step: int = 0) -> HistoryExport:
-        rows = 0
-        first: int | None = None
-        last: int | None = None
-        keys: list[str] = []
-        with tempfile.TemporaryDirectory(prefix="wb-history-") as workdir:
-            plan, files = self._spooled(min_step, None, workdir)
-            schema = _unified_schema([p for _, p in files])
-            keys = [n for n in schema.names if n != STEP]
-            with _open_dest(dest) as sink, pq.ParquetWriter(sink, schema) as writer:
-                for kind, path in files:
-                    for batch in parquet_batches(path, 65_536):
-                        table = pa.Table.from_batches([batch])
-                        if kind == "export":
-                            table = _in_range(normalize_arrow_table(table), plan)
-                        if not table.num_rows:
-                            continue
-                        table = conform_table(table, schema)
-                        writer.write_table(table)
-                        steps = table.column(STEP)
-                        lo, hi = pc.min(steps).as_py(), pc.max(steps).as_py()
-                        first = lo if first is None else min(first, lo)
-                        last = hi if last is None else max(last, hi)
-                        rows += table.num_rows
-        start = first if first is not None else min_step
-        return HistoryExport(
-            rows=rows,
-            min_step=start,
-            max_step=last if last is not None else start - 1,
-            keys=keys,
-            source=plan.source,
-        )
 
     # -- SDK-style row scan ----------------------------------------------------------------------
 
@@ -414,7 +300,7 @@ class HistoryReader:
         """Rows like ``wandb``'s ``scan_history``: raw W&B rows, page by page, in step order."""
 
         def fetch_all(plan: HistoryPlan) -> tuple[HistoryPlan, list[bytes]]:
-            return plan, self._map(self.fetch_export, plan.parquet_urls)
+            return plan, self.concurrently(self.fetch_export, plan.parquet_urls)
 
         plan, blobs = self.with_fresh_urls(min_step, max_step, fetch_all)
         # each part read on its own (no merge): rows keep W&B's values, as the SDK yields them
@@ -448,17 +334,6 @@ class HistoryReader:
 # -- table helpers -------------------------------------------------------------------------------
 
 
-def parquet_batches(path: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
-    """Record batches of a parquet file, holding one row group in memory at a time.
-
-    Not ``ParquetFile.iter_batches``: with pyarrow 26 it buffered the whole file (1.1 GB of Arrow
-    memory for a 1 GB, 50-row-group history; bench W8), reading row groups keeps it at ~40 MB.
-    """
-    pf = pq.ParquetFile(path)
-    for i in range(pf.num_row_groups):
-        yield from pf.read_row_group(i).to_batches(max_chunksize=batch_rows)
-
-
 def _with_int_steps(table: pa.Table) -> pa.Table:
     if STEP not in table.column_names:
         raise CommError("a history export has no _step column; it cannot be aligned by step")
@@ -467,7 +342,13 @@ def _with_int_steps(table: pa.Table) -> pa.Table:
     )
 
 
-def _empty_history() -> pa.Table:
+def empty_history() -> pa.Table:
+    """A history without rows: just the int64 ``_step`` column.
+
+    Example:
+        >>> empty_history().schema.names, empty_history().num_rows
+        (['_step'], 0)
+    """
     return pa.table({STEP: pa.array([], type=pa.int64())})
 
 
@@ -486,9 +367,16 @@ def _read_export(data: bytes, keys: Sequence[str] | None) -> pa.Table:
     return normalize_arrow_table(table)
 
 
-def _in_range(table: pa.Table, plan: HistoryPlan) -> pa.Table:
+def in_range(table: pa.Table, plan: HistoryPlan) -> pa.Table:
+    """The rows of ``table`` whose step the plan reads (``[min_step, stop)``), ``_step`` int64.
+
+    Example:
+        >>> plan = HistoryPlan(min_step=1, stop=3, last_step=9, line_count=10)
+        >>> in_range(pa.table({"_step": [0, 1, 2, 3]}), plan).column("_step").to_pylist()
+        [1, 2]
+    """
     if STEP not in table.column_names:
-        return _empty_history() if not table.num_rows else table
+        return empty_history() if not table.num_rows else table
     steps = table.column(STEP)
     if not pa.types.is_int64(steps.type):
         steps = steps.cast(pa.int64())
@@ -502,7 +390,13 @@ def _in_range(table: pa.Table, plan: HistoryPlan) -> pa.Table:
     return table.filter(mask)
 
 
-def _drop_steps(table: pa.Table, steps: pa.ChunkedArray | pa.Array) -> pa.Table:
+def drop_steps(table: pa.Table, steps: pa.ChunkedArray | pa.Array) -> pa.Table:
+    """The rows of ``table`` whose step is not in ``steps`` (e.g. steps already exported).
+
+    Example:
+        >>> drop_steps(pa.table({"_step": [0, 1, 2]}), pa.array([1])).column("_step").to_pylist()
+        [0, 2]
+    """
     if not table.num_rows or not len(steps):
         return table
     return table.filter(
@@ -520,7 +414,7 @@ def _drop_steps(table: pa.Table, steps: pa.ChunkedArray | pa.Array) -> pa.Table:
 def _finish(table: pa.Table) -> pa.Table:
     """Sort by step and keep exactly one row per step (the last one read)."""
     if STEP not in table.column_names:
-        return _empty_history()
+        return empty_history()
     steps = table.column(STEP).to_numpy()
     if len(steps) > 1 and not (steps[1:] > steps[:-1]).all():
         indices = pc.sort_indices(table, sort_keys=[(STEP, "ascending")])
@@ -551,52 +445,3 @@ def _select_keys(table: pa.Table, keys: Sequence[str] | None) -> pa.Table:
     else:
         out = out.slice(0, 0)
     return out
-
-
-def _exported_steps(paths: Sequence[str], plan: HistoryPlan) -> pa.ChunkedArray | None:
-    if not paths or plan.live_from is None:
-        return None
-    cols = [pq.read_table(p, columns=[STEP]).column(STEP).cast(pa.int64()) for p in paths]
-    return pa.chunked_array([c for col in cols for c in col.chunks], type=pa.int64())
-
-
-def _unified_schema(paths: Sequence[str]) -> pa.Schema:
-    schemas = []
-    for path in paths:
-        schema = pq.read_schema(path)
-        if any(pa.types.is_struct(f.type) for f in schema):
-            schema = normalize_arrow_table(schema.empty_table()).schema
-        schemas.append(schema)
-    if not schemas:
-        return _empty_history().schema
-    schema = unify_tables([s.empty_table() for s in schemas])[0].schema.remove_metadata()
-    names = [STEP, *sorted(n for n in schema.names if n != STEP)]
-    return pa.schema([pa.field(STEP, pa.int64()), *(schema.field(n) for n in names[1:])])
-
-
-class _open_dest:
-    """Open a local path, an fsspec/UPath-like object, or pass a writable file through."""
-
-    def __init__(self, dest: Any) -> None:
-        self.dest = dest
-        self._fh: Any = None
-
-    def __enter__(self) -> Any:
-        if hasattr(self.dest, "write"):
-            return self.dest
-        if hasattr(self.dest, "open") and not isinstance(self.dest, str | bytes | os.PathLike):
-            # UPath and friends (s3://, gs://, ...)
-            parent = getattr(self.dest, "parent", None)
-            if parent is not None and hasattr(parent, "mkdir"):
-                parent.mkdir(parents=True, exist_ok=True)
-            self._fh = self.dest.open("wb")
-            return self._fh
-        path = os.fspath(self.dest)
-        parent = os.path.dirname(os.path.abspath(path))
-        os.makedirs(parent, exist_ok=True)
-        self._fh = open(path, "wb")
-        return self._fh
-
-    def __exit__(self, *exc: object) -> None:
-        if self._fh is not None:
-            self._fh.close()

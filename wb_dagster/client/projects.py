@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from wb_dagster.client import queries
 from wb_dagster.client.paging import LazyPages
+from wb_dagster.client.queries import PROJECTS
 
 if TYPE_CHECKING:
-    from wb_dagster.client.api import WandbClient
+    from wb_dagster.client.session import WandbSession
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class Project:
 class Projects(LazyPages[Project]):
     """The projects of ``entity``, fetched page by page (``per_page`` per request)."""
 
-    def __init__(self, client: WandbClient, entity: str, per_page: int = 50) -> None:
+    def __init__(self, client: WandbSession, entity: str, per_page: int = 50) -> None:
         super().__init__()
         if per_page < 1:
             raise ValueError(f"projects(per_page={per_page}): per_page must be at least 1")
@@ -70,7 +70,7 @@ class Projects(LazyPages[Project]):
 
     def _load_page(self) -> None:
         data = self.client.transport.graphql(
-            queries.PROJECTS,
+            PROJECTS,
             {"entity": self.entity, "cursor": self._cursor, "perPage": self.per_page},
             what=f"listing the projects of entity {self.entity!r}",
         )

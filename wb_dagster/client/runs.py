@@ -1,10 +1,11 @@
-"""Runs: ``Run`` (one run, ``wandb.Api``-compatible attributes plus Arrow history) and ``Runs``.
+"""``Run``: one run, with ``wandb.Api``-compatible attributes plus Arrow history.
 
 ``Run`` mirrors the SDK: ``id`` is the short run id, ``name``/``display_name`` the display name,
 ``storage_id`` the GraphQL id, ``config`` the unwrapped user config (``_wandb`` and
 ``wandb_version`` only in ``rawconfig``), ``summary`` a dict-like :class:`Summary`, ``sweep`` a
-:class:`Sweep` (``sweep_name`` its id string). Listing always requests the full fields, so reading
-``config``/``summary`` of listed runs costs no extra request.
+``Sweep`` (``sweep_name`` its id string). Listing always requests the full fields, so reading
+``config``/``summary`` of listed runs (:mod:`~wb_dagster.client.run_listing`) costs no extra
+request.
 
 Example (``client`` connected to the local server with the demo seed):
     >>> run = client.run("wb-demo/cifar/cifar000")
@@ -16,43 +17,45 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from wb_dagster.client import queries
 from wb_dagster.client.artifacts import RunArtifactsMixin
 from wb_dagster.client.changes import Change, RunUpdate, diff
-from wb_dagster.client.encoding import dumps, encode_value, last_step, loads_object
-from wb_dagster.client.errors import CommError, NotFoundError
-from wb_dagster.client.exact_pandas import to_pandas_exact
-from wb_dagster.client.files import File, Files
-from wb_dagster.client.paging import LazyPages
+from wb_dagster.client.encoding import last_step, loads_object
+from wb_dagster.client.errors import CommError, NotFoundError, unexpected_shape
+from wb_dagster.client.files import File, Files, upload_file
+from wb_dagster.client.history_scan import HistoryScan
 from wb_dagster.client.paths import ObjectPath
-from wb_dagster.client.run_pages import RunPager
+from wb_dagster.client.queries import (
+    DELETE_RUN,
+    DELETE_RUN_WITH_ARTIFACTS,
+    RUN,
+    RUN_EVENTS,
+    RUN_FULL_HISTORY,
+    RUN_HISTORY_KEYS,
+    RUN_SAMPLED_HISTORY,
+)
+from wb_dagster.client.run_updates import (
+    EDITABLE_FIELDS,
+    merge_config,
+    read_config_and_summary,
+    upsert_run,
+    write_summary,
+)
 from wb_dagster.client.summary import Summary
-from wb_dagster.client.timestamps import to_utc
 
 # pyarrow (and modules built on it) load on first use: import + first request ~0.1 s (bench W7)
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from wb_dagster.client.api import WandbClient
     from wb_dagster.client.console_logs import ConsoleLogs
-    from wb_dagster.client.history import HistoryExport, HistoryReader
-    from wb_dagster.client.sweeps import Sweep
+    from wb_dagster.client.history import HistoryReader
+    from wb_dagster.client.history_export import HistoryExport
+    from wb_dagster.client.session import SweepRef, WandbSession
 
 WANDB_INTERNAL_KEYS = frozenset({"_wandb", "wandb_version"})
-# run attributes written back by update(): python name -> (GraphQL field, mutation variable)
-_EDITABLE = {
-    "displayName": "display_name",
-    "description": "description",
-    "notes": "notes",
-    "tags": "tags",
-    "group": "groupName",
-    "jobType": "jobType",
-}
 
 
 def unwrap_config(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -74,12 +77,30 @@ def unwrap_config(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     return user, {**internal, **user}
 
 
-def unexpected_shape(client: WandbClient, what: str, detail: str) -> CommError:
-    """The error for an answer that is JSON but not shaped like W&B's."""
-    return CommError(
-        f"{what}: unexpected response from {client.base_url} ({detail}). Check that base_url "
-        "is a W&B API server; if it is, the server version may not be supported."
+def fetch_run_attrs(session: WandbSession, path: ObjectPath) -> dict[str, Any]:
+    """The fields of the run at ``path`` (``NotFoundError`` when there is none).
+
+    Example (``client`` connected to the local server with the demo seed):
+        >>> fetch_run_attrs(client, ObjectPath("wb-demo", "cifar", "cifar001"))["displayName"]
+        'baseline-bar-1'
+    """
+    data = session.transport.graphql(
+        RUN,
+        {"entity": path.entity, "project": path.project, "name": path.id},
+        what=f"fetching run {path}",
     )
+    project = data.get("project")
+    run = project.get("run") if isinstance(project, dict) else None
+    if (project is not None and not isinstance(project, dict)) or not isinstance(run, dict | None):
+        raise unexpected_shape(
+            session.base_url, f"fetching run {path}", "project.run is not an object"
+        )
+    if run is None:
+        raise NotFoundError(
+            f"Could not find run {path}: check the entity, project and run id (the id is "
+            "the short id in the run's URL, not its display name)."
+        )
+    return run
 
 
 class Run(RunArtifactsMixin):
@@ -91,11 +112,11 @@ class Run(RunArtifactsMixin):
         ('cifar001', 'baseline-bar-1', ['wb-demo', 'cifar', 'cifar001'])
     """
 
-    def __init__(self, client: WandbClient, path: ObjectPath, attrs: dict[str, Any]) -> None:
+    def __init__(self, client: WandbSession, path: ObjectPath, attrs: dict[str, Any]) -> None:
         self.client = client
         self._entity = path.entity
         self.project = path.project
-        self._sweep: Sweep | None = None
+        self._sweep: SweepRef | None = None
         self._metadata: dict[str, Any] | None = None
         self._set_attrs(attrs)
 
@@ -107,14 +128,16 @@ class Run(RunArtifactsMixin):
         self._raw_config_json = raw
         self._config, self._rawconfig = unwrap_config(raw)
         self._config_base = copy.deepcopy(self._config)
-        self._summary = Summary(self, loads_object(self._attrs.get("summaryMetrics")))
+        self._summary = Summary(
+            self._write_summary, loads_object(self._attrs.get("summaryMetrics"))
+        )
         self._system_metrics = loads_object(self._attrs.get("systemMetrics"))
-        self._fields_base = copy.deepcopy({k: self._attrs.get(k) for k in _EDITABLE})
+        self._fields_base = copy.deepcopy({k: self._attrs.get(k) for k in EDITABLE_FIELDS})
 
     def load(self, force: bool = False) -> dict[str, Any]:
         """(Re)fetch the run from the server; local unsent edits are discarded."""
         if force or not self._attrs.get("id"):
-            self._set_attrs(self.client._fetch_run_attrs(self._path()))
+            self._set_attrs(fetch_run_attrs(self.client, self._path()))
         return self._attrs
 
     def _path(self) -> ObjectPath:
@@ -160,7 +183,7 @@ class Run(RunArtifactsMixin):
         def put(self: Run, value: Any) -> None:
             self._attrs[key] = value
 
-        return property(get, put if key in _EDITABLE else None, doc=doc)
+        return property(get, put if key in EDITABLE_FIELDS else None, doc=doc)
 
     state = _field("state", "running, finished, crashed, failed, killed, ...")
     tags = _field("tags", "list of tags (settable)")
@@ -196,7 +219,7 @@ class Run(RunArtifactsMixin):
     def lastHistoryStep(self) -> int:
         """The last history step, asked fresh from the server (like ``wandb``)."""
         data = self.client.transport.graphql(
-            queries.RUN_HISTORY_KEYS,
+            RUN_HISTORY_KEYS,
             {"entity": self.entity, "project": self.project, "name": self.id},
             what=f"reading history keys of run {self}",
         )
@@ -241,8 +264,10 @@ class Run(RunArtifactsMixin):
         return f"{self.client.app_url}/{parts[0]}/{parts[1]}/runs/{quote(self.id, safe='')}"
 
     @property
-    def sweep(self) -> Sweep | None:
-        """The run's sweep (loaded on first access), or None."""
+    def sweep(self) -> SweepRef | None:
+        """The run's sweep (the client's cached :class:`~wb_dagster.client.sweeps.Sweep`,
+        loaded on first access), or None. Typed as the :class:`SweepRef` part of it, because
+        ``sweeps.py`` lists runs and so cannot be imported here."""
         if self._sweep is None and self.sweep_name:
             self._sweep = self.client.sweep(f"{self.entity}/{self.project}/{self.sweep_name}")
         return self._sweep
@@ -292,7 +317,7 @@ class Run(RunArtifactsMixin):
         if keys:
             spec = json.dumps({"keys": [x_axis, *keys], "samples": samples})
             data = self.client.transport.graphql(
-                queries.RUN_SAMPLED_HISTORY, {**variables, "specs": [spec]}, what=what
+                RUN_SAMPLED_HISTORY, {**variables, "specs": [spec]}, what=what
             )
             run = (data.get("project") or {}).get("run") or {}
             lines = (run.get("sampledHistory") or [[]])[0] or []
@@ -300,7 +325,7 @@ class Run(RunArtifactsMixin):
             from wb_dagster.client.history import parse_history_lines
 
             field = "history" if stream == "default" else "events"
-            query = queries.RUN_FULL_HISTORY if field == "history" else queries.RUN_EVENTS
+            query = RUN_FULL_HISTORY if field == "history" else RUN_EVENTS
             data = self.client.transport.graphql(
                 query, {**variables, "samples": samples}, what=what
             )
@@ -357,11 +382,15 @@ class Run(RunArtifactsMixin):
     ) -> Iterator[pa.RecordBatch]:
         """The same rows as :meth:`history_table` as record batches of one schema, spooled
         through a temporary directory so memory stays bounded."""
-        return self._reader().batches(min_step, max_step)
+        from wb_dagster.client.history_export import iter_batches
+
+        return iter_batches(self._reader(), min_step, max_step)
 
     def write_history_parquet(self, dest: Any, min_step: int = 0) -> HistoryExport:
         """Stream the history from ``min_step`` into one parquet file (path, UPath or file)."""
-        return self._reader().write_parquet(dest, min_step)
+        from wb_dagster.client.history_export import write_parquet
+
+        return write_parquet(self._reader(), dest, min_step)
 
     def system_metrics_table(self) -> pa.Table:
         """Every system-metrics event row (``system.*``, ``_timestamp``, ``_runtime``); W&B caps
@@ -390,21 +419,21 @@ class Run(RunArtifactsMixin):
     def table(self, key: str, step: int | None = None) -> pa.Table:
         """The ``wandb.Table`` logged under ``key`` at ``step`` (default: the summary's, i.e.
         the last one logged), with W&B's column types; ``.to_pandas()`` for a DataFrame."""
-        from wb_dagster.client import tables
+        from wb_dagster.client.tables import history_refs, latest_ref, read_tables
 
         if step is None:
-            return tables.read_tables(self, [tables.latest_ref(self, key)])[0]
-        at_step = [r for r in tables.history_refs(self, key) if r.step == step]
+            return read_tables(self, [latest_ref(self, key)])[0]
+        at_step = [r for r in history_refs(self, key) if r.step == step]
         if not at_step:
             raise NotFoundError(f"Run {self} logged no wandb.Table under {key!r} at {step}.")
-        return tables.read_tables(self, at_step)[0]
+        return read_tables(self, at_step)[0]
 
     def table_history(self, key: str) -> pa.Table:
         """Every ``wandb.Table`` logged under ``key``, concatenated, ``_step`` first."""
-        from wb_dagster.client import tables
+        from wb_dagster.client.tables import concat_steps, history_refs, latest_ref, read_tables
 
-        refs = tables.history_refs(self, key) or [tables.latest_ref(self, key)]
-        return tables.concat_steps(refs, tables.read_tables(self, refs))
+        refs = history_refs(self, key) or [latest_ref(self, key)]
+        return concat_steps(refs, read_tables(self, refs))
 
     # -- files ---------------------------------------------------------------------------------
 
@@ -423,68 +452,15 @@ class Run(RunArtifactsMixin):
 
     def upload_file(self, path: str, root: str = ".") -> File:
         """Upload a local file; it is stored under its path relative to ``root``."""
-        root_abs = os.path.abspath(root)
-        name = os.path.relpath(os.path.abspath(path), root_abs).replace(os.sep, "/")
-        if name.startswith("../") or name == "..":
-            raise ValueError(f"{path!r} is not inside root {root!r}; pass a root that contains it")
-        transport = self.client.transport
-        what = f"uploading {name} to run {self}"
-        data = transport.graphql(
-            queries.CREATE_RUN_FILES,
-            {"entity": self.entity, "project": self.project, "run": self.id, "files": [name]},
-            what=what,
-        )
-        result = data.get("createRunFiles") or {}
-        if not result.get("runID"):
-            raise CommError(
-                f"Error uploading files to {self}. Check that this project exists and you have "
-                "access to this entity and project."
-            )
-        (info,) = result.get("files") or [{}]
-        headers = dict(
-            (h.split(":", 1)[0].strip(), h.split(":", 1)[1].strip())
-            for h in result.get("uploadHeaders") or []
-            if ":" in h
-        )
-        transport.put_file(info["uploadUrl"], os.path.join(root_abs, name), headers, what=what)
-        if self.client.server_feature("MARK_RUN_FILES_UPLOADED"):
-            transport.graphql(
-                queries.MARK_RUN_FILES_UPLOADED,
-                {"entity": self.entity, "project": self.project, "run": self.id, "files": [name]},
-                what=what,
-            )
-        return self.file(name)
+        return self.file(upload_file(self, path, root))
 
     # -- writes --------------------------------------------------------------------------------
-
-    def _server_state(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(raw stored config JSON, summary) as the server holds them now."""
-        data = self.client.transport.graphql(
-            queries.RUN_CONFIG_AND_SUMMARY,
-            {"entity": self.entity, "project": self.project, "name": self.id},
-            what=f"reading the current config of run {self}",
-        )
-        run = (data.get("project") or {}).get("run")
-        if run is None:
-            raise NotFoundError(f"Could not find run {self}: was it deleted?")
-        return loads_object(run.get("config")), loads_object(run.get("summaryMetrics"))
-
-    @staticmethod
-    def _merge_config(raw: dict[str, Any], change: Change) -> dict[str, Any]:
-        merged = dict(raw)
-        for key in change.removed:
-            merged.pop(key, None)
-        for key, value in change.set.items():
-            old = merged.get(key)
-            desc = old.get("desc") if isinstance(old, dict) and "value" in old else None
-            merged[key] = {"value": encode_value(value), "desc": desc}
-        return merged
 
     def pending_update(self) -> tuple[Change, Change, dict[str, Any]]:
         """(config change, summary change, changed fields) not yet sent."""
         fields = {
             k: self._attrs.get(k)
-            for k in _EDITABLE
+            for k in EDITABLE_FIELDS
             if self._attrs.get(k) != self._fields_base.get(k)
         }
         return diff(self._config_base, self._config), self._summary.pending(), fields
@@ -499,24 +475,16 @@ class Run(RunArtifactsMixin):
         config_change, summary_change, fields = self.pending_update()
         if not (config_change or summary_change or fields):
             return RunUpdate(config_change, summary_change, fields, applied=not dry_run)
-        raw, summary_now = self._server_state()
-        config_after = None
-        if config_change:
-            config_after = unwrap_config(self._merge_config(raw, config_change))[0]
+        raw, summary_now = read_config_and_summary(self.client, self._path())
+        merged_config = merge_config(raw, config_change) if config_change else None
+        config_after = unwrap_config(merged_config)[0] if merged_config is not None else None
         summary_after = summary_change.apply(summary_now) if summary_change else None
         if dry_run:
             return RunUpdate(config_change, summary_change, fields, config_after, summary_after)
         if config_change or fields:
-            variables: dict[str, Any] = {"id": self.storage_id}
-            for key, var in _EDITABLE.items():
-                if key in fields:
-                    variables[var] = fields[key]
-            if config_change:
-                variables["config"] = dumps(self._merge_config(raw, config_change))
-            data = self.client.transport.graphql(
-                queries.UPSERT_RUN, variables, what=f"updating run {self}"
+            bucket = upsert_run(
+                self.client, self.storage_id, fields, merged_config, f"updating run {self}"
             )
-            bucket = (data.get("upsertBucket") or {}).get("bucket")
             if bucket:
                 pending_summary = self._summary._json_dict
                 self._set_attrs(bucket)
@@ -536,248 +504,17 @@ class Run(RunArtifactsMixin):
         self, change: Change, current: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         if current is None:
-            current = self._server_state()[1]
+            current = read_config_and_summary(self.client, self._path())[1]
         merged = change.apply(current)
-        data = self.client.transport.graphql(
-            queries.UPSERT_SUMMARY,
-            {"id": self.storage_id, "summaryMetrics": dumps(merged)},
-            what=f"updating the summary of run {self}",
-        )
-        bucket = (data.get("upsertBucket") or {}).get("bucket") or {}
-        if not bucket.get("id"):
-            raise CommError(f"updating the summary of run {self}: the server returned no run")
+        write_summary(self.client, self.storage_id, merged, f"updating the summary of run {self}")
         return merged
 
     def delete(self, delete_artifacts: bool = False) -> None:
         """Delete the run (not retried automatically on server errors)."""
         self.client.transport.graphql(
-            queries.DELETE_RUN_WITH_ARTIFACTS if delete_artifacts else queries.DELETE_RUN,
+            DELETE_RUN_WITH_ARTIFACTS if delete_artifacts else DELETE_RUN,
             {"id": self.storage_id, **({"deleteArtifacts": True} if delete_artifacts else {})},
             what=f"deleting run {self}",
             idempotent=False,
         )
-        self.client._forget_run(self)
-
-
-class HistoryScan:
-    """An iterable over history rows (re-iterating starts a new scan).
-
-    Example (``client`` connected to the local server with the demo seed):
-        >>> scan = client.run("wb-demo/cifar/cifar001").scan_history(keys=["loss"])
-        >>> next(iter(scan))
-        {'_step': 0, 'loss': 2.3}
-    """
-
-    def __init__(
-        self,
-        reader: HistoryReader,
-        keys: list[str] | None,
-        page_size: int,
-        min_step: int,
-        max_step: int | None,
-    ) -> None:
-        self._args = (reader, keys, page_size, min_step, max_step)
-        self._it: Iterator[dict[str, Any]] | None = None
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        reader, keys, page_size, min_step, max_step = self._args
-        self._it = reader.scan(keys, page_size, min_step, max_step)
-        return self._it
-
-    def __next__(self) -> dict[str, Any]:
-        if self._it is None:
-            iter(self)
-        assert self._it is not None
-        return next(self._it)
-
-
-# -- listing --------------------------------------------------------------------------------------
-
-RUN_TABLE_COLUMNS = (
-    "id", "name", "state", "created_at", "heartbeat_at", "tags", "group", "job_type", "sweep",
-    "commit", "user", "history_line_count", "last_step",
-)  # fmt: skip
-
-
-class Runs(LazyPages[Run]):
-    """Runs of a project matching ``filters``, in ``order``, fetched lazily ``per_page`` at a time.
-
-    Iterable, indexable and sized (``len()`` is the server's count). ``to_table()`` /
-    ``to_pandas()`` build the run table in one pass over the pages.
-
-    Example (``client`` connected to the local server with the demo seed):
-        >>> runs = client.runs("wb-demo/cifar", filters={"state": "finished"})
-        >>> len(runs), runs.to_table().num_rows, runs[0].state
-        (9, 9, 'finished')
-    """
-
-    def __init__(
-        self,
-        client: WandbClient,
-        entity: str,
-        project: str,
-        filters: dict[str, Any] | None = None,
-        order: str | None = "+created_at",
-        per_page: int = 50,
-    ) -> None:
-        super().__init__()
-        self.client = client
-        self.entity = entity
-        self.project = project
-        self.filters = filters or {}
-        self.order = order
-        self.per_page = per_page
-        # the project's run count, unfiltered, once a state listing has asked for it
-        self.project_run_count: int | None = None
-        self._pager = self._new_pager(queries.RUNS)
-
-    def _new_pager(self, document: str) -> RunPager:
-        def fetch(filters: dict[str, Any], cursor: Any, first: int) -> Any:
-            return self._page(cursor, first, document, filters)
-
-        return RunPager(fetch, self.filters, self.order)
-
-    def __repr__(self) -> str:
-        return f"<Runs {self.entity}/{self.project}>"
-
-    def _page(
-        self, cursor: str | None, per_page: int, document: str, filters: dict[str, Any]
-    ) -> tuple[list[dict[str, Any]], Any, bool]:
-        data = self.client.transport.graphql(
-            document,
-            {
-                "entity": self.entity,
-                "project": self.project,
-                "order": self.order,
-                "filters": json.dumps(filters),
-                "perPage": per_page,
-                "cursor": cursor,
-            },
-            what=f"listing runs of {self.entity}/{self.project}",
-        )
-        project = data.get("project")
-        if project is None:
-            raise NotFoundError(
-                f"Could not find project {self.entity}/{self.project}: check the entity and "
-                "project names (and that this API key can see them)."
-            )
-        what = f"listing runs of {self.entity}/{self.project}"
-        conn = project.get("runs") if isinstance(project, dict) else None
-        edges = conn.get("edges") if isinstance(conn, dict) else None
-        if not isinstance(edges, list) or not all(isinstance(e, dict) for e in edges):
-            raise unexpected_shape(self.client, what, "project.runs.edges is not a list")
-        nodes = [e["node"] for e in edges if e.get("node")]
-        if not all(isinstance(n, dict) for n in nodes):
-            raise unexpected_shape(self.client, what, "a run node is not an object")
-        if "runCount" in project and filters is self.filters:  # the listing's, not a page's
-            self._count = int(project.get("runCount") or 0)
-        if project.get("projectRunCount") is not None:
-            self.project_run_count = int(project["projectRunCount"])
-        next_cursor = edges[-1].get("cursor") if edges else None
-        more = bool(((conn or {}).get("pageInfo") or {}).get("hasNextPage")) and bool(edges)
-        return nodes, next_cursor, more
-
-    def _load_page(self) -> None:
-        nodes = self._pager.next_page(self.per_page)
-        self._more = self._pager.more
-        path = ObjectPath(self.entity, self.project, "")
-        self.objects.extend(Run(self.client, path, node) for node in nodes)
-
-    def _all_nodes(self, document: str = queries.RUNS) -> list[dict[str, Any]]:
-        if not self._more and document == queries.RUNS:
-            return [r._attrs for r in self.objects]
-        return self._new_pager(document).all_nodes(max(self.per_page, 500))
-
-    def iter_changes(self) -> Iterator[Run]:
-        """The runs with only what a change detector reads (id, state, createdAt, heartbeatAt,
-        historyLineCount, historyKeys), one page at a time: no config, summary or metrics."""
-        pager, path = (
-            self._new_pager(queries.RUN_CHANGES),
-            ObjectPath(self.entity, self.project, ""),
-        )
-        while pager.more:
-            yield from (Run(self.client, path, n) for n in pager.next_page(self.per_page))
-
-    def to_table(self) -> pa.Table:
-        """The run table: one row per run, fixed columns then ``config.*`` and ``summary.*``.
-
-        Fixed columns: ``id`` (short run id), ``name`` (display name), ``state``, ``created_at``
-        and ``heartbeat_at`` (timestamp[us, UTC]), ``tags`` (list<string>), ``group``,
-        ``job_type``, ``sweep`` (sweep id), ``commit``, ``user`` (username),
-        ``history_line_count``, ``last_step`` (-1 without history). Config values are unwrapped;
-        nested dicts are flattened with dots; see :mod:`wb_dagster.client.flatten`.
-        """
-        nodes = self._all_nodes()
-        return run_table(nodes)
-
-    def to_pandas(self) -> pd.DataFrame:
-        """:meth:`to_table` as a pandas DataFrame (integers exact, see ``exact_pandas``)."""
-        return to_pandas_exact(self.to_table())
-
-    def to_state_table(self) -> pa.Table:
-        """``id``, ``state``, ``heartbeat_at``, ``history_line_count``: a cheap probe of changes.
-
-        The listing asks for these fields (and ``createdAt``, to page) alone: no config, summary
-        or system metrics, so probing hundreds of runs costs about as much as reading a few.
-
-        Example (``client`` connected to the local server with the demo seed):
-            >>> probe = client.runs("wb-demo/cifar", filters={"state": "running"})
-            >>> probe.to_state_table().to_pydict()["id"]
-            ['cifar009']
-        """
-        import pyarrow as pa
-
-        nodes = self._all_nodes(queries.RUN_STATES)
-        return pa.table(
-            {
-                "id": pa.array([n.get("name") for n in nodes], type=pa.string()),
-                "state": pa.array([n.get("state") for n in nodes], type=pa.string()),
-                "heartbeat_at": pa.array(
-                    [to_utc(n.get("heartbeatAt")) for n in nodes],
-                    type=pa.timestamp("us", tz="UTC"),
-                ),
-                "history_line_count": pa.array(
-                    [int(n.get("historyLineCount") or 0) for n in nodes], type=pa.int64()
-                ),
-            }
-        )
-
-
-def run_table(nodes: Sequence[dict[str, Any]]) -> pa.Table:
-    """Build the run table from Run nodes of the listing query."""
-    import pyarrow as pa
-
-    from wb_dagster.client.flatten import rows_to_columns
-
-    str_col = pa.string()
-    fixed: dict[str, pa.Array] = {
-        "id": pa.array([n.get("name") for n in nodes], type=str_col),
-        "name": pa.array([n.get("displayName") for n in nodes], type=str_col),
-        "state": pa.array([n.get("state") for n in nodes], type=str_col),
-        "created_at": pa.array(
-            [to_utc(n.get("createdAt")) for n in nodes], type=pa.timestamp("us", tz="UTC")
-        ),
-        "heartbeat_at": pa.array(
-            [to_utc(n.get("heartbeatAt")) for n in nodes], type=pa.timestamp("us", tz="UTC")
-        ),
-        "tags": pa.array([list(n.get("tags") or []) for n in nodes], type=pa.list_(str_col)),
-        "group": pa.array([n.get("group") for n in nodes], type=str_col),
-        "job_type": pa.array([n.get("jobType") for n in nodes], type=str_col),
-        "sweep": pa.array([n.get("sweepName") for n in nodes], type=str_col),
-        "commit": pa.array([n.get("commit") for n in nodes], type=str_col),
-        "user": pa.array([(n.get("user") or {}).get("username") for n in nodes], type=str_col),
-        "history_line_count": pa.array(
-            [int(n.get("historyLineCount") or 0) for n in nodes], type=pa.int64()
-        ),
-        "last_step": pa.array([last_step(n.get("historyKeys")) for n in nodes], type=pa.int64()),
-    }
-    configs = [unwrap_config(loads_object(n.get("config")))[0] for n in nodes]
-    summaries = [loads_object(n.get("summaryMetrics")) for n in nodes]
-    # nested dicts are flattened column-wise over all runs, so that a literal dotted key and a
-    # nested path of the same name are told apart the same way in every row (flatten.py)
-    config_cols = rows_to_columns(configs, prefix="config.")
-    summary_cols = rows_to_columns(summaries, prefix="summary.")
-    # a key null in every run has no column: a stored table merged with fresh rows (where it
-    # may be null only there) must equal the table read in full
-    values = {k: a for k, a in {**config_cols, **summary_cols}.items() if a.null_count < len(a)}
-    return pa.table({**fixed, **values})
+        self.client.forget_run(self.path)

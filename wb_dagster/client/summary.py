@@ -15,14 +15,14 @@ Example (``client`` connected to the local server with the demo seed):
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, MutableMapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from typing import Any
 
 from wb_dagster.client.changes import Change, diff
 from wb_dagster.client.encoding import encode_value, snapshot
 
-if TYPE_CHECKING:
-    from wb_dagster.client.runs import Run
+# merges a change onto the summary W&B holds now, writes it, returns the merged summary
+SummaryWriter = Callable[[Change], dict[str, Any]]
 
 
 class Summary(MutableMapping[str, Any]):
@@ -34,8 +34,8 @@ class Summary(MutableMapping[str, Any]):
         (0.873267, 0.873267, True)
     """
 
-    def __init__(self, run: Run | None, json_dict: dict[str, Any]) -> None:
-        self._run = run
+    def __init__(self, write: SummaryWriter | None, json_dict: dict[str, Any]) -> None:
+        self._write = write
         self._json_dict = json_dict
         self._base = snapshot(json_dict)
 
@@ -98,8 +98,8 @@ class Summary(MutableMapping[str, Any]):
             self._json_dict.clear()
             self._json_dict.update(before)
             return change
-        if change and self._run is not None:
-            merged = self._run._write_summary(change)
+        if change and self._write is not None:
+            merged = self._write(change)
             self._reset(merged)
         return change
 

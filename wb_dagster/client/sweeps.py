@@ -12,13 +12,20 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from wb_dagster.client import queries
 from wb_dagster.client.errors import AuthenticationError, CommError, NotFoundError, RateLimitError
 from wb_dagster.client.paths import ObjectPath
-from wb_dagster.client.runs import Run, Runs
+from wb_dagster.client.queries import (
+    GET_SWEEP,
+    GET_SWEEP_LEGACY,
+    GET_SWEEPS,
+    GET_SWEEPS_LEGACY,
+    GET_SWEEPS_UNFILTERED,
+)
+from wb_dagster.client.run_listing import Runs
+from wb_dagster.client.runs import Run
 
 if TYPE_CHECKING:
-    from wb_dagster.client.api import WandbClient
+    from wb_dagster.client.session import WandbSession
 
 _RUN_COLUMNS = frozenset({"createdAt", "updatedAt", "name", "sweep"})
 
@@ -52,7 +59,7 @@ class Sweep:
         ('cifar-bayes', 'FINISHED', 6)
     """
 
-    def __init__(self, client: WandbClient, path: ObjectPath, attrs: dict[str, Any]) -> None:
+    def __init__(self, client: WandbSession, path: ObjectPath, attrs: dict[str, Any]) -> None:
         self.client = client
         self.entity = path.entity
         self.project = path.project
@@ -144,23 +151,23 @@ def _rejected(exc: CommError) -> bool:
     return not isinstance(exc, AuthenticationError | NotFoundError | RateLimitError)
 
 
-def fetch_sweep_attrs(client: WandbClient, where: ObjectPath) -> dict[str, Any] | None:
+def fetch_sweep_attrs(client: WandbSession, where: ObjectPath) -> dict[str, Any] | None:
     """A sweep's fields (``GetSweep``), or, if the server refuses them, the five an older W&B
     server has (``GetSweepLegacy``), as the SDK falls back; None when there is no such sweep."""
     variables = {"entity": where.entity, "project": where.project, "name": where.id}
     what = f"fetching sweep {where}"
     try:
-        data = client.transport.graphql(queries.GET_SWEEP, variables, what=what)
+        data = client.transport.graphql(GET_SWEEP, variables, what=what)
     except CommError as exc:
         if not _rejected(exc):
             raise
-        data = client.transport.graphql(queries.GET_SWEEP_LEGACY, variables, what=what)
+        data = client.transport.graphql(GET_SWEEP_LEGACY, variables, what=what)
     attrs = (data.get("project") or {}).get("sweep")
     return attrs if isinstance(attrs, dict) else None
 
 
 def list_sweeps(
-    client: WandbClient,
+    client: WandbSession,
     entity: str,
     project: str,
     per_page: int,
@@ -171,19 +178,19 @@ def list_sweeps(
     before 0.81.4 lack them; a filtered listing then raises rather than silently returning
     every sweep, as the SDK does), then with the legacy fields."""
     what = f"listing sweeps of {entity}/{project}"
-    attempts = [queries.GET_SWEEPS, queries.GET_SWEEPS_UNFILTERED, queries.GET_SWEEPS_LEGACY]
+    attempts = [GET_SWEEPS, GET_SWEEPS_UNFILTERED, GET_SWEEPS_LEGACY]
     base = {"entity": entity, "project": project, "perPage": per_page}
     out: list[Sweep] = []
     cursor: str | None = None
     while True:
         query = attempts[0]
-        extra = {"filters": json.dumps(dict(filters or {}))} if query is queries.GET_SWEEPS else {}
+        extra = {"filters": json.dumps(dict(filters or {}))} if query is GET_SWEEPS else {}
         try:
             data = client.transport.graphql(query, {**base, **extra, "cursor": cursor}, what=what)
         except CommError as exc:
             if len(attempts) == 1 or not _rejected(exc):
                 raise
-            if filters and query is queries.GET_SWEEPS:
+            if filters and query is GET_SWEEPS:
                 raise CommError(
                     f"{what} with filters {dict(filters)}: the server refused the query "
                     f"({exc.message}); sweep filters need W&B server 0.81.4 or newer: list "

@@ -20,10 +20,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from wb_dagster.client import queries
 from wb_dagster.client.errors import NotFoundError
 from wb_dagster.client.flatten import order_columns
 from wb_dagster.client.history import lines_to_table
+from wb_dagster.client.queries import RUN_EVENTS, RUN_EVENTS_AND_COUNT
 from wb_dagster.client.transport import Transport
 
 # rows asked with the count in the first request: the most W&B is known to return (#6501)
@@ -53,9 +53,7 @@ def events_line_count(table: pa.Table) -> int | None:
 
 def read_system_metrics(transport: Transport, variables: dict[str, Any], what: str) -> pa.Table:
     """Every system-metrics row W&B returns for one run (``variables``: entity, project, name)."""
-    data = transport.graphql(
-        queries.RUN_EVENTS_AND_COUNT, {**variables, "samples": FIRST_READ}, what=what
-    )
+    data = transport.graphql(RUN_EVENTS_AND_COUNT, {**variables, "samples": FIRST_READ}, what=what)
     run = (data.get("project") or {}).get("run")
     if run is None:
         raise NotFoundError(
@@ -67,7 +65,7 @@ def read_system_metrics(transport: Transport, variables: dict[str, Any], what: s
         return completeness(pa.table({"_timestamp": pa.array([], type=pa.float64())}), 0)
     lines = run.get("events") or []
     if len(lines) < count:  # more than the first read: ask for all (W&B may cap it again)
-        data = transport.graphql(queries.RUN_EVENTS, {**variables, "samples": count}, what=what)
+        data = transport.graphql(RUN_EVENTS, {**variables, "samples": count}, what=what)
         lines = ((data.get("project") or {}).get("run") or {}).get("events") or lines
     # Arrow's JSON reader (C++) instead of json.loads + dicts: ~2.4x less client CPU
     table = order_columns(lines_to_table(lines), first=("_timestamp", "_runtime"))

@@ -24,21 +24,45 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from wb_dagster.client.errors import CommError, NotFoundError
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from wb_dagster.client.runs import Run
+    from wb_dagster.client.files import File
 
 TABLE_FILE = "table-file"
 STEP_COLUMN = "_step"
 DOWNLOAD_THREADS = 8
+
+
+class TableRun(Protocol):
+    """What finding and reading a run's logged Tables uses of the run (a
+    :class:`~wb_dagster.client.runs.Run`).
+
+    Example (``client`` connected to the local server with the demo seed):
+        >>> run: TableRun = client.run("wb-demo/cifar/cifar001")
+        >>> isinstance(table_keys(run.history_keys, run.summary_metrics), list)
+        True
+    """
+
+    @property
+    def history_keys(self) -> dict[str, Any]: ...
+    @property
+    def summary_metrics(self) -> dict[str, Any]: ...
+
+    def history_table(
+        self, keys: Sequence[str] | None = None, min_step: int = 0, max_step: int | None = None
+    ) -> pa.Table: ...
+
+    def files(
+        self, names: list[str] | None = None, pattern: str | None = None, per_page: int = 50
+    ) -> Iterable[File]: ...
 
 
 @dataclass(frozen=True)
@@ -90,7 +114,7 @@ def table_keys(history_keys: Mapping[str, Any], summary: Mapping[str, Any]) -> l
     return sorted(found)
 
 
-def history_refs(run: Run, key: str) -> list[TableRef]:
+def history_refs(run: TableRun, key: str) -> list[TableRef]:
     """Every Table logged under ``key`` in the run's history, by step."""
     history = run.history_table(keys=[key])
     if key not in history.column_names:
@@ -101,7 +125,7 @@ def history_refs(run: Run, key: str) -> list[TableRef]:
     return [r for r in refs if r is not None]
 
 
-def latest_ref(run: Run, key: str) -> TableRef:
+def latest_ref(run: TableRun, key: str) -> TableRef:
     """The Table ``run.summary[key]`` points at (the last one logged under ``key``)."""
     ref = TableRef.from_value(key, None, run.summary_metrics.get(key))
     if ref is None:
@@ -117,7 +141,7 @@ def latest_ref(run: Run, key: str) -> TableRef:
     return TableRef(ref.key, step, ref.path, ref.sha256, ref.nrows)
 
 
-def read_tables(run: Run, refs: Sequence[TableRef]) -> list[pa.Table]:
+def read_tables(run: TableRun, refs: Sequence[TableRef]) -> list[pa.Table]:
     """The Arrow tables ``refs`` point at, downloaded concurrently, in ``refs`` order."""
     if not refs:
         return []
@@ -134,7 +158,7 @@ def read_tables(run: Run, refs: Sequence[TableRef]) -> list[pa.Table]:
     return [_checked_table(run, ref, contents[ref.path]) for ref in refs]
 
 
-def _checked_table(run: Run, ref: TableRef, data: bytes) -> pa.Table:
+def _checked_table(run: TableRun, ref: TableRef, data: bytes) -> pa.Table:
     if ref.sha256 and hashlib.sha256(data).hexdigest() != ref.sha256:
         raise CommError(
             f"{ref.path} of run {run} does not match the sha256 logged for Table {ref.key!r} "

@@ -12,7 +12,7 @@ import wb_dagster.client
 from wb_dagster import WandbClient, CommError
 before = sorted(m for m in ("dagster", "wandb", "pandas") if m in sys.modules)
 import pyarrow as pa
-from wb_dagster.client.runs import run_table
+from wb_dagster.client.run_listing import run_table
 node = {"name": "r1", "displayName": "one", "config": "{}", "summaryMetrics": "{}"}
 df = run_table([node]).to_pandas()
 after = "pandas" in sys.modules

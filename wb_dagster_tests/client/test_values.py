@@ -16,7 +16,8 @@ from wb_dagster.client.changes import diff
 from wb_dagster.client.encoding import encode_value
 from wb_dagster.client.flatten import concat_tables, flatten_dict, rows_to_table
 from wb_dagster.client.history import parse_history_lines, step_windows
-from wb_dagster.client.runs import run_table, unwrap_config
+from wb_dagster.client.run_listing import run_table
+from wb_dagster.client.runs import unwrap_config
 
 
 def test_config_unwrapping_matches_sdk_rules() -> None:
