@@ -31,7 +31,7 @@ from upath import UPath
 
 from wb_dagster.assets.checks import file_md5
 from wb_dagster.client import Artifact, WandbClient
-from wb_dagster.client.files import md5_matches
+from wb_dagster.client.verified_download import md5_matches
 from wb_dagster.failures import wandb_failures
 from wb_dagster.io_manager import FILES_STORAGE, STORAGE_KIND_KEY, WandbParquetIOManager
 from wb_dagster.names import definition_name, key_part

@@ -17,11 +17,12 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import dagster as dg
+from upath import UPath
 
+from wb_dagster.client.verified_download import stream_md5
 from wb_dagster.storage import ParquetSummary
 
 RUNS_UNIQUE_CHECK = "unique_run_ids"
@@ -50,10 +51,7 @@ def history_check(run: Any, stored: ParquetSummary, key: dg.AssetKey) -> dg.Asse
     )
 
 
-def file_md5(path: Any) -> bytes:
+def file_md5(path: UPath) -> bytes:
     """Raw md5 digest of a stored file (streamed)."""
-    digest = hashlib.md5()
     with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.digest()
+        return stream_md5(fh)

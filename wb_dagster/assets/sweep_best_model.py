@@ -27,7 +27,7 @@ from wb_dagster.assets.factory_defaults import (
     asset_spec,
     parquet_storage,
 )
-from wb_dagster.client.files import md5_matches
+from wb_dagster.client.verified_download import md5_matches
 from wb_dagster.failures import wandb_failures
 from wb_dagster.io_manager import FILES_STORAGE, STORAGE_KIND_KEY
 from wb_dagster.project import WandbProjectAssetsSpec

@@ -22,19 +22,17 @@ With a server: ``client.artifact("me/proj/model:best").download("out")`` returns
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from wb_dagster.client.errors import CommError, NotFoundError
-from wb_dagster.client.files import md5_matches, safe_join
+from wb_dagster.client.files import safe_join
 from wb_dagster.client.paging import LazyPages
+from wb_dagster.client.verified_download import download_verified, local_md5_ok
 
 if TYPE_CHECKING:
     from wb_dagster.client.session import RunRef, WandbSession
@@ -307,46 +305,14 @@ class Artifact:
         return target
 
 
-def _local_md5_ok(path: str, expected: str) -> bool:
-    if not os.path.isfile(path):
-        return False
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return md5_matches(expected, digest.digest())
-
-
-SMALL_FILE = 4 << 20  # fetched into memory in one read (fewer Python steps per file)
-
-
 def _fetch_one(art: Artifact, path: str, f: ArtifactFile) -> bool:
     """Make ``path`` (inside the root, checked) hold the file's bytes; False when it did."""
-    if _local_md5_ok(path, f.md5):
+    if local_md5_ok(path, f.md5):
         return False
     what = f"downloading {f.name} of artifact {art.qualified_name}"
     if not f.url:
         raise CommError(f"{what}: the server gave no URL (a reference entry?)")
-    transport = art.client.transport
-    fd, tmp = tempfile.mkstemp(prefix=".wb-download-", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "w+b") as fh:
-            if f.size <= SMALL_FILE:
-                data = transport.get_bytes(f.url, what=what)
-                fh.write(data)
-                size, digest = len(data), hashlib.md5(data, usedforsecurity=False).digest()
-            else:
-                size, digest = transport.download_to(f.url, fh, what=what)
-        if not md5_matches(f.md5, digest):
-            raise CommError(
-                f"{what}: md5 mismatch (expected {f.md5}, got "
-                f"{base64.b64encode(digest).decode()}, {size} bytes); the file was not written. "
-                "Try again; if it persists the stored file is corrupt."
-            )
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    download_verified(art.client.transport, f.url, path, f.md5, size=f.size, what=what)
     return True
 
 

@@ -16,10 +16,8 @@ Example:
 
 from __future__ import annotations
 
-import base64
 import os
 import re
-import tempfile
 from typing import IO, TYPE_CHECKING, Any
 
 from wb_dagster.client.errors import CommError, NotFoundError
@@ -30,6 +28,7 @@ from wb_dagster.client.queries import (
     MARK_RUN_FILES_UPLOADED,
     RUN_FILES,
 )
+from wb_dagster.client.verified_download import download_verified, verified_bytes
 
 if TYPE_CHECKING:
     from wb_dagster.client.session import RunRef
@@ -54,13 +53,6 @@ def safe_join(root: str | os.PathLike[str], name: str) -> str:
     if os.path.commonpath([real_root, real_target]) != real_root or real_target == real_root:
         raise refuse
     return target
-
-
-def md5_matches(expected: str | None, digest: bytes) -> bool:
-    """W&B reports base64 md5; accept hex too. No expected value -> nothing to check."""
-    if not expected:
-        return True
-    return expected in (base64.b64encode(digest).decode("ascii"), digest.hex())
 
 
 class File:
@@ -98,13 +90,8 @@ class File:
 
     def read_bytes(self) -> bytes:
         """The file's bytes, md5-verified (for small files such as metadata)."""
-        transport = self.run.client.transport
-        data = transport.get_bytes(self.url, what=f"downloading {self.name} of run {self.run}")
-        import hashlib
-
-        if not md5_matches(self.md5, hashlib.md5(data, usedforsecurity=False).digest()):
-            raise CommError(f"{self.name} of run {self.run}: md5 mismatch; download it again.")
-        return data
+        what = f"downloading {self.name} of run {self.run}"
+        return verified_bytes(self.run.client.transport, self.url, self.md5, what=what)
 
     def download(
         self, root: str | os.PathLike[str] = ".", replace: bool = False, exist_ok: bool = False
@@ -124,23 +111,10 @@ class File:
             )
         directory = os.path.dirname(path) or "."
         os.makedirs(directory, exist_ok=True)
-        transport = self.run.client.transport
-        fd, tmp = tempfile.mkstemp(prefix=".wb-download-", dir=directory)
-        try:
-            with os.fdopen(fd, "w+b") as fh:
-                size, digest = transport.download_to(
-                    self.url, fh, what=f"downloading {self.name} of run {self.run}"
-                )
-            if not md5_matches(self.md5, digest):
-                raise CommError(
-                    f"downloading {self.name} of run {self.run}: md5 mismatch (expected "
-                    f"{self.md5}, got {base64.b64encode(digest).decode()}, {size} bytes); the "
-                    "file was not written. Try again; if it persists the stored file is corrupt."
-                )
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        what = f"downloading {self.name} of run {self.run}"
+        download_verified(
+            self.run.client.transport, self.url, path, self.md5, size=self.size or None, what=what
+        )
         return open(path)
 
     def delete(self) -> None:

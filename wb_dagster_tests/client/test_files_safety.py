@@ -8,7 +8,8 @@ import os
 
 import pytest
 
-from wb_dagster.client.files import md5_matches, safe_join
+from wb_dagster.client.files import safe_join
+from wb_dagster.client.verified_download import md5_matches
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,107 @@
+"""The one rule for bytes fetched from W&B storage: md5-checked before they count.
+
+A download goes to a temporary file beside its target and is moved into place only when its
+md5 equals the one W&B reports (base64, as W&B sends it, or hex); a mismatch raises
+``CommError`` naming the file and leaves any earlier copy untouched.
+
+Example:
+    >>> import hashlib, io
+    >>> digest = stream_md5(io.BytesIO(b"abc"))
+    >>> md5_matches(hashlib.md5(b"abc").hexdigest(), digest), md5_matches(None, digest)
+    (True, True)
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import tempfile
+from typing import IO
+
+from wb_dagster.client.errors import CommError
+from wb_dagster.client.transport import Transport
+
+SMALL_FILE = 4 << 20  # fetched into memory in one read (fewer Python steps per file)
+
+
+def md5_matches(expected: str | None, digest: bytes) -> bool:
+    """W&B reports base64 md5; accept hex too. No expected value -> nothing to check."""
+    if not expected:
+        return True
+    return expected in (base64.b64encode(digest).decode("ascii"), digest.hex())
+
+
+def stream_md5(fh: IO[bytes]) -> bytes:
+    """Raw md5 digest of an open binary file, read in 1 MiB chunks."""
+    digest = hashlib.md5(usedforsecurity=False)
+    for chunk in iter(lambda: fh.read(1 << 20), b""):
+        digest.update(chunk)
+    return digest.digest()
+
+
+def local_md5_ok(path: str, expected: str | None) -> bool:
+    """Whether ``path`` is a file already holding bytes of md5 ``expected`` (resumable downloads).
+
+    Example:
+        >>> local_md5_ok("/nonexistent/file", None)
+        False
+    """
+    if not os.path.isfile(path):
+        return False
+    with open(path, "rb") as fh:
+        return md5_matches(expected, stream_md5(fh))
+
+
+def md5_mismatch(what: str, expected: str | None, digest: bytes, size: int) -> CommError:
+    """The error of a download whose bytes do not match W&B's md5 (nothing was written).
+
+    Example:
+        >>> md5_mismatch("downloading a.txt", "x", bytes(16), 3).message[:48]
+        'downloading a.txt: md5 mismatch (expected x, got'
+    """
+    got = base64.b64encode(digest).decode()
+    return CommError(
+        f"{what}: md5 mismatch (expected {expected}, got {got}, {size} bytes); the file was not "
+        "written. Try again; if it persists the stored file is corrupt."
+    )
+
+
+def verified_bytes(transport: Transport, url: str, expected: str | None, *, what: str) -> bytes:
+    """GET ``url`` into memory; ``CommError`` unless its md5 is ``expected``."""
+    data = transport.get_bytes(url, what=what)
+    digest = hashlib.md5(data, usedforsecurity=False).digest()
+    if not md5_matches(expected, digest):
+        raise md5_mismatch(what, expected, digest, len(data))
+    return data
+
+
+def download_verified(
+    transport: Transport,
+    url: str,
+    path: str,
+    expected: str | None,
+    *,
+    size: int | None,
+    what: str,
+) -> None:
+    """Make ``path`` hold the bytes at ``url`` once their md5 is ``expected``.
+
+    Files up to :data:`SMALL_FILE` (``size``, as W&B reports it) come in one read, larger or
+    unknown ones are streamed; either way the bytes reach ``path`` only by an atomic rename.
+    """
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(prefix=".wb-download-", dir=directory)
+    try:
+        with os.fdopen(fd, "w+b") as fh:
+            if size is not None and size <= SMALL_FILE:
+                data = verified_bytes(transport, url, expected, what=what)
+                fh.write(data)
+            else:
+                got, digest = transport.download_to(url, fh, what=what)
+                if not md5_matches(expected, digest):
+                    raise md5_mismatch(what, expected, digest, got)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
