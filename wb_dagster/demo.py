@@ -17,7 +17,7 @@ watches the instance and prints progress:
 4. a summary: Dagster runs (and how many W&B runs each stored), failures, partitions, files
    and the UI address. ``keep_ui=True`` (``--keep-ui``) keeps Dagster up until Ctrl-C.
 
-The project holds both the synthetic ``demo`` seed (:mod:`wb_dagster.testing.demo_seed`) and
+The project holds both the synthetic ``demo`` seed (:mod:`wb_dagster.testing.seeds.demo`) and
 runs written in W&B's own encoding by the SDK. Returns 1 if a Dagster run failed.
 
 Example:
@@ -637,7 +637,7 @@ def run_demo(output: str | None = None, *, keep_ui: bool = False, out: TextIO | 
     """
     from wb_dagster.client import WandbClient
     from wb_dagster.testing import LocalWandbServer
-    from wb_dagster.testing.demo_seed import DEMO_ENTITY, DEMO_PROJECT, DEMO_RUNNING_RUN
+    from wb_dagster.testing.seeds.demo import DEMO_ENTITY, DEMO_PROJECT, DEMO_RUNNING_RUN
 
     say = _Printer(out or sys.stdout)
     enable_ctrl_c()

@@ -37,13 +37,13 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from wb_dagster.testing.graphql_api import operation_name_of
-from wb_dagster.testing.routes_artifacts import artifact_routes
-from wb_dagster.testing.routes_control import control_routes
-from wb_dagster.testing.routes_file_stream import file_stream_routes
-from wb_dagster.testing.routes_files import file_routes
-from wb_dagster.testing.routes_graphql import graphql_routes
-from wb_dagster.testing.routes_otel import otel_routes
+from wb_dagster.testing.graphql.executor import operation_name_of
+from wb_dagster.testing.routes.artifacts import artifact_routes
+from wb_dagster.testing.routes.control import control_routes
+from wb_dagster.testing.routes.file_stream import file_stream_routes
+from wb_dagster.testing.routes.files import file_routes
+from wb_dagster.testing.routes.graphql import graphql_routes
+from wb_dagster.testing.routes.otel import otel_routes
 from wb_dagster.testing.server_state import ServerState
 
 _MAX_GRAPHQL_BODY = 64 * 1024 * 1024

@@ -14,14 +14,14 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wb_dagster.testing.artifact_store import ArtifactStore
-from wb_dagster.testing.console_logs import ConsoleLogStore
-from wb_dagster.testing.files import FileStore
-from wb_dagster.testing.history_store import HistoryStore
-from wb_dagster.testing.run_control import StopFlags
-from wb_dagster.testing.run_store import RunStore
 from wb_dagster.testing.server_compat import ServerCompat
-from wb_dagster.testing.store import Store
+from wb_dagster.testing.store.artifacts import ArtifactStore
+from wb_dagster.testing.store.console_logs import ConsoleLogStore
+from wb_dagster.testing.store.database import Store
+from wb_dagster.testing.store.files import FileStore
+from wb_dagster.testing.store.history import HistoryStore
+from wb_dagster.testing.store.runs import RunStore
+from wb_dagster.testing.store.stop_flags import StopFlags
 
 DEFAULT_USERNAME = "local-user"
 

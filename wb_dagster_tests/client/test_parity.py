@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from wb_dagster.client import CommError, WandbClient
-from wb_dagster.testing.demo_seed import DEMO_RUNS_BY_ID, DEMO_SWEEP_ID
+from wb_dagster.testing.seeds.demo import DEMO_RUNS_BY_ID, DEMO_SWEEP_ID
 from wb_dagster_tests.conftest import make_client, make_sdk_api
 
 from .normalize import norm_value, sdk_rows

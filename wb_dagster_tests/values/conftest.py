@@ -28,7 +28,7 @@ from wb_dagster.history_sync import HistorySync, sync_history
 from wb_dagster.runs_table import merge_runs
 from wb_dagster.storage import read_table, write_table_atomic
 from wb_dagster.testing import LocalWandbServer
-from wb_dagster.testing.run_lifecycle import set_export_on_finish
+from wb_dagster.testing.store.run_lifecycle import set_export_on_finish
 from wb_dagster_tests.conftest import make_client
 
 PROJECT = "values"

@@ -10,7 +10,7 @@ portfolio links), ``updateArtifact``, ``addAliases`` / ``deleteAliases`` and
 Example (a full log through the GraphQL layer):
     >>> import tempfile, pathlib
     >>> from wb_dagster.testing.backend import Backend
-    >>> from wb_dagster.testing.graphql_api import execute_request
+    >>> from wb_dagster.testing.graphql.executor import execute_request
     >>> backend = Backend.open(pathlib.Path(tempfile.mkdtemp()), api_key="k" * 40)
     >>> _ = backend.runs.ensure_project("local-user", "p")
     >>> q = ('mutation { createArtifact(input: {artifactTypeName: "model", '
@@ -28,7 +28,7 @@ from typing import Any
 
 from graphql import GraphQLError
 
-from wb_dagster.testing.artifact_nodes import (
+from wb_dagster.testing.graphql.artifact_nodes import (
     RequestContext,
     artifact_node,
     artifact_pk,
@@ -39,8 +39,8 @@ from wb_dagster.testing.artifact_nodes import (
     metadata_json,
     offset_cursor,
 )
-from wb_dagster.testing.artifact_store import ArtifactError, hex_md5
-from wb_dagster.testing.storage_ids import BadIdError, decode_id, encode_id
+from wb_dagster.testing.graphql.ids import BadIdError, decode_id, encode_id
+from wb_dagster.testing.store.artifacts import ArtifactError, hex_md5
 
 
 def _ctx(info: Any) -> RequestContext:

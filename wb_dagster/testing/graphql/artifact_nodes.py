@@ -1,7 +1,7 @@
 """GraphQL shapes of artifacts: versions, collections, memberships, aliases, files, types.
 
 Objects are dicts shaped like ``schema_artifacts.graphql``'s types (callables for fields that
-take arguments or cost a query), built from :class:`~wb_dagster.testing.artifact_store.
+take arguments or cost a query), built from :class:`~wb_dagster.testing.store.artifacts.
 ArtifactStore` rows. New connections page with W&B's offset cursors,
 ``base64("arrayconnection:N")`` (see :func:`offset_cursor`), so a version logged between two
 pages shifts the next page, as on W&B.
@@ -25,10 +25,10 @@ from urllib.parse import quote
 
 from graphql import GraphQLError
 
-from wb_dagster.testing.artifact_store import hex_md5
 from wb_dagster.testing.backend import Backend
-from wb_dagster.testing.files import guess_mimetype
-from wb_dagster.testing.storage_ids import BadIdError, decode_id, encode_id
+from wb_dagster.testing.graphql.ids import BadIdError, decode_id, encode_id
+from wb_dagster.testing.store.artifacts import hex_md5
+from wb_dagster.testing.store.files import guess_mimetype
 
 # W&B's "inherit the TTL policy" (the SDK requires an integer here)
 TTL_INHERIT = -2
@@ -36,7 +36,7 @@ DIGEST_ALGORITHM = "MANIFEST_MD5"
 
 
 class RequestContext(Protocol):
-    """What a resolver needs from the request (``graphql_api.Ctx`` provides it)."""
+    """What a resolver needs from the request (:class:`~.context.Ctx` provides it)."""
 
     @property
     def backend(self) -> Backend: ...

@@ -9,7 +9,7 @@ artifact code stays in its own modules. The parent object gives what is needed: 
 Example:
     >>> import tempfile, pathlib
     >>> from wb_dagster.testing.backend import Backend
-    >>> from wb_dagster.testing.graphql_api import execute_request
+    >>> from wb_dagster.testing.graphql.executor import execute_request
     >>> backend = Backend.open(pathlib.Path(tempfile.mkdtemp()), api_key="k" * 40)
     >>> q = '{ project(name: "p") { artifactType(name: "model") { name } } }'
     >>> execute_request(backend, "http://h", {"query": q})[1]
@@ -25,8 +25,8 @@ from typing import Any
 
 from graphql import GraphQLError, GraphQLObjectType, GraphQLSchema
 
-from wb_dagster.testing.artifact_mutations import MUTATIONS
-from wb_dagster.testing.artifact_nodes import (
+from wb_dagster.testing.graphql.artifact_mutations import MUTATIONS
+from wb_dagster.testing.graphql.artifact_nodes import (
     RequestContext,
     artifact_node,
     artifact_pk,
@@ -37,7 +37,7 @@ from wb_dagster.testing.artifact_nodes import (
     parse_artifact_name,
     type_node,
 )
-from wb_dagster.testing.storage_ids import BadIdError, decode_id
+from wb_dagster.testing.graphql.ids import BadIdError, decode_id
 
 
 def _ctx(info: Any) -> RequestContext:
@@ -176,7 +176,9 @@ def artifact_sdl() -> str:
     and the artifact types), appended to the base schema's SDL."""
     return (
         "\n"
-        + resources.files("wb_dagster.testing").joinpath("schema_artifacts.graphql").read_text()
+        + resources.files("wb_dagster.testing.graphql")
+        .joinpath("schema_artifacts.graphql")
+        .read_text()
     )
 
 

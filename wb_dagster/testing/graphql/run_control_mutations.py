@@ -17,61 +17,29 @@
 
 Example:
     >>> import tempfile, pathlib
-    >>> from wb_dagster.testing.store import Store
-    >>> flags = StopFlags(Store(pathlib.Path(tempfile.mkdtemp())))
-    >>> flags.request(7); flags.is_stopped(7), flags.is_stopped(8)
-    (True, False)
-    >>> flags.clear(7); flags.is_stopped(7)
-    False
+    >>> from wb_dagster.testing.backend import Backend
+    >>> from wb_dagster.testing.graphql.context import Ctx
+    >>> backend = Backend.open(pathlib.Path(tempfile.mkdtemp()), api_key="k" * 40)
+    >>> sorted(run_control_mutations(Ctx(backend, "http://h")))
+    ['rewindRun', 'stopRun']
+    >>> backend.close()
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from graphql import GraphQLError
 
-from wb_dagster.testing.store import Store
+from wb_dagster.testing.graphql.context import Ctx
+from wb_dagster.testing.graphql.nodes import run_node
+from wb_dagster.testing.graphql.run_mutations import run_by_id
 
-if TYPE_CHECKING:
-    from wb_dagster.testing.graphql_api import Ctx
-
-_SCHEMA = "CREATE TABLE IF NOT EXISTS run_stop_requests (run_pk INTEGER PRIMARY KEY);"
 REWIND_METRIC = "_step"
 
 
-class StopFlags:
-    """Which runs were asked to stop (``stopRun``) and have not been resumed since."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        store.conn().executescript(_SCHEMA)
-
-    def request(self, run_pk: int) -> None:
-        with self.store.write() as conn:
-            conn.execute("INSERT OR IGNORE INTO run_stop_requests(run_pk) VALUES (?)", (run_pk,))
-
-    def clear(self, run_pk: int) -> None:
-        with self.store.write() as conn:
-            conn.execute("DELETE FROM run_stop_requests WHERE run_pk = ?", (run_pk,))
-
-    def is_stopped(self, run_pk: int) -> bool:
-        row = (
-            self.store.conn()
-            .execute("SELECT 1 FROM run_stop_requests WHERE run_pk = ?", (run_pk,))
-            .fetchone()
-        )
-        return row is not None
-
-
-def run_control_mutations(
-    ctx: Ctx,
-    run_by_id: Callable[[Ctx, str], dict[str, Any]],
-    run_node: Callable[[Ctx, dict[str, Any]], dict[str, Any]],
-) -> dict[str, Any]:
-    """The ``stopRun`` and ``rewindRun`` resolvers of the Mutation root (``run_by_id`` finds a
-    run by its storage id, ``run_node`` shapes a Run object)."""
+def run_control_mutations(ctx: Ctx) -> dict[str, Any]:
+    """The ``stopRun`` and ``rewindRun`` resolvers of the Mutation root."""
     backend = ctx.backend
 
     def stop_run(info: Any, input: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@
 Example (through the GraphQL layer):
     >>> import tempfile, pathlib
     >>> from wb_dagster.testing.backend import Backend
-    >>> from wb_dagster.testing.graphql_api import execute_request
+    >>> from wb_dagster.testing.graphql.executor import execute_request
     >>> backend = Backend.open(pathlib.Path(tempfile.mkdtemp()), api_key="k" * 40)
     >>> q = 'mutation { upsertBucket(input: {name: "r1", modelName: "p"}) { inserted } }'
     >>> execute_request(backend, "http://h", {"query": q})[1]
@@ -18,20 +18,20 @@ Example (through the GraphQL layer):
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from graphql import GraphQLError
 
-from wb_dagster.testing.display_names import display_name_for
-from wb_dagster.testing.run_control import run_control_mutations
-from wb_dagster.testing.run_store import RUN_STATES
-from wb_dagster.testing.storage_ids import BadIdError, decode_id, encode_id
+from wb_dagster.testing.graphql.context import Ctx
+from wb_dagster.testing.graphql.ids import BadIdError, decode_id, encode_id
+from wb_dagster.testing.graphql.nodes import run_node, upload_url
+from wb_dagster.testing.store.display_names import display_name_for
+from wb_dagster.testing.store.run_deletion import delete_run_everywhere
+from wb_dagster.testing.store.runs import RUN_STATES
 
-if TYPE_CHECKING:
-    from wb_dagster.testing.graphql_api import Ctx
 
-
-def _run_by_id(ctx: Ctx, run_id: str) -> dict[str, Any]:
+def run_by_id(ctx: Ctx, run_id: str) -> dict[str, Any]:
+    """The run row a ``Run`` storage id names; a GraphQL error if there is none."""
     try:
         name, project, entity = decode_id(run_id, "Run")[:3]
     except (BadIdError, ValueError) as exc:
@@ -81,9 +81,8 @@ def _fields_from_input(inp: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def mutation_root(ctx: Ctx) -> dict[str, Any]:
-    from wb_dagster.testing.graphql_api import run_node, upload_url
-
+def run_mutations(ctx: Ctx) -> dict[str, Any]:
+    """The run and run-file resolvers of the Mutation root."""
     backend = ctx.backend
 
     def _run_number(entity: str, project: str) -> int:
@@ -93,7 +92,7 @@ def mutation_root(ctx: Ctx) -> dict[str, Any]:
     def upsert_bucket(info: Any, input: dict[str, Any]) -> dict[str, Any]:
         fields = _fields_from_input(input)
         if input.get("id"):
-            run = _run_by_id(ctx, input["id"])
+            run = run_by_id(ctx, input["id"])
             backend.runs.update_run(run["pk"], fields)
             inserted = False
         else:
@@ -118,14 +117,12 @@ def mutation_root(ctx: Ctx) -> dict[str, Any]:
         }
 
     def delete_run(info: Any, input: dict[str, Any]) -> dict[str, Any]:
-        run = _run_by_id(ctx, input["id"])
-        from wb_dagster.testing.seed import delete_run_everywhere
-
+        run = run_by_id(ctx, input["id"])
         delete_run_everywhere(backend, run["pk"])
         return {"clientMutationId": input.get("clientMutationId")}
 
     def update_run_state(info: Any, input: dict[str, Any]) -> dict[str, Any]:
-        run = _run_by_id(ctx, input["id"])
+        run = run_by_id(ctx, input["id"])
         _fields_from_input({"state": input["state"]})
         backend.runs.update_run(run["pk"], {"state": input["state"]})
         return {"success": True}
@@ -174,11 +171,7 @@ def mutation_root(ctx: Ctx) -> dict[str, Any]:
             backend.runs.touch(run_pk)
         return {"success": True}
 
-    from wb_dagster.testing.sweep_agents import sweep_agent_mutations
-
     return {
-        **sweep_agent_mutations(ctx),
-        **run_control_mutations(ctx, _run_by_id, run_node),
         "upsertBucket": upsert_bucket,
         "deleteRun": delete_run,
         "updateRunState": update_run_state,

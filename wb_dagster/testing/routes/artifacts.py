@@ -15,9 +15,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from wb_dagster.testing.artifact_store import ArtifactError
-from wb_dagster.testing.routes_graphql import json_response
+from wb_dagster.testing.routes.responses import json_response
 from wb_dagster.testing.server_state import ServerState
+from wb_dagster.testing.store.artifacts import ArtifactError
 
 _SMALL = 256 * 1024
 

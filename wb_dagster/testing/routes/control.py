@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from wb_dagster.testing.hostility import ChurnRule, Hostility
-from wb_dagster.testing.routes_graphql import json_response
+from wb_dagster.testing.routes.responses import json_response
 from wb_dagster.testing.server_compat import ServerCompat
 from wb_dagster.testing.server_state import ServerState
 
@@ -61,7 +61,7 @@ def control_routes(state: ServerState) -> list[Route]:
         return json_response(state.stats.snapshot())
 
     async def seed(request: Request) -> Response:
-        from wb_dagster.testing.scale_seed import ScaleSpec, seed_scale
+        from wb_dagster.testing.seeds.scale import ScaleSpec, seed_scale
 
         try:
             spec = ScaleSpec.model_validate_json(await request.body())

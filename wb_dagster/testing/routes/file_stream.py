@@ -1,6 +1,6 @@
 """Route group ``POST /files/<entity>/<project>/<run>/file_stream`` (a live SDK run's data).
 
-Body format and semantics: :mod:`wb_dagster.testing.file_stream`.
+Body format and semantics: :mod:`wb_dagster.testing.store.file_stream`.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from wb_dagster.testing.file_stream import FileStreamError, FileStreamWriter, parse_body
-from wb_dagster.testing.history_store import HistoryError
-from wb_dagster.testing.routes_graphql import json_response
+from wb_dagster.testing.routes.responses import json_response
 from wb_dagster.testing.server_state import ServerState
+from wb_dagster.testing.store.file_stream import FileStreamError, FileStreamWriter, parse_body
+from wb_dagster.testing.store.history import HistoryError
 
 
 def file_stream_routes(state: ServerState) -> list[Route]:

@@ -9,15 +9,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from wb_dagster.testing.graphql_api import execute_request
+from wb_dagster.testing.graphql.executor import execute_request
+from wb_dagster.testing.routes.responses import json_response
 from wb_dagster.testing.server_state import ServerState
-
-
-def json_response(payload: object, status: int = 200) -> Response:
-    """A JSON reply (compact; NaN kept as W&B's JSON does rather than failing the request)."""
-    return Response(
-        json.dumps(payload, separators=(",", ":")), status, media_type="application/json"
-    )
 
 
 def graphql_routes(state: ServerState) -> list[Route]:

@@ -4,7 +4,7 @@ Runs are addressed by a :class:`RunRef` or a path string ``"entity/project/run_i
 mutation bumps the run's ``heartbeatAt`` (strictly increasing across the server), so sensors
 that watch ``heartbeatAt`` see each change.
 
-History lifecycle (see :mod:`wb_dagster.testing.history_store`): rows appended to a running run
+History lifecycle (see :mod:`wb_dagster.testing.store.history`): rows appended to a running run
 are *live*; :meth:`SeedBuilder.finish_run` exports them to a parquet part; :meth:`resume_run`
 makes the run ``running`` again and new rows are live again; :meth:`rewind_run` truncates.
 
@@ -35,9 +35,10 @@ import pyarrow as pa
 import yaml
 
 from wb_dagster.testing.backend import Backend
-from wb_dagster.testing.files import FileRecord
-from wb_dagster.testing.run_store import RUN_STATES
-from wb_dagster.testing.store import format_time, parse_time
+from wb_dagster.testing.store.database import format_time, parse_time
+from wb_dagster.testing.store.files import FileRecord
+from wb_dagster.testing.store.run_deletion import delete_run_everywhere
+from wb_dagster.testing.store.runs import RUN_STATES
 
 
 @dataclass(frozen=True)
@@ -57,15 +58,6 @@ class RunRef:
     @property
     def path(self) -> str:
         return f"{self.entity}/{self.project}/{self.run_id}"
-
-
-def delete_run_everywhere(backend: Backend, run_pk: int) -> None:
-    """Delete a run with its history parts, live rows, events and file blobs."""
-    backend.history.delete_run(run_pk)
-    backend.files.delete_run(run_pk)
-    backend.console.delete_run(run_pk)
-    backend.stops.clear(run_pk)
-    backend.runs.delete_run_rows(run_pk)
 
 
 def _time(value: str | datetime | None) -> str | None:

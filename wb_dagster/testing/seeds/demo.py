@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 if TYPE_CHECKING:
-    from wb_dagster.testing.seed import SeedBuilder
+    from wb_dagster.testing.seeds.builder import SeedBuilder
 
 DEMO_ENTITY = "wb-demo"
 DEMO_PROJECT = "cifar"
@@ -312,8 +312,8 @@ def demo_files(run: DemoRun) -> dict[str, bytes]:
 
 
 def build_demo(seed: SeedBuilder) -> None:
-    """Write the demo seed through a :class:`~wb_dagster.testing.seed.SeedBuilder`."""
-    from wb_dagster.testing.history_store import rows_to_table
+    """Write the demo seed through a :class:`~wb_dagster.testing.seeds.builder.SeedBuilder`."""
+    from wb_dagster.testing.store.history import rows_to_table
 
     seed.viewer(DEMO_USERNAME, DEMO_ENTITY, DEMO_USER_FULL_NAME, DEMO_USER_EMAIL)
     project = f"{DEMO_ENTITY}/{DEMO_PROJECT}"

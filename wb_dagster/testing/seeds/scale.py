@@ -37,7 +37,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from wb_dagster.testing.backend import Backend
-from wb_dagster.testing.store import format_time
+from wb_dagster.testing.store.database import format_time
 
 SCALE_START = datetime(2025, 1, 1, tzinfo=UTC)
 _EXPERIMENTS = ("foo", "bar", "baz")

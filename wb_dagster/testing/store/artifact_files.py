@@ -23,8 +23,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from wb_dagster.testing.files import spool_upload
-from wb_dagster.testing.store import Store
+from wb_dagster.testing.store.database import Store
+from wb_dagster.testing.store.files import spool_upload
 
 
 class ArtifactError(ValueError):

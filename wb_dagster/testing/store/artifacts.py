@@ -10,7 +10,7 @@ The manifest each version uploads is kept verbatim; the files a version lists co
 
 Example:
     >>> import tempfile, pathlib
-    >>> from wb_dagster.testing.store import Store
+    >>> from wb_dagster.testing.store.database import Store
     >>> store = ArtifactStore(Store(pathlib.Path(tempfile.mkdtemp())))
     >>> art = store.create(project_pk=1, type_name="model", name="net", digest="d1")
     >>> art["state"]
@@ -29,8 +29,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from wb_dagster.testing.artifact_files import ArtifactError, ArtifactFilesMixin, hex_md5
-from wb_dagster.testing.store import Store
+from wb_dagster.testing.store.artifact_files import ArtifactError, ArtifactFilesMixin, hex_md5
+from wb_dagster.testing.store.database import Store
 
 __all__ = ["LATEST", "ArtifactError", "ArtifactStore", "hex_md5"]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from wb_dagster.testing.backend import Backend
 from wb_dagster.testing.hostility import ChurnRule
-from wb_dagster.testing.seed import delete_run_everywhere
+from wb_dagster.testing.store.run_deletion import delete_run_everywhere
 
 
 def _pks(backend: Backend, project_pk: int, state: str | None, order: str, limit: int) -> list[int]:

@@ -37,8 +37,8 @@ from typing import Any
 
 from graphql import GraphQLError
 
-from wb_dagster.testing.files import FileStore
-from wb_dagster.testing.store import Store
+from wb_dagster.testing.store.database import Store
+from wb_dagster.testing.store.files import FileStore
 
 OUTPUT_FILE = "output.log"
 LOG_LINES_CAP = 1000

@@ -38,12 +38,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from wb_dagster.testing.console_logs import OUTPUT_FILE, ConsoleLogStore
-from wb_dagster.testing.files import FileStore
-from wb_dagster.testing.history_store import HistoryStore
-from wb_dagster.testing.run_control import StopFlags
-from wb_dagster.testing.run_lifecycle import TERMINAL_STATES, finish_run
-from wb_dagster.testing.run_store import RunStore
+from wb_dagster.testing.store.console_logs import OUTPUT_FILE, ConsoleLogStore
+from wb_dagster.testing.store.files import FileStore
+from wb_dagster.testing.store.history import HistoryStore
+from wb_dagster.testing.store.run_lifecycle import TERMINAL_STATES, finish_run
+from wb_dagster.testing.store.runs import RunStore
+from wb_dagster.testing.store.stop_flags import StopFlags
 
 logger = logging.getLogger(__name__)
 

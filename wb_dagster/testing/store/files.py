@@ -5,7 +5,7 @@ W&B reports it). Uploads stream to a temporary blob and replace the old one atom
 
 Example:
     >>> import tempfile, pathlib
-    >>> from wb_dagster.testing.store import Store
+    >>> from wb_dagster.testing.store.database import Store
     >>> store = Store(pathlib.Path(tempfile.mkdtemp()))
     >>> files = FileStore(store)
     >>> rec = files.put(7, "notes.txt", b"hello")
@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from wb_dagster.testing.store import Store
+from wb_dagster.testing.store.database import Store
 
 mimetypes.add_type("application/x-hdf5", ".h5")
 mimetypes.add_type("text/yaml", ".yaml")

@@ -21,7 +21,7 @@ Design:
 
 Example:
     >>> import tempfile, pathlib
-    >>> from wb_dagster.testing.store import Store
+    >>> from wb_dagster.testing.store.database import Store
     >>> store = Store(pathlib.Path(tempfile.mkdtemp()))
     >>> with store.write() as c:
     ...     _ = c.execute("INSERT INTO runs(pk, project_pk, name, state, created_at, heartbeat_at)"
@@ -56,7 +56,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
-from wb_dagster.testing.store import Store
+from wb_dagster.testing.store.database import Store
 
 DEFAULT_SAMPLES = 500
 # parquet row groups small enough for ranged column reads, big enough to compress well

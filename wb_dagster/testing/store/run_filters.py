@@ -35,7 +35,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from wb_dagster.testing.store import parse_time
+from wb_dagster.testing.store.database import parse_time
 
 
 class FilterError(ValueError):

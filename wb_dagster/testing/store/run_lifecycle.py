@@ -11,9 +11,10 @@
 
 Example:
     >>> import tempfile, pathlib
-    >>> from wb_dagster.testing.store import Store
-    >>> from wb_dagster.testing.run_store import RunStore
-    >>> from wb_dagster.testing.history_store import HistoryStore
+    >>> from wb_dagster.testing.store.database import Store
+    >>> from wb_dagster.testing.store.runs import RunStore
+from wb_dagster.testing.store.sweeps import finish_sweep_if_done
+    >>> from wb_dagster.testing.store.history import HistoryStore
     >>> store = Store(pathlib.Path(tempfile.mkdtemp()))
     >>> runs, history = RunStore(store), HistoryStore(store)
     >>> pk = runs.upsert_run("ent", "proj", "r1", {"state": "running"})
@@ -31,9 +32,10 @@ import logging
 import threading
 from datetime import datetime, timedelta
 
-from wb_dagster.testing.history_store import HistoryStore
-from wb_dagster.testing.run_store import RunStore
-from wb_dagster.testing.store import format_time, utc_now
+from wb_dagster.testing.store.database import format_time, utc_now
+from wb_dagster.testing.store.history import HistoryStore
+from wb_dagster.testing.store.runs import RunStore
+from wb_dagster.testing.store.sweeps import finish_sweep_if_done
 
 logger = logging.getLogger(__name__)
 
@@ -70,8 +72,6 @@ def finish_run(
 
 
 def _finish_sweep(runs: RunStore, run_pk: int) -> None:
-    from wb_dagster.testing.sweep_agents import finish_sweep_if_done
-
     run = runs.get_run_by_pk(run_pk)
     if run is not None and run["sweep_name"]:
         finish_sweep_if_done(runs, int(run["project_pk"]), run["sweep_name"])
@@ -129,7 +129,7 @@ def set_heartbeat_timeout(runs: RunStore, seconds: float) -> None:
     """Change how long a ``running`` run may stay silent before it is ``crashed``.
 
     >>> import tempfile, pathlib
-    >>> from wb_dagster.testing.store import Store
+    >>> from wb_dagster.testing.store.database import Store
     >>> runs = RunStore(Store(pathlib.Path(tempfile.mkdtemp())))
     >>> set_heartbeat_timeout(runs, 2.5); heartbeat_timeout(runs)
     2.5
@@ -146,7 +146,7 @@ def export_on_finish(runs: RunStore) -> bool:
     """Whether finishing a run exports its live history (stored setting, default on).
 
     >>> import tempfile, pathlib
-    >>> from wb_dagster.testing.store import Store
+    >>> from wb_dagster.testing.store.database import Store
     >>> export_on_finish(RunStore(Store(pathlib.Path(tempfile.mkdtemp()))))
     True
     """
@@ -157,7 +157,7 @@ def set_export_on_finish(runs: RunStore, enabled: bool) -> None:
     """Switch the export of a finishing run's history on or off (a test control).
 
     >>> import tempfile, pathlib
-    >>> from wb_dagster.testing.store import Store
+    >>> from wb_dagster.testing.store.database import Store
     >>> runs = RunStore(Store(pathlib.Path(tempfile.mkdtemp())))
     >>> set_export_on_finish(runs, False); export_on_finish(runs)
     False
@@ -174,7 +174,7 @@ class CrashWatchdog:
     for a full timeout).
 
     >>> import tempfile, pathlib
-    >>> from wb_dagster.testing.store import Store
+    >>> from wb_dagster.testing.store.database import Store
     >>> store = Store(pathlib.Path(tempfile.mkdtemp()))
     >>> dog = CrashWatchdog(RunStore(store), HistoryStore(store))
     >>> dog.start(); dog.stop(); store.close()

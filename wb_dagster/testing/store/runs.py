@@ -1,12 +1,12 @@
 """Entities, projects, runs, sweeps, users and system-metric events in the server's database.
 
 This is the one place that writes those tables; the GraphQL mutations and the
-:class:`~wb_dagster.testing.seed.SeedBuilder` both go through it. Every change to a run bumps
-its ``heartbeatAt`` (strictly increasing), which is what sensors watch.
+:class:`~wb_dagster.testing.seeds.builder.SeedBuilder` both go through it. Every change to a run
+bumps its ``heartbeatAt`` (strictly increasing), which is what sensors watch.
 
 Example:
     >>> import tempfile, pathlib
-    >>> from wb_dagster.testing.store import Store
+    >>> from wb_dagster.testing.store.database import Store
     >>> runs = RunStore(Store(pathlib.Path(tempfile.mkdtemp())))
     >>> pk = runs.upsert_run("ent", "proj", "r1", {"state": "running", "config": {"lr": 0.1}})
     >>> runs.get_run("ent", "proj", "r1")["config"]
@@ -21,7 +21,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from wb_dagster.testing.hostility import encode_offset, offset_after
-from wb_dagster.testing.run_filters import (
+from wb_dagster.testing.store.database import Store, format_time, utc_now
+from wb_dagster.testing.store.run_filters import (
     FilterError,
     SqlFragment,
     compile_filters,
@@ -30,7 +31,6 @@ from wb_dagster.testing.run_filters import (
     order_by_sql,
     parse_order,
 )
-from wb_dagster.testing.store import Store, format_time, utc_now
 
 RUN_STATES = (
     "running",

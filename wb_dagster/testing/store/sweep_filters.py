@@ -3,7 +3,7 @@
 A project has few sweeps, so the filter is a Python predicate over sweep rows rather than SQL.
 Supported: implicit equality, ``$eq $ne $in $nin`` on ``name``, ``displayName``, ``state``
 and ``method``, combined with ``$and`` / ``$or``. Anything else raises
-:class:`~wb_dagster.testing.run_filters.FilterError` saying what is supported.
+:class:`~wb_dagster.testing.store.run_filters.FilterError` saying what is supported.
 
 Example:
     >>> match = compile_sweep_filters('{"state": {"$in": ["FINISHED", "CANCELED"]}}')
@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from wb_dagster.testing.run_filters import FilterError
+from wb_dagster.testing.store.run_filters import FilterError
 
 SweepPredicate = Callable[[dict[str, Any]], bool]
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from wb_dagster.testing.run_store import RunStore
+from wb_dagster.testing.store.runs import RunStore
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 
@@ -164,14 +164,14 @@ class SweepAgents:
 
     def create_agent(self, entity: str, project: str, sweep: str) -> Agent:
         """Register an agent for an existing sweep (``LookupError`` if there is none)."""
-        if self._sweep(entity, project, sweep) is None:
+        if self.find_sweep(entity, project, sweep) is None:
             raise LookupError(f"sweep {entity}/{project}/{sweep} does not exist")
         agent = Agent(new_id(), entity, project, sweep)
         record = {"entity": entity, "project": project, "sweep": sweep}
         self.runs.store.set_setting(f"agent:{agent.id}", json.dumps(record))
         return agent
 
-    def _sweep(self, entity: str, project: str, sweep: str) -> dict[str, Any] | None:
+    def find_sweep(self, entity: str, project: str, sweep: str) -> dict[str, Any] | None:
         project_row = self.runs.get_project(entity, project)
         return None if project_row is None else self.runs.get_sweep(int(project_row["pk"]), sweep)
 
@@ -183,7 +183,7 @@ class SweepAgents:
         agent = Agent(agent_id, **json.loads(record))
         if run_state:
             return []  # one run at a time per agent
-        sweep = self._sweep(agent.entity, agent.project, agent.sweep)
+        sweep = self.find_sweep(agent.entity, agent.project, agent.sweep)
         if sweep is None:
             raise LookupError(f"sweep {agent.entity}/{agent.project}/{agent.sweep} was deleted")
         if sweep["state"] not in ("RUNNING", "PENDING"):
@@ -254,77 +254,3 @@ def _set_sweep_state(runs: RunStore, sweep: dict[str, Any], state: str) -> None:
     kept = ("display_name", "method", "description", "config", "created_at", "run_count_expected")
     fields = {k: sweep[k] for k in kept} | {"state": state}
     runs.upsert_sweep(sweep["entity"], sweep["project"], sweep["name"], fields)
-
-
-def sweep_agent_mutations(ctx: Any) -> dict[str, Any]:
-    """Resolvers of ``upsertSweep``, ``createAgent`` and ``agentHeartbeat`` (``ctx``: ``Ctx``)."""
-    from graphql import GraphQLError
-
-    from wb_dagster.testing.graphql_api import sweep_node
-    from wb_dagster.testing.storage_ids import BadIdError, decode_id
-
-    backend = ctx.backend
-    agents = SweepAgents(backend.runs)
-
-    def upsert_sweep(info: Any, input: dict[str, Any]) -> dict[str, Any]:
-        entity = input.get("entityName") or backend.default_entity
-        project = input.get("projectName") or "uncategorized"
-        name = None
-        if input.get("id"):
-            try:
-                name, project, entity = decode_id(input["id"], "Sweep")[:3]
-            except (BadIdError, ValueError) as exc:
-                raise GraphQLError(f"{exc}; use the sweep's `id` from a sweep query") from exc
-            existing = agents._sweep(entity, project, name)
-            if existing is None:
-                raise GraphQLError(f"sweep {entity}/{project}/{name} not found")
-        else:
-            existing = None
-        config = input.get("config") or (existing or {}).get("config")
-        if not config:
-            raise GraphQLError("upsertSweep needs `config` (the sweep configuration as YAML)")
-        try:
-            name = agents.upsert_sweep(
-                entity,
-                project,
-                config,
-                name=name,
-                display_name=input.get("displayName"),
-                description=input.get("description"),
-                state=input.get("state") or (existing or {}).get("state"),
-            )
-        except SweepConfigError as exc:
-            raise GraphQLError(str(exc)) from exc
-        row = agents._sweep(entity, project, name)
-        return {
-            "sweep": None if row is None else sweep_node(ctx, row),
-            "configValidationWarnings": [],
-            "inserted": existing is None,
-        }
-
-    def create_agent(info: Any, input: dict[str, Any]) -> dict[str, Any]:
-        entity = input.get("entityName") or backend.default_entity
-        project = input.get("projectName") or "uncategorized"
-        try:
-            agent = agents.create_agent(entity, project, input["sweep"])
-        except LookupError as exc:
-            raise GraphQLError(f"{exc}; create it with wandb.sweep() first") from exc
-        return {"agent": {"id": agent.id, "name": agent.id}}
-
-    def agent_heartbeat(info: Any, input: dict[str, Any]) -> dict[str, Any]:
-        try:
-            run_state = json.loads(input.get("runState") or "{}")
-        except json.JSONDecodeError as exc:
-            raise GraphQLError(f"runState is not valid JSON: {exc}") from exc
-        try:
-            commands = agents.heartbeat(input["id"], run_state or {})
-        except (LookupError, SweepConfigError) as exc:
-            raise GraphQLError(str(exc)) from exc
-        agent = {"id": input["id"], "name": input["id"]}
-        return {"agent": agent, "commands": commands_json(commands)}
-
-    return {
-        "upsertSweep": upsert_sweep,
-        "createAgent": create_agent,
-        "agentHeartbeat": agent_heartbeat,
-    }
