@@ -313,7 +313,7 @@ def demo_files(run: DemoRun) -> dict[str, bytes]:
 
 def build_demo(seed: SeedBuilder) -> None:
     """Write the demo seed through a :class:`~wb_dagster.testing.seeds.builder.SeedBuilder`."""
-    from wb_dagster.testing.store.history import rows_to_table
+    from wb_dagster.testing.store.history_rows import rows_to_table
 
     seed.viewer(DEMO_USERNAME, DEMO_ENTITY, DEMO_USER_FULL_NAME, DEMO_USER_EMAIL)
     project = f"{DEMO_ENTITY}/{DEMO_PROJECT}"

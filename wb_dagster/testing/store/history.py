@@ -22,6 +22,14 @@ Design:
 Example:
     >>> import tempfile, pathlib
     >>> from wb_dagster.testing.store.database import Store
+from wb_dagster.testing.store.history_keys import merge_key_info, rows_key_info, table_key_info
+from wb_dagster.testing.store.history_rows import (
+    dumps_row,
+    json_safe,
+    plain_numeric,
+    rows_text_to_table,
+    table_rows_json,
+)
     >>> store = Store(pathlib.Path(tempfile.mkdtemp()))
     >>> with store.write() as c:
     ...     _ = c.execute("INSERT INTO runs(pk, project_pk, name, state, created_at, heartbeat_at)"
@@ -39,9 +47,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import io
 import json
-import math
 import os
 import secrets
 import threading
@@ -53,10 +59,17 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from wb_dagster.testing.store.database import Store
+from wb_dagster.testing.store.history_keys import merge_key_info, rows_key_info, table_key_info
+from wb_dagster.testing.store.history_rows import (
+    dumps_row,
+    json_safe,
+    plain_numeric,
+    rows_text_to_table,
+    table_rows_json,
+)
 
 DEFAULT_SAMPLES = 500
 # parquet row groups small enough for ranged column reads, big enough to compress well
@@ -86,34 +99,6 @@ def sample_positions(n: int, samples: int | None) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, n - 1, samples)).astype(np.int64))
 
 
-def value_type(value: Any) -> str | None:
-    """The ``historyKeys`` type name of a logged value (None for a missing value)."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, dict):
-        return str(value.get("_type") or "map")
-    if isinstance(value, list):
-        return "list"
-    return type(value).__name__
-
-
-def _json_safe(value: Any) -> Any:
-    """Replace non-finite floats for places where the reply is raw JSON (Go rejects NaN)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 @dataclass(frozen=True)
 class HistoryPart:
     """One exported parquet file of a run's history."""
@@ -130,87 +115,6 @@ class HistoryPart:
     @property
     def file_name(self) -> str:
         return f"{self.part:04d}-{self.token}.parquet"
-
-
-def rows_to_table(rows: Sequence[dict[str, Any]]) -> pa.Table:
-    """Build an Arrow table (``_step`` int64 first) from row dicts; mixed-type keys become JSON."""
-    keys: dict[str, None] = {"_step": None}
-    for row in rows:
-        keys.update(dict.fromkeys(row))
-    arrays: dict[str, pa.Array] = {}
-    for key in keys:
-        values = [row.get(key) for row in rows]
-        if key == "_step":
-            arrays[key] = pa.array(values, type=pa.int64())
-            continue
-        try:
-            arrays[key] = pa.array(values, from_pandas=False)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
-            arrays[key] = pa.array([None if v is None else json.dumps(v) for v in values])
-        if pa.types.is_null(arrays[key].type):
-            arrays[key] = arrays[key].cast(pa.float64())
-    return pa.table(arrays)
-
-
-def table_key_info(table: pa.Table) -> dict[str, dict[str, Any]]:
-    """``historyKeys.keys`` entries of a table: type counts and the last value of each key."""
-    info: dict[str, dict[str, Any]] = {}
-    for name in table.column_names:
-        col = table.column(name)
-        count = len(col) - col.null_count
-        if count == 0:
-            continue
-        valid = col.drop_null()
-        last = valid[len(valid) - 1].as_py()
-        if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
-            kind = "number"
-        elif pa.types.is_boolean(col.type):
-            kind = "boolean"
-        elif pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-            kind = "string"
-        else:
-            kind = value_type(last) or "unknown"
-        info[name] = {"typeCounts": [{"type": kind, "count": count}], "previousValue": last}
-    return info
-
-
-def merge_key_info(into: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> None:
-    """Add the counts of ``new`` to ``into`` (later values win as ``previousValue``)."""
-    for key, entry in new.items():
-        old = into.setdefault(key, {"typeCounts": []})
-        for tc in entry["typeCounts"]:
-            for existing in old["typeCounts"]:
-                if existing["type"] == tc["type"]:
-                    existing["count"] += tc["count"]
-                    break
-            else:
-                old["typeCounts"].append(dict(tc))
-        old["previousValue"] = entry.get("previousValue")
-
-
-def rows_key_info(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """``historyKeys.keys`` entries computed from row dicts."""
-    counts: dict[str, dict[str, int]] = {}
-    last: dict[str, Any] = {}
-    for row in rows:
-        for key, value in row.items():
-            kind = value_type(value)
-            if kind is None:
-                continue
-            per_key = counts.setdefault(key, {})
-            per_key[kind] = per_key.get(kind, 0) + 1
-            last[key] = value
-    return {
-        key: {
-            "typeCounts": [{"type": t, "count": c} for t, c in kinds.items()],
-            "previousValue": last[key],
-        }
-        for key, kinds in counts.items()
-    }
-
-
-def _dumps_row(row: dict[str, Any]) -> str:
-    return json.dumps(row, separators=(", ", ": "))
 
 
 class HistoryStore:
@@ -302,7 +206,7 @@ class HistoryStore:
                 return
             conn.executemany(
                 "INSERT INTO history_live(run_pk, step, row) VALUES (?, ?, ?)",
-                [(run_pk, r["_step"], _dumps_row(r)) for r in prepared],
+                [(run_pk, r["_step"], dumps_row(r)) for r in prepared],
             )
             entries = keys.setdefault("keys", {})
             merge_key_info(entries, rows_key_info(prepared))
@@ -336,7 +240,7 @@ class HistoryStore:
 
     def _insert_live_table(self, conn: Any, run_pk: int, table: pa.Table) -> None:
         names = table.column_names
-        if _plain_numeric(table):
+        if plain_numeric(table):
             # fast path for big numeric seeds: one %-template per row, formatted in C
             # (%r of a float is its shortest round-trip repr, exactly what json.dumps writes)
             template = (
@@ -361,7 +265,7 @@ class HistoryStore:
             payload = []
             for values in zip(*columns, strict=True):
                 row = {k: v for k, v in zip(names, values, strict=True) if v is not None}
-                payload.append((run_pk, values[step_idx], _dumps_row(row)))
+                payload.append((run_pk, values[step_idx], dumps_row(row)))
             conn.executemany(
                 "INSERT INTO history_live(run_pk, step, row) VALUES (?, ?, ?)", payload
             )
@@ -370,7 +274,7 @@ class HistoryStore:
         conn.execute(
             "UPDATE runs SET history_keys = ?, last_step = ?, "
             "history_line_count = history_line_count + ? WHERE pk = ?",
-            (json.dumps(_json_safe(keys)), keys["lastStep"], added, run_pk),
+            (json.dumps(json_safe(keys)), keys["lastStep"], added, run_pk),
         )
 
     def _write_part(self, conn: Any, run_pk: int, table: pa.Table) -> HistoryPart:
@@ -409,7 +313,7 @@ class HistoryStore:
             ).fetchall()
             if not rows:
                 return None
-            table = _rows_text_to_table([r[0] for r in rows])
+            table = rows_text_to_table([r[0] for r in rows])
             part = self._write_part(conn, run_pk, table)
             conn.execute("DELETE FROM history_live WHERE run_pk = ?", (run_pk,))
             return part
@@ -456,7 +360,7 @@ class HistoryStore:
         keys = {"lastStep": last_step, "keys": info}
         conn.execute(
             "UPDATE runs SET history_keys = ?, last_step = ?, history_line_count = ? WHERE pk = ?",
-            (json.dumps(_json_safe(keys)), last_step, count, run_pk),
+            (json.dumps(json_safe(keys)), last_step, count, run_pk),
         )
 
     def _unlink(self, part: HistoryPart) -> None:
@@ -490,7 +394,7 @@ class HistoryStore:
             "SELECT row FROM history_live WHERE run_pk = ? ORDER BY step", (run_pk,)
         ):
             row = json.loads(text)
-            out.append(_json_safe({k: v for k, v in row.items() if k in wanted}))
+            out.append(json_safe({k: v for k, v in row.items() if k in wanted}))
         return out
 
     def _exported_slices(self, run_pk: int, lo: int | None, hi: int | None) -> list[pa.Table]:
@@ -538,7 +442,7 @@ class HistoryStore:
                 else slices[0]
             )
             picked = combined if len(exported_pos) == n_exported else combined.take(exported_pos)
-            out.extend(_table_rows_json(picked))
+            out.extend(table_rows_json(picked))
         live_pos = positions[positions >= n_exported] - n_exported
         if len(live_pos):
             cur = conn.execute(
@@ -582,43 +486,4 @@ class HistoryStore:
             rows.append(row)
         if not keys:
             rows = [{k: v for k, v in r.items() if v is not None} for r in rows]
-        return [_json_safe(rows[i]) for i in sample_positions(len(rows), samples)]
-
-
-def _rows_text_to_table(texts: list[str]) -> pa.Table:
-    """Parse stored JSON rows into a table: Arrow's C++ JSON reader when it can (fast for big
-    runs), else Python (NaN literals, keys whose type changes between rows)."""
-    try:
-        table = pa_json.read_json(
-            io.BytesIO("\n".join(texts).encode()),
-            read_options=pa_json.ReadOptions(block_size=64 << 20),
-        )
-        if table.num_rows == len(texts) and "_step" in table.column_names:
-            step = table.column("_step").cast(pa.int64())
-            rest = [n for n in table.column_names if n != "_step"]
-            return pa.table({"_step": step, **{n: table.column(n) for n in rest}})
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        pass
-    return rows_to_table([json.loads(t) for t in texts])
-
-
-def _plain_numeric(table: pa.Table) -> bool:
-    """True when every column is int/float without nulls or non-finite values."""
-    for col in table.columns:
-        if col.null_count:
-            return False
-        if pa.types.is_floating(col.type):
-            if not pc.all(pc.is_finite(col)).as_py():
-                return False
-        elif not pa.types.is_integer(col.type):
-            return False
-    return True
-
-
-def _table_rows_json(table: pa.Table) -> list[str]:
-    names = table.column_names
-    columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
-    out = []
-    for values in zip(*columns, strict=True):
-        out.append(_dumps_row({k: v for k, v in zip(names, values, strict=True) if v is not None}))
-    return out
+        return [json_safe(rows[i]) for i in sample_positions(len(rows), samples)]
