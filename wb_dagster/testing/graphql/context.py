@@ -1,8 +1,11 @@
 """What every resolver receives: the backend and the public base URL of the request.
 
 Example:
-    >>> Ctx(backend=None, base_url="http://127.0.0.1:8080").base_url  # type: ignore[arg-type]
-    'http://127.0.0.1:8080'
+    >>> import tempfile, pathlib
+    >>> backend = Backend.open(pathlib.Path(tempfile.mkdtemp()), api_key="k" * 40)
+    >>> Ctx(backend, "http://127.0.0.1:8080").backend.default_entity
+    'local-user'
+    >>> backend.close()
 """
 
 from __future__ import annotations

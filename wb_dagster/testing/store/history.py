@@ -22,14 +22,6 @@ Design:
 Example:
     >>> import tempfile, pathlib
     >>> from wb_dagster.testing.store.database import Store
-from wb_dagster.testing.store.history_keys import merge_key_info, rows_key_info, table_key_info
-from wb_dagster.testing.store.history_rows import (
-    dumps_row,
-    json_safe,
-    plain_numeric,
-    rows_text_to_table,
-    table_rows_json,
-)
     >>> store = Store(pathlib.Path(tempfile.mkdtemp()))
     >>> with store.write() as c:
     ...     _ = c.execute("INSERT INTO runs(pk, project_pk, name, state, created_at, heartbeat_at)"

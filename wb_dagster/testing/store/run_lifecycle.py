@@ -13,7 +13,6 @@ Example:
     >>> import tempfile, pathlib
     >>> from wb_dagster.testing.store.database import Store
     >>> from wb_dagster.testing.store.runs import RunStore
-from wb_dagster.testing.store.sweeps import finish_sweep_if_done
     >>> from wb_dagster.testing.store.history import HistoryStore
     >>> store = Store(pathlib.Path(tempfile.mkdtemp()))
     >>> runs, history = RunStore(store), HistoryStore(store)
