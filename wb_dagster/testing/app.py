@@ -4,7 +4,7 @@ The middleware, in order: counts the request (stats), adds ``--latency-ms``, app
 rules, then checks auth. Only ``/graphql`` needs auth (HTTP Basic ``api:<key>``); file,
 upload, parquet and telemetry URLs behave like pre-signed URLs, and ``/_control`` is for tests
 on loopback (from another host it needs the key too). Each route group lives in its own
-``routes_*.py`` module, so more (e.g. the logging path's ``file_stream``) can be added beside
+``routes/`` module, so more (e.g. the logging path's ``file_stream``) can be added beside
 them.
 
 Example:

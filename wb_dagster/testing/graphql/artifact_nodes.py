@@ -36,7 +36,7 @@ DIGEST_ALGORITHM = "MANIFEST_MD5"
 
 
 class RequestContext(Protocol):
-    """What a resolver needs from the request (:class:`~.context.Ctx` provides it)."""
+    """What a resolver needs from the request (``Ctx`` of :mod:`.context` provides it)."""
 
     @property
     def backend(self) -> Backend: ...

@@ -1,16 +1,16 @@
 """Route group ``/_control/*``: test controls (fault rules, request stats, scale seeding).
 
-* ``POST /_control/faults`` with a JSON list of rules (see :mod:`.faults`); ``GET`` lists them
-  with their remaining counts; ``DELETE`` removes them all.
+* ``POST /_control/faults`` with a JSON list of rules (see :mod:`~wb_dagster.testing.faults`);
+  ``GET`` lists them with their remaining counts; ``DELETE`` removes them all.
 * ``GET /_control/stats`` -> ``{"requests": N, "by_operation": {...}, "by_route": {...}}``;
   ``DELETE`` resets the counters.
-* ``POST /_control/seed`` with a scale spec (see :mod:`.scale_seed`).
+* ``POST /_control/seed`` with a scale spec (see :mod:`~wb_dagster.testing.seeds.scale`).
 * ``POST /_control/compat`` with ``{"lacks_sweep_filters": bool, "lacks_sweep_fields": bool,
   "lacks_delete_artifacts": bool}`` makes the server answer like an older W&B server (see
-  :mod:`.server_compat`); ``GET`` reads it, ``DELETE`` restores the default.
+  :mod:`~wb_dagster.testing.server_compat`); ``GET`` reads it, ``DELETE`` restores the default.
 * ``GET/POST/DELETE /_control/hostility``: show, change (a JSON object of knobs) or reset the
-  W&B-like hostilities (see :mod:`.hostility`); ``POST/DELETE /_control/churn``: add churn rules
-  (a JSON object or list) or remove them.
+  W&B-like hostilities (see :mod:`~wb_dagster.testing.hostility`); ``POST/DELETE
+  /_control/churn``: add churn rules (a JSON object or list) or remove them.
 """
 
 from __future__ import annotations

@@ -15,15 +15,16 @@ Every key is optional; a body without any is a heartbeat. Semantics (wandb-proto
   retried chunk (offset below the stored line count) only appends the lines not yet stored;
 * ``wandb-summary.json`` carries the whole latest summary (replaces the stored one);
 * ``output.log`` lines may be rewritten (same offset sent again, the later one wins); each
-  line is also kept as a console line (:mod:`.console_logs`, read by ``run.console_logs()``);
-  once the SDK lists ``output.log`` in ``uploaded`` (its PUT of the whole file), that copy of
-  the file is kept;
+  line is also kept as a console line (:mod:`~wb_dagster.testing.store.console_logs`, read by
+  ``run.console_logs()``); once the SDK lists ``output.log`` in ``uploaded`` (its PUT of the
+  whole file), that copy of the file is kept;
 * ``complete`` + ``exitcode`` end the run (``finished`` / ``failed``, history exported);
 * every request is a heartbeat: it bumps ``heartbeatAt``; a request without ``complete`` for
   an ended run (resumed, or a crashed run that was only cut off) makes it ``running`` again.
 
 The reply is ``{}`` (any JSON object is accepted by wandb-core), or ``{"stopped": true}`` once
-the run was asked to stop (``stopRun``, :mod:`.run_control`): wandb-core reads that key.
+the run was asked to stop (``stopRun``, :mod:`~wb_dagster.testing.graphql.run_control_mutations`):
+wandb-core reads that key.
 Malformed bodies get a 400 that says what is wrong; a 5xx would make wandb-core retry the same
 chunk for days.
 """
