@@ -10,7 +10,7 @@ them.
 Example:
     >>> import tempfile, pathlib
     >>> from starlette.testclient import TestClient
-    >>> from wb_dagster.testing.backend import Backend
+    >>> from wb_dagster.testing.store.backend import Backend
     >>> state = ServerState(Backend.open(pathlib.Path(tempfile.mkdtemp()), api_key="k" * 40))
     >>> client = TestClient(build_app(state))
     >>> client.post("/graphql", json={"query": "{ viewer { id } }"}).status_code

@@ -24,11 +24,11 @@ from typing import Any
 import uvicorn
 
 from wb_dagster.testing.app import build_app
-from wb_dagster.testing.backend import Backend
 from wb_dagster.testing.hostility import ChurnRule, Hostility
 from wb_dagster.testing.seeds.builder import SeedBuilder
 from wb_dagster.testing.server_compat import ServerCompat
 from wb_dagster.testing.server_state import ServerState
+from wb_dagster.testing.store.backend import Backend
 from wb_dagster.testing.store.run_lifecycle import CrashWatchdog, set_heartbeat_timeout
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}

@@ -9,7 +9,7 @@ portfolio links), ``updateArtifact``, ``addAliases`` / ``deleteAliases`` and
 
 Example (a full log through the GraphQL layer):
     >>> import tempfile, pathlib
-    >>> from wb_dagster.testing.backend import Backend
+    >>> from wb_dagster.testing.store.backend import Backend
     >>> from wb_dagster.testing.graphql.executor import execute_request
     >>> backend = Backend.open(pathlib.Path(tempfile.mkdtemp()), api_key="k" * 40)
     >>> _ = backend.runs.ensure_project("local-user", "p")

@@ -25,9 +25,9 @@ from urllib.parse import quote
 
 from graphql import GraphQLError
 
-from wb_dagster.testing.backend import Backend
 from wb_dagster.testing.graphql.ids import BadIdError, decode_id, encode_id
 from wb_dagster.testing.store.artifacts import hex_md5
+from wb_dagster.testing.store.backend import Backend
 from wb_dagster.testing.store.files import guess_mimetype
 
 # W&B's "inherit the TTL policy" (the SDK requires an integer here)

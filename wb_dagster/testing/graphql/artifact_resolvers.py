@@ -8,7 +8,7 @@ artifact code stays in its own modules. The parent object gives what is needed: 
 
 Example:
     >>> import tempfile, pathlib
-    >>> from wb_dagster.testing.backend import Backend
+    >>> from wb_dagster.testing.store.backend import Backend
     >>> from wb_dagster.testing.graphql.executor import execute_request
     >>> backend = Backend.open(pathlib.Path(tempfile.mkdtemp()), api_key="k" * 40)
     >>> q = '{ project(name: "p") { artifactType(name: "model") { name } } }'

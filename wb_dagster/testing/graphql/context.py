@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wb_dagster.testing.backend import Backend
+from wb_dagster.testing.store.backend import Backend
 
 
 @dataclass(frozen=True)

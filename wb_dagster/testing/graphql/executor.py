@@ -6,7 +6,7 @@ variables are ignored, errors come back as ``{"errors": [{"message", "locations"
 
 Example:
     >>> import tempfile, pathlib
-    >>> from wb_dagster.testing.backend import Backend
+    >>> from wb_dagster.testing.store.backend import Backend
     >>> backend = Backend.open(pathlib.Path(tempfile.mkdtemp()), api_key="k" * 40)
     >>> status, body = execute_request(
     ...     backend, "http://127.0.0.1:1", {"query": "{ viewer { entity } }", "operationName": ""})
@@ -24,12 +24,12 @@ from typing import Any
 from graphql import GraphQLError, execute_sync, parse, validate
 from graphql.language import ast as gql_ast
 
-from wb_dagster.testing.backend import Backend
 from wb_dagster.testing.graphql.context import Ctx
 from wb_dagster.testing.graphql.mutation_root import mutation_root
 from wb_dagster.testing.graphql.query_root import query_root
 from wb_dagster.testing.graphql.schema import load_schema
 from wb_dagster.testing.server_compat import ServerCompat
+from wb_dagster.testing.store.backend import Backend
 
 
 def _error(message: str) -> dict[str, Any]:

@@ -6,7 +6,7 @@ installed on the schema itself (:mod:`~wb_dagster.testing.graphql.artifact_resol
 
 Example:
     >>> import tempfile, pathlib
-    >>> from wb_dagster.testing.backend import Backend
+    >>> from wb_dagster.testing.store.backend import Backend
     >>> backend = Backend.open(pathlib.Path(tempfile.mkdtemp()), api_key="k" * 40)
     >>> sorted(mutation_root(Ctx(backend, "http://h")))[:3]
     ['agentHeartbeat', 'createAgent', 'createRunFiles']

@@ -6,7 +6,7 @@ query are callables ``(info, **args)``, which graphql-core's default resolver ca
 
 Example:
     >>> import tempfile, pathlib
-    >>> from wb_dagster.testing.backend import Backend
+    >>> from wb_dagster.testing.store.backend import Backend
     >>> backend = Backend.open(pathlib.Path(tempfile.mkdtemp()), api_key="k" * 40)
     >>> viewer_node(Ctx(backend, "http://h"))["entity"]
     'local-user'

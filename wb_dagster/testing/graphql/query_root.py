@@ -2,7 +2,7 @@
 
 Example:
     >>> import tempfile, pathlib
-    >>> from wb_dagster.testing.backend import Backend
+    >>> from wb_dagster.testing.store.backend import Backend
     >>> backend = Backend.open(pathlib.Path(tempfile.mkdtemp()), api_key="k" * 40)
     >>> query_root(Ctx(backend, "http://h"))["serverInfo"]["features"][0]["name"]
     'MARK_RUN_FILES_UPLOADED'

@@ -17,7 +17,7 @@
 
 Example:
     >>> import tempfile, pathlib
-    >>> from wb_dagster.testing.backend import Backend
+    >>> from wb_dagster.testing.store.backend import Backend
     >>> from wb_dagster.testing.graphql.context import Ctx
     >>> backend = Backend.open(pathlib.Path(tempfile.mkdtemp()), api_key="k" * 40)
     >>> sorted(run_control_mutations(Ctx(backend, "http://h")))

@@ -6,7 +6,7 @@
 
 Example (through the GraphQL layer):
     >>> import tempfile, pathlib
-    >>> from wb_dagster.testing.backend import Backend
+    >>> from wb_dagster.testing.store.backend import Backend
     >>> from wb_dagster.testing.graphql.executor import execute_request
     >>> backend = Backend.open(pathlib.Path(tempfile.mkdtemp()), api_key="k" * 40)
     >>> q = 'mutation { upsertBucket(input: {name: "r1", modelName: "p"}) { inserted } }'

@@ -3,7 +3,7 @@
 
 Example:
     >>> import tempfile, pathlib
-    >>> from wb_dagster.testing.backend import Backend
+    >>> from wb_dagster.testing.store.backend import Backend
     >>> backend = Backend.open(pathlib.Path(tempfile.mkdtemp()), api_key="k" * 40)
     >>> sorted(sweep_mutations(Ctx(backend, "http://h")))
     ['agentHeartbeat', 'createAgent', 'upsertSweep']

@@ -34,7 +34,7 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
-from wb_dagster.testing.backend import Backend
+from wb_dagster.testing.store.backend import Backend
 from wb_dagster.testing.store.database import format_time, parse_time
 from wb_dagster.testing.store.files import FileRecord
 from wb_dagster.testing.store.run_deletion import delete_run_everywhere

@@ -18,7 +18,7 @@ All values come from ``numpy.random.default_rng(seed)``: the same spec gives the
 
 Example:
     >>> import tempfile, pathlib
-    >>> from wb_dagster.testing.backend import Backend
+    >>> from wb_dagster.testing.store.backend import Backend
     >>> backend = Backend.open(pathlib.Path(tempfile.mkdtemp()))
     >>> seed_scale(backend, ScaleSpec(project="e/p", runs=3, history_rows=10))["runs"]
     3
@@ -36,7 +36,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
-from wb_dagster.testing.backend import Backend
+from wb_dagster.testing.store.backend import Backend
 from wb_dagster.testing.store.database import format_time
 
 SCALE_START = datetime(2025, 1, 1, tzinfo=UTC)

@@ -2,7 +2,7 @@
 
 Example:
     >>> import tempfile, pathlib
-    >>> from wb_dagster.testing.backend import Backend
+    >>> from wb_dagster.testing.store.backend import Backend
     >>> from wb_dagster.testing.hostility import ChurnRule
     >>> backend = Backend.open(pathlib.Path(tempfile.mkdtemp()), api_key="k" * 40)
     >>> pk = backend.runs.ensure_project("e", "p")
@@ -14,8 +14,8 @@ Example:
 
 from __future__ import annotations
 
-from wb_dagster.testing.backend import Backend
 from wb_dagster.testing.hostility import ChurnRule
+from wb_dagster.testing.store.backend import Backend
 from wb_dagster.testing.store.run_deletion import delete_run_everywhere
 
 

@@ -2,7 +2,7 @@
 
 Example:
     >>> import tempfile, pathlib
-    >>> from wb_dagster.testing.backend import Backend
+    >>> from wb_dagster.testing.store.backend import Backend
     >>> backend = Backend.open(pathlib.Path(tempfile.mkdtemp()), api_key="k" * 40)
     >>> pk = backend.runs.upsert_run("ent", "proj", "r1", {"state": "running"})
     >>> delete_run_everywhere(backend, pk); backend.runs.get_run("ent", "proj", "r1") is None
@@ -12,7 +12,7 @@ Example:
 
 from __future__ import annotations
 
-from wb_dagster.testing.backend import Backend
+from wb_dagster.testing.store.backend import Backend
 
 
 def delete_run_everywhere(backend: Backend, run_pk: int) -> None:
