@@ -45,7 +45,7 @@ import requests
 
 from bench.server_process import BenchServer
 from wb_dagster.client import WandbClient
-from wb_dagster.testing.backend import Backend
+from wb_dagster.testing.store.backend import Backend
 
 PROJECT = "w11"
 MANY = "many-versions"

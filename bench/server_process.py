@@ -88,7 +88,7 @@ class BenchServer:
         return psutil.Process(self.pid).memory_info().rss
 
     def seed(self, spec: dict[str, Any]) -> dict[str, Any]:
-        """``POST /_control/seed`` (see ``wb_dagster.testing.scale_seed``)."""
+        """``POST /_control/seed`` (see ``wb_dagster.testing.seeds.scale``)."""
         resp = self._http.post(f"{self.base_url}/_control/seed", json=spec, timeout=600)
         if resp.status_code != 200:
             raise RuntimeError(f"seeding {spec} failed: HTTP {resp.status_code} {resp.text[:500]}")

@@ -16,7 +16,7 @@ Never imports :mod:`wb_dagster.client` (two independent readings of the protocol
 from __future__ import annotations
 
 from wb_dagster.testing.faults import FaultRule
-from wb_dagster.testing.seed import RunRef, SeedBuilder
+from wb_dagster.testing.seeds.builder import RunRef, SeedBuilder
 from wb_dagster.testing.server import LocalWandbServer
 
 __all__ = ["FaultRule", "LocalWandbServer", "RunRef", "SeedBuilder"]

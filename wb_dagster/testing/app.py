@@ -4,13 +4,13 @@ The middleware, in order: counts the request (stats), adds ``--latency-ms``, app
 rules, then checks auth. Only ``/graphql`` needs auth (HTTP Basic ``api:<key>``); file,
 upload, parquet and telemetry URLs behave like pre-signed URLs, and ``/_control`` is for tests
 on loopback (from another host it needs the key too). Each route group lives in its own
-``routes_*.py`` module, so more (e.g. the logging path's ``file_stream``) can be added beside
+``routes/`` module, so more (e.g. the logging path's ``file_stream``) can be added beside
 them.
 
 Example:
     >>> import tempfile, pathlib
     >>> from starlette.testclient import TestClient
-    >>> from wb_dagster.testing.backend import Backend
+    >>> from wb_dagster.testing.store.backend import Backend
     >>> state = ServerState(Backend.open(pathlib.Path(tempfile.mkdtemp()), api_key="k" * 40))
     >>> client = TestClient(build_app(state))
     >>> client.post("/graphql", json={"query": "{ viewer { id } }"}).status_code
@@ -37,13 +37,13 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from wb_dagster.testing.graphql_api import operation_name_of
-from wb_dagster.testing.routes_artifacts import artifact_routes
-from wb_dagster.testing.routes_control import control_routes
-from wb_dagster.testing.routes_file_stream import file_stream_routes
-from wb_dagster.testing.routes_files import file_routes
-from wb_dagster.testing.routes_graphql import graphql_routes
-from wb_dagster.testing.routes_otel import otel_routes
+from wb_dagster.testing.graphql.executor import operation_name_of
+from wb_dagster.testing.routes.artifacts import artifact_routes
+from wb_dagster.testing.routes.control import control_routes
+from wb_dagster.testing.routes.file_stream import file_stream_routes
+from wb_dagster.testing.routes.files import file_routes
+from wb_dagster.testing.routes.graphql import graphql_routes
+from wb_dagster.testing.routes.otel import otel_routes
 from wb_dagster.testing.server_state import ServerState
 
 _MAX_GRAPHQL_BODY = 64 * 1024 * 1024

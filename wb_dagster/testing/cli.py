@@ -21,10 +21,10 @@ import tempfile
 from pathlib import Path
 from types import FrameType
 
-from wb_dagster.testing.backend import Backend
-from wb_dagster.testing.run_lifecycle import CrashWatchdog, set_heartbeat_timeout
 from wb_dagster.testing.server import apply_seed, bind_socket, is_loopback, make_uvicorn
 from wb_dagster.testing.server_state import ServerState
+from wb_dagster.testing.store.backend import Backend
+from wb_dagster.testing.store.run_lifecycle import CrashWatchdog, set_heartbeat_timeout
 
 
 def run_server(args: argparse.Namespace) -> int:

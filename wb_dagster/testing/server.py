@@ -24,12 +24,12 @@ from typing import Any
 import uvicorn
 
 from wb_dagster.testing.app import build_app
-from wb_dagster.testing.backend import Backend
 from wb_dagster.testing.hostility import ChurnRule, Hostility
-from wb_dagster.testing.run_lifecycle import CrashWatchdog, set_heartbeat_timeout
-from wb_dagster.testing.seed import SeedBuilder
+from wb_dagster.testing.seeds.builder import SeedBuilder
 from wb_dagster.testing.server_compat import ServerCompat
 from wb_dagster.testing.server_state import ServerState
+from wb_dagster.testing.store.backend import Backend
+from wb_dagster.testing.store.run_lifecycle import CrashWatchdog, set_heartbeat_timeout
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -47,7 +47,7 @@ def apply_seed(backend: Backend, seed: str | None) -> None:
         raise ValueError(f"unknown seed {seed!r}; use 'demo' or 'none'")
     if backend.store.get_setting("seeded:demo"):
         return
-    from wb_dagster.testing.demo_seed import build_demo
+    from wb_dagster.testing.seeds.demo import build_demo
 
     build_demo(SeedBuilder(backend))
     backend.store.set_setting("seeded:demo", "1")
@@ -80,7 +80,7 @@ class LocalWandbServer:
     """A W&B-compatible server on loopback for tests and demos (a context manager).
 
     Args:
-        seed: ``"demo"`` (see :mod:`wb_dagster.testing.demo_seed`) or ``None``.
+        seed: ``"demo"`` (see :mod:`wb_dagster.testing.seeds.demo`) or ``None``.
         data_dir: where the SQLite file, file blobs and history parts live; a temporary
             directory (deleted on stop) when omitted. Reusing a directory keeps its data.
         api_key: the key clients must send (Basic ``api:<key>``); random when omitted.
@@ -91,7 +91,7 @@ class LocalWandbServer:
             no watchdog, so seeded running runs (the demo's ``cifar009``) stay running.
 
     Attributes: ``base_url``, ``api_key``, ``entity`` (the viewer's default entity), ``seed``
-    (a :class:`~wb_dagster.testing.seed.SeedBuilder`), ``backend``.
+    (a :class:`~wb_dagster.testing.seeds.builder.SeedBuilder`), ``backend``.
 
     Example:
         >>> with LocalWandbServer(seed="demo", latency_ms=5) as srv:

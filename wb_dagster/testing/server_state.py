@@ -2,7 +2,7 @@
 
 Example:
     >>> import tempfile, pathlib
-    >>> from wb_dagster.testing.backend import Backend
+    >>> from wb_dagster.testing.store.backend import Backend
     >>> state = ServerState(Backend.open(pathlib.Path(tempfile.mkdtemp()), api_key="k" * 40))
     >>> state.stats.record("POST", "/graphql", "Viewer")
     >>> state.stats.snapshot()["by_operation"]
@@ -17,8 +17,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from wb_dagster.testing.backend import Backend
 from wb_dagster.testing.faults import FaultSet
+from wb_dagster.testing.store.backend import Backend
 
 
 class RequestStats:

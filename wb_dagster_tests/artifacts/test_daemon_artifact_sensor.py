@@ -20,7 +20,7 @@ import pytest
 from wb_dagster.client import WandbClient
 from wb_dagster.client.artifact_writes import collect_entries, log_artifact
 from wb_dagster.dagster_process import DagsterProcess, prepare_home, wait_until
-from wb_dagster.testing.backend import DEFAULT_USERNAME
+from wb_dagster.testing.store.backend import DEFAULT_USERNAME
 from wb_dagster_tests.artifacts.logged_artifacts import LoggedArtifacts
 from wb_dagster_tests.support.clients import make_sdk_api
 

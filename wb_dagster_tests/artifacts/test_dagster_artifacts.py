@@ -162,7 +162,7 @@ def test_sweep_best_model_falls_back_to_the_best_runs_model_artifact(
     from wb_dagster import WandbProjectAssetsSpec, build_wandb_sweep_best_model_asset
     from wb_dagster.client import WandbClient
     from wb_dagster.client.artifact_writes import collect_entries, log_artifact
-    from wb_dagster.testing.demo_seed import DEMO_SWEEP_ID
+    from wb_dagster.testing.seeds.demo import DEMO_SWEEP_ID
 
     best = make_sdk_api(server).sweep(f"wb-demo/cifar/{DEMO_SWEEP_ID}").best_run()
     (tmp_path / "net.onnx").write_bytes(b"onnx bytes")

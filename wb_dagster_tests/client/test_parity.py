@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from wb_dagster.client import CommError, WandbClient
-from wb_dagster.testing.demo_seed import DEMO_RUNS_BY_ID, DEMO_SWEEP_ID
+from wb_dagster.testing.seeds.demo import DEMO_RUNS_BY_ID, DEMO_SWEEP_ID
 from wb_dagster_tests.support.clients import make_client, make_sdk_api
 from wb_dagster_tests.support.history_rows import comparable_rows, norm_value
 

@@ -3,7 +3,7 @@
 The daemon evaluates the sensors, the queued run coordinator and the default run launcher start
 the runs; everything is observed through the instance in ``DAGSTER_HOME`` and the webserver's
 GraphQL. Expected values come from the official ``wandb`` SDK run live against the same server
-or from the demo seed's inputs (``wb_dagster.testing.demo_seed``).
+or from the demo seed's inputs (``wb_dagster.testing.seeds.demo``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import requests
 
 from wb_dagster.dagster_process import DagsterProcess, prepare_home, wait_until
 from wb_dagster.testing import LocalWandbServer
-from wb_dagster.testing.demo_seed import (
+from wb_dagster.testing.seeds.demo import (
     DEMO_RUNNING_RUN,
     DEMO_RUNS,
     DEMO_RUNS_BY_ID,

@@ -2,7 +2,7 @@
 are proven under the real daemon in ``test_daemon_sensors.py``).
 
 Expected values come from the official ``wandb`` SDK run live against the same server, or from
-the demo seed's inputs (``wb_dagster.testing.demo_seed``).
+the demo seed's inputs (``wb_dagster.testing.seeds.demo``).
 """
 
 import datetime as dt
@@ -16,7 +16,7 @@ import pytest
 
 from wb_dagster.defs import build_wandb_defs
 from wb_dagster.testing import LocalWandbServer
-from wb_dagster.testing.demo_seed import (
+from wb_dagster.testing.seeds.demo import (
     DEMO_RUNNING_RUN,
     DEMO_SWEEP_ID,
 )

@@ -19,7 +19,7 @@ from wb_dagster.defs import build_wandb_defs
 from wb_dagster.demo.run import run_demo
 from wb_dagster.demo.training import grid_points
 from wb_dagster.testing import LocalWandbServer
-from wb_dagster.testing.demo_seed import (
+from wb_dagster.testing.seeds.demo import (
     DEMO_RUNNING_RUN,
     DEMO_RUNS,
     DEMO_RUNS_BY_ID,

@@ -16,7 +16,7 @@ from wb_dagster.project import WandbProjectAssetsSpec
 from wb_dagster.resource import WandbResource
 from wb_dagster.sensors.runs import build_wandb_run_sensor
 from wb_dagster.testing import LocalWandbServer
-from wb_dagster.testing.demo_seed import DEMO_RUNS
+from wb_dagster.testing.seeds.demo import DEMO_RUNS
 from wb_dagster_tests.inprocess import QUIET_RUN_CONFIG, assets_of
 
 KEY_ENV = "WB_DAGSTER_LIMITS_KEY"

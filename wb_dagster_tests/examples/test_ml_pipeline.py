@@ -1,6 +1,6 @@
 """The example ML pipeline materializes end to end against the local W&B server.
 
-Expected values come from the demo seed's inputs (``wb_dagster.testing.demo_seed``) and from
+Expected values come from the demo seed's inputs (``wb_dagster.testing.seeds.demo``) and from
 the official ``wandb`` SDK reading back what the pipeline wrote.
 """
 
@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from wb_dagster.testing.demo_seed import (
+from wb_dagster.testing.seeds.demo import (
     DEMO_RUNS,
     DEMO_RUNS_BY_ID,
     DEMO_SWEEP_ID,

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from wb_dagster.testing import LocalWandbServer
-from wb_dagster.testing.demo_seed import DEMO_RUNS_BY_ID, DEMO_SWEEP_ID
+from wb_dagster.testing.seeds.demo import DEMO_RUNS_BY_ID, DEMO_SWEEP_ID
 from wb_dagster_tests.support.crash import kill_mid_write
 
 from .demo_assets import BEST, HISTORY, KEY_ENV, make_defs, materialize

@@ -23,7 +23,7 @@ import requests
 
 from wb_dagster.client import CommError, RateLimitError, WandbClient
 from wb_dagster.testing import LocalWandbServer
-from wb_dagster.testing.demo_seed import DEMO_RUNS_BY_ID, DEMO_SWEEP_ID, demo_files
+from wb_dagster.testing.seeds.demo import DEMO_RUNS_BY_ID, DEMO_SWEEP_ID, demo_files
 from wb_dagster_tests.inprocess import evaluate_sensor, launch_requests
 
 from .demo_assets import (

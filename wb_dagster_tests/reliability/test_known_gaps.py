@@ -9,9 +9,12 @@ from typing import Any
 
 from wb_dagster.client import api as client_api
 from wb_dagster.testing import LocalWandbServer
-from wb_dagster.testing.demo_seed import DEMO_RUNNING_RUN, DEMO_SWEEP_ID
-from wb_dagster.testing.run_lifecycle import DEFAULT_HEARTBEAT_TIMEOUT_S, mark_stale_runs_crashed
-from wb_dagster.testing.store import utc_now
+from wb_dagster.testing.seeds.demo import DEMO_RUNNING_RUN, DEMO_SWEEP_ID
+from wb_dagster.testing.store.database import utc_now
+from wb_dagster.testing.store.run_lifecycle import (
+    DEFAULT_HEARTBEAT_TIMEOUT_S,
+    mark_stale_runs_crashed,
+)
 
 from .demo_assets import BEST, fast_client, make_defs, materialize
 

@@ -35,7 +35,7 @@ from starlette.types import Message, Scope
 
 from wb_dagster.client import CommError, WandbClient
 from wb_dagster.testing import LocalWandbServer
-from wb_dagster.testing.demo_seed import DEMO_SWEEP_ID
+from wb_dagster.testing.seeds.demo import DEMO_SWEEP_ID
 from wb_dagster_tests.inprocess import evaluate_sensor, launch_requests
 
 from .demo_assets import (

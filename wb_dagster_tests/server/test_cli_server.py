@@ -11,7 +11,7 @@ from pathlib import Path
 
 import requests
 
-from wb_dagster.testing.demo_seed import DEMO_ENTITY, DEMO_PROJECT, DEMO_RUNS
+from wb_dagster.testing.seeds.demo import DEMO_ENTITY, DEMO_PROJECT, DEMO_RUNS
 
 CMD = [sys.executable, "-m", "wb_dagster.cli", "server"]
 

@@ -12,7 +12,7 @@ import time
 import pyarrow.parquet as pq
 import requests
 
-from wb_dagster.testing.demo_seed import (
+from wb_dagster.testing.seeds.demo import (
     DEMO_RUNNING_RUN,
     DEMO_RUNS_BY_ID,
     DEMO_SWEEP_ID,

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from wb_dagster.testing.demo_seed import DEMO_RUNS, DEMO_SWEEP_ID, demo_summary
-from wb_dagster.testing.store import format_time
+from wb_dagster.testing.seeds.demo import DEMO_RUNS, DEMO_SWEEP_ID, demo_summary
+from wb_dagster.testing.store.database import format_time
 from wb_dagster_tests.server.gql import all_run_ids, gql, runs_page
 
 PROJECT = "wb-demo/cifar"
@@ -226,7 +226,7 @@ def test_filters_not_json_and_bad_cursor(demo_server):
 
 
 def test_heartbeat_filter_uses_an_index(empty_server):
-    from wb_dagster.testing.run_filters import compile_filters, order_by_sql, parse_order
+    from wb_dagster.testing.store.run_filters import compile_filters, order_by_sql, parse_order
 
     where = compile_filters({"heartbeatAt": {"$gt": "2024-01-01T00:00:00Z"}}, whole_seconds=True)
     order = parse_order("+heartbeat_at")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from wb_dagster.testing.demo_seed import (
+from wb_dagster.testing.seeds.demo import (
     DEMO_ENTITY,
     DEMO_FILE_NAMES,
     DEMO_NAN,

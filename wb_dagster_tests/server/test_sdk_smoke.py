@@ -1,6 +1,6 @@
 """Smoke test: the official wandb SDK reads a demo run from the local server."""
 
-from wb_dagster.testing.demo_seed import DEMO_RUNS_BY_ID, demo_config
+from wb_dagster.testing.seeds.demo import DEMO_RUNS_BY_ID, demo_config
 
 
 def test_official_sdk_reads_demo_run_config(demo_sdk_api):

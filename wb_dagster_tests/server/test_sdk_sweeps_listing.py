@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wb_dagster.testing.demo_seed import DEMO_ENTITY, DEMO_PROJECT, DEMO_SWEEP_ID
+from wb_dagster.testing.seeds.demo import DEMO_ENTITY, DEMO_PROJECT, DEMO_SWEEP_ID
 
 PATH = f"{DEMO_ENTITY}/{DEMO_PROJECT}"
 

@@ -14,7 +14,7 @@ import wandb.errors
 
 from wb_dagster.client import CommError, NotFoundError
 from wb_dagster.testing import LocalWandbServer
-from wb_dagster.testing.demo_seed import DEMO_ENTITY, DEMO_PROJECT, DEMO_SWEEP_ID
+from wb_dagster.testing.seeds.demo import DEMO_ENTITY, DEMO_PROJECT, DEMO_SWEEP_ID
 from wb_dagster.testing.server_compat import ServerCompat
 from wb_dagster_tests.server.gql import gql
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from wb_dagster.testing.demo_seed import DEMO_RUNS, demo_summary
+from wb_dagster.testing.seeds.demo import DEMO_RUNS, demo_summary
 from wb_dagster_tests.support.polling import poll
 from wb_dagster_tests.ui.dagster_dev import DagsterUI
 

@@ -25,7 +25,7 @@ from wb_dagster.assets.runs_table import merge_runs
 from wb_dagster.client import WandbClient
 from wb_dagster.storage import read_table, write_table_atomic
 from wb_dagster.testing import LocalWandbServer
-from wb_dagster.testing.run_lifecycle import set_export_on_finish
+from wb_dagster.testing.store.run_lifecycle import set_export_on_finish
 from wb_dagster_tests.support.clients import make_client
 from wb_dagster_tests.support.sdk_process import LOGGER_SCRIPT, run_sdk
 

@@ -1,0 +1,24 @@
+"""Deleting a run from every store that holds a part of it (``deleteRun``, churn, seeding).
+
+Example:
+    >>> import tempfile, pathlib
+    >>> from wb_dagster.testing.store.backend import Backend
+    >>> backend = Backend.open(pathlib.Path(tempfile.mkdtemp()), api_key="k" * 40)
+    >>> pk = backend.runs.upsert_run("ent", "proj", "r1", {"state": "running"})
+    >>> delete_run_everywhere(backend, pk); backend.runs.get_run("ent", "proj", "r1") is None
+    True
+    >>> backend.close()
+"""
+
+from __future__ import annotations
+
+from wb_dagster.testing.store.backend import Backend
+
+
+def delete_run_everywhere(backend: Backend, run_pk: int) -> None:
+    """Delete a run with its history parts, live rows, events and file blobs."""
+    backend.history.delete_run(run_pk)
+    backend.files.delete_run(run_pk)
+    backend.console.delete_run(run_pk)
+    backend.stops.clear(run_pk)
+    backend.runs.delete_run_rows(run_pk)
