@@ -294,7 +294,12 @@ CASES = [
     ),
     ("history", "rewind", "slow", r"exporting run wb-demo/cifar/cifar001: .*no response within"),
     ("best_model", "new-best", "429", r"best model of sweep wb-demo/cifar/cifarswp: .*rate limit"),
-    ("best_model", "new-best", "truncated-downloads", r"best model .*download interrupted"),
+    (
+        "best_model",
+        "new-best",
+        "truncated-downloads",
+        r"best model .*(download interrupted|body cut off)",
+    ),
 ]
 
 
