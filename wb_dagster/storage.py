@@ -4,7 +4,9 @@ Every write goes to a hidden temporary sibling first and is moved into place onl
 so a failed or killed materialization never leaves a half-written file and keeps the previous one
 readable. A temporary file left by a killed writer is removed by a later successful write of the
 same file once it is older than ``STALE_TEMP_S`` (local stores). On object stores the final
-move is a server-side copy, which is atomic per object.
+move is a server-side copy, which is atomic per object. Upserts of stored history re-check,
+right before their replace, that the stored file is still the one they merged with
+(:func:`upsert_steps_atomic`).
 
 Example:
     >>> import pyarrow as pa, tempfile
@@ -21,11 +23,12 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import random
 import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,12 +70,19 @@ def _remove_stale_temps(dest: UPath) -> None:
 
 
 @contextlib.contextmanager
-def atomic_destination(dest: UPath) -> Iterator[UPath]:
-    """Yield a temporary sibling of ``dest``; move it onto ``dest`` only if the block succeeds."""
+def atomic_destination(
+    dest: UPath, before_replace: Callable[[], None] | None = None
+) -> Iterator[UPath]:
+    """Yield a temporary sibling of ``dest``; move it onto ``dest`` only if the block succeeds.
+
+    ``before_replace`` is called right before the move; if it raises, nothing is replaced.
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_sibling(dest)
     try:
         yield tmp
+        if before_replace is not None:
+            before_replace()
         if is_local(dest):
             os.replace(tmp.path, dest.path)
             _remove_stale_temps(dest)
@@ -171,16 +181,84 @@ def concat_parquet_atomic(parts: list[UPath | Path], dest: UPath) -> ParquetSumm
     return summary
 
 
+# how often an upsert merges again when other writers replaced the stored file under it
+UPSERT_ATTEMPTS = 5
+# fsspec ``info()`` fields that change when an object is replaced; each store gives some
+# (S3 ETag, GCS generation, local mtime and inode, memory creation time)
+_IDENTITY_FIELDS = (
+    "ETag",
+    "etag",
+    "generation",
+    "VersionId",
+    "LastModified",
+    "updated",
+    "mtime",
+    "ino",
+    "created",
+    "size",
+)
+
+
+class StoredFileChanged(RuntimeError):
+    """Other writers replaced a stored file while an upsert was merging with it.
+
+    Example:
+        >>> issubclass(StoredFileChanged, RuntimeError)
+        True
+    """
+
+
+def stored_identity(path: UPath) -> tuple[str, ...] | None:
+    """What identifies the object stored at ``path`` now (``None``: there is none).
+
+    Example:
+        >>> import tempfile
+        >>> p = UPath(tempfile.mkdtemp()) / "t.parquet"
+        >>> stored_identity(p) is None
+        True
+        >>> write_table_atomic(pa.table({"_step": [0]}), p)
+        >>> stored_identity(p) == stored_identity(p)
+        True
+    """
+    path.fs.invalidate_cache(path.path)  # a cached listing would hide a replacement
+    try:
+        info = path.fs.info(path.path)
+    except FileNotFoundError:
+        return None
+    return tuple(f"{name}={info[name]}" for name in _IDENTITY_FIELDS if name in info)
+
+
+def _unchanged_since(stored: UPath, seen: tuple[str, ...] | None) -> Callable[[], None]:
+    """A check raising :class:`StoredFileChanged` when ``stored`` is no longer ``seen``."""
+
+    def check() -> None:
+        if stored_identity(stored) != seen:
+            raise StoredFileChanged(
+                f"{stored} was replaced by another writer while this upsert merged with it, "
+                f"{UPSERT_ATTEMPTS} times in a row; nothing was written by this one. Another "
+                "materialization of the same partition is storing it: retry once it is done."
+            )
+
+    return check
+
+
 def upsert_steps_atomic(
     stored: UPath, new: UPath | Path, step_column: str = "_step"
 ) -> ParquetSummary:
     """Replace ``stored`` (atomically) by its rows with the steps of ``new`` replaced by ``new``'s.
 
     Keyed by step, so writing the same new steps twice -- two materializations of one partition
-    at once -- stores each step once. Both files must be sorted by step; so is the result. On a
-    local storage root, concurrent upserts of one file on one machine take turns (an advisory
-    lock, see :func:`_writers_take_turns`), so each merges with what the previous one stored and
-    none drops another's steps; object stores have no lock: there the last writer's merge wins.
+    at once -- stores each step once. Both files must be sorted by step; so is the result.
+
+    Concurrent upserts of one file never drop each other's steps, on any store: each remembers
+    the stored object's identity (:func:`stored_identity`) before it reads it and checks it again
+    right before its replace; if another writer replaced the object meanwhile, the merge is
+    thrown away and done again with the current object (up to ``UPSERT_ATTEMPTS`` times, then
+    :class:`StoredFileChanged`). What remains is the moment between that check and the replace
+    (on object stores one server-side copy): a writer replacing the object just then is
+    overwritten, and the next sync of the run restores its steps; closing it would need a
+    conditional write, which fsspec does not offer. On a local root writers also take turns
+    (an advisory lock, see :func:`_writers_take_turns`), which closes that moment too.
 
     Example:
         >>> import tempfile
@@ -194,7 +272,16 @@ def upsert_steps_atomic(
     """
     part = UPath(new) if isinstance(new, Path) else new
     with _writers_take_turns(stored):
-        return _upsert_steps(stored, part, step_column)
+        for attempt in range(1, UPSERT_ATTEMPTS + 1):
+            seen = stored_identity(stored)
+            try:
+                return _upsert_steps(stored, part, step_column, _unchanged_since(stored, seen))
+            except StoredFileChanged:
+                if attempt == UPSERT_ATTEMPTS:
+                    raise
+                # writers that collided retry at different moments
+                time.sleep(random.uniform(0.0, 0.05 * attempt))
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 @contextlib.contextmanager
@@ -215,7 +302,9 @@ def _writers_take_turns(dest: UPath) -> Iterator[None]:
         yield
 
 
-def _upsert_steps(stored: UPath, part: UPath, step_column: str) -> ParquetSummary:
+def _upsert_steps(
+    stored: UPath, part: UPath, step_column: str, before_replace: Callable[[], None]
+) -> ParquetSummary:
     added = summarize_parquet(part, step_column)
     kept = summarize_parquet(stored, step_column)
     if added is None or kept is None:
@@ -232,7 +321,7 @@ def _upsert_steps(stored: UPath, part: UPath, step_column: str) -> ParquetSummar
                 yield conform_table(rows, schema)
 
     with (
-        atomic_destination(stored) as tmp,
+        atomic_destination(stored, before_replace) as tmp,
         tmp.open("wb") as out,
         pq.ParquetWriter(out, schema) as writer,
     ):
