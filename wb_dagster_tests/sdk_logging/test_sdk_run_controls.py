@@ -87,6 +87,7 @@ def test_console_logs_return_what_the_run_printed(logged: Logged, api: Any) -> N
     assert [line.content for line in run.console_logs(last=2)] == ["beta line", "gamma warning"]
     # the stopped run printed nothing but its interrupt's traceback, on stderr
     tail = list(api.run(logged.path("stopped_id")).console_logs())
+    assert tail, f"the stopped run printed nothing: {logged.proc.stderr[-3000:]}"
     assert tail[0].content == "Traceback (most recent call last):"
     assert tail[-1].content == "KeyboardInterrupt"
     assert {line.level for line in tail} == {"error"}
@@ -103,7 +104,9 @@ def test_resume_from_rewinds_history_and_the_run_continues(logged: Logged, api: 
 
 def test_run_stop_interrupts_the_logging_process(logged: Logged, api: Any) -> None:
     after = logged.result["interrupted_after_s"]
-    assert after is not None, "the SDK never interrupted the stopped run"
+    assert after is not None, (
+        f"the SDK never interrupted the stopped run: {logged.proc.stderr[-3000:]}"
+    )
     assert after < 10, f"the stop took {after:.1f} s to reach the run"
     assert logged.proc.returncode != 0  # the script ended with KeyboardInterrupt
     assert api.run(logged.path("stopped_id")).state == "killed"
