@@ -243,6 +243,8 @@ class DagsterProcess:
             if self._group_alive():
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
+                # reap the leader first: until then it is a zombie still counted in its group
+                self.proc.wait(timeout=10)
                 wait_until("Dagster's processes to exit", lambda: not self._group_alive(), 10.0)
             if self.proc.poll() is None:
                 self.proc.wait(timeout=10)

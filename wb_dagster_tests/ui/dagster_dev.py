@@ -86,6 +86,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         time.sleep(0.2)  # children finishing their shutdown, bounded
     if _group_alive(pgid):
         os.killpg(pgid, signal.SIGKILL)
+        proc.wait(timeout=10)  # a zombie leader still counts in its group until reaped
         poll("dagster dev's processes to exit", lambda: not _group_alive(pgid), 10.0)
     if proc.poll() is None:
         proc.wait(timeout=10)
