@@ -13,7 +13,6 @@ headless Debian Chromium driven by the Python ``playwright`` package.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -23,19 +22,10 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from wb_dagster.dagster_process import DagsterProcess
 from wb_dagster.testing import LocalWandbServer
 from wb_dagster_tests.examples.pipeline_run import materialize_everything, wandb_and_pipeline_defs
-from wb_dagster_tests.support.polling import poll
-from wb_dagster_tests.ui.dagster_dev import (
-    DAGSTER_DEV,
-    REPO,
-    STARTUP_TIMEOUT_S,
-    WORKSPACE,
-    DagsterUI,
-    free_port,
-    locations_ready,
-    stop,
-)
+from wb_dagster_tests.ui.dagster_dev import REPO, STARTUP_TIMEOUT_S, WORKSPACE, DagsterUI
 
 EXAMPLES_DIR = REPO / "examples"
 CHROMIUM_FLAGS = [
@@ -91,30 +81,13 @@ def dagster_ui(artifacts_dir: Path) -> Iterator[DagsterUI]:
             WANDB_BASE_URL=srv.base_url,
             WB_DAGSTER_STORAGE=str(storage),
         )
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        log = (artifacts_dir / "dagster_dev.log").open("wb")
-        proc = subprocess.Popen(
-            [*DAGSTER_DEV, "-w", str(WORKSPACE), "-h", "127.0.0.1", "-p", str(port)],
-            cwd=tmp,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
+        dagster = DagsterProcess.dev(
+            home, ["-w", str(WORKSPACE)], env=env, log=artifacts_dir / "dagster_dev.log"
         )
-        try:
-
-            def ready() -> Any:
-                if proc.poll() is not None:
-                    pytest.fail(f"dagster dev exited with {proc.returncode}; see {log.name}")
-                return locations_ready(url)
-
-            poll("dagster dev to load both code locations", ready, STARTUP_TIMEOUT_S)
-            yield DagsterUI(url=url, storage=storage, server=srv)
-        finally:
-            stop(proc)
-            log.close()
+        with dagster:
+            dagster.wait_ready(STARTUP_TIMEOUT_S)
+            assert dagster.url is not None
+            yield DagsterUI(url=dagster.url, storage=storage, server=srv)
 
 
 @pytest.fixture(scope="module")
