@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import itertools
 import os
@@ -105,9 +106,10 @@ def download_verified(
                 if not md5_matches(expected, digest):
                     raise md5_mismatch(what, expected, digest, got)
         os.replace(tmp, path)
-    finally:
-        if os.path.lexists(tmp):
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        raise
 
 
 _temp_names = itertools.count()
