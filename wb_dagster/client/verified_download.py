@@ -98,10 +98,10 @@ def download_verified(
     data = verified_bytes(transport, url, expected, what=what) if small else b""
     fd, tmp = _new_temp_beside(path)
     try:
-        with open(fd, "w+b") as fh:
-            if small:
-                fh.write(data)
-            else:
+        if small:
+            _write_closing(fd, data)
+        else:
+            with open(fd, "w+b") as fh:
                 got, digest = transport.download_to(url, fh, what=what)
                 if not md5_matches(expected, digest):
                     raise md5_mismatch(what, expected, digest, got)
@@ -118,6 +118,17 @@ _temp_names = itertools.count()
 _TEMP_FLAGS = (
     os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 )
+
+
+def _write_closing(fd: int, data: bytes) -> None:
+    """Write ``data`` to ``fd`` and close it (no file object: each of its system calls, an
+    ``fstat``, ``ioctl`` and ``lseek``, hands the GIL to another download thread)."""
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
 
 
 def _new_temp_beside(path: str) -> tuple[int, str]:
