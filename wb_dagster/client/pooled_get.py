@@ -59,6 +59,12 @@ class PooledGet:
         # the verify setting requests would use there)
         self._hosts: dict[str, tuple[HTTPConnectionPool | None, Any]] = {}
 
+    def clear(self) -> None:
+        """Forget the hosts' pools (after ``session.close()``; the next GET makes new ones, as
+        ``requests`` does)."""
+        with self._lock:
+            self._hosts.clear()
+
     @staticmethod
     def request_target(url: str) -> str:
         """The path and query sent on the request line, quoted as ``requests`` quotes them."""

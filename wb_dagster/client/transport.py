@@ -211,6 +211,7 @@ class Transport:
 
     def close(self) -> None:
         self.session.close()
+        self._pooled.clear()
 
     # -- helpers -----------------------------------------------------------------------------
 

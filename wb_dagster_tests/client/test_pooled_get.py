@@ -135,3 +135,12 @@ def test_a_requests_session_sees_the_same_answers(scripted: tuple[str, Script]) 
     script.answers["/same"] = [(200, {"Content-Type": "application/octet-stream"}, b"\0" * 9)]
     with requests.Session() as http:
         assert http.get(f"{url}/same").content == make(url).get_bytes(f"{url}/same", what="d")
+
+
+def test_a_closed_transport_reconnects_as_requests_does(scripted: tuple[str, Script]) -> None:
+    url, script = scripted
+    script.answers["/again"] = [(200, {}, b"again")]
+    t = make(url)
+    assert t.get_bytes(f"{url}/again", what="download") == b"again"
+    t.close()
+    assert t.get_bytes(f"{url}/again", what="download") == b"again"
