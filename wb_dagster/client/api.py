@@ -149,8 +149,10 @@ class WandbClient:
 
     Arguments default to ``WANDB_API_KEY`` (then ``~/.netrc``), ``WANDB_BASE_URL`` (then the
     official SDK's default host) and ``WANDB_ENTITY`` (then the key's default entity, asked on
-    first need). Construction makes no request. ``max_concurrency`` bounds requests in flight
-    (and parallel history pages); ``retry_budget_s`` bounds the total time spent retrying one
+    first need). Construction makes no request. ``max_concurrency`` bounds API requests in
+    flight (and parallel history pages), ``download_concurrency`` file downloads (storage
+    GETs: W&B serves them from signed storage URLs, not the rate-limited API, and a many-file
+    artifact waits on latency); ``retry_budget_s`` bounds the total time spent retrying one
     call; ``timeout`` is per attempt. ``max_requests_per_s`` optionally paces all requests.
 
     Example (``client`` connected to the local server with the demo seed):
@@ -172,6 +174,7 @@ class WandbClient:
         max_requests_per_s: float | None = None,
         backoff_factor: float = 0.5,
         history_page_rows: int = 1_000,
+        download_concurrency: int = 64,
     ) -> None:
         self.base_url = check_base_url(
             base_url or os.environ.get("WANDB_BASE_URL") or DEFAULT_BASE_URL
@@ -201,6 +204,7 @@ class WandbClient:
             base_url=self.base_url,
             timeout=timeout,
             max_concurrency=self.max_concurrency,
+            download_concurrency=download_concurrency,
             retry=RetrySettings(budget_s=retry_budget_s, backoff_factor=backoff_factor),
             verify=verify,
             max_requests_per_s=max_requests_per_s,
@@ -462,9 +466,10 @@ class WandbClient:
 
     def download_artifacts(self, jobs: list[tuple[Artifact, str]]) -> int:
         """Download many versions, each into its own root, through one pool of
-        ``max_concurrency`` workers; returns how many files were fetched (not already there).
+        ``download_concurrency`` workers; returns how many files were fetched (not already
+        there).
         """
-        return download_all(jobs, self.max_concurrency)
+        return download_all(jobs, self.transport.download_concurrency)
 
 
 __all__ = ["WandbClient"]

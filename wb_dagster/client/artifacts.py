@@ -6,7 +6,7 @@ Names follow ``wandb.Api``: ``entity/project/collection:alias`` (``vN`` or an al
 ``entity/wandb-registry-model/prod-models:staging``. Every read asks for each version's file
 list inline (first page of up to ``FILES_INLINE`` files), so listing N versions costs
 ``N / per_page`` requests and downloading them one GET per file. Downloads run concurrently
-(the client's ``max_concurrency``), are MD5-verified, skip files already present with the
+(the client's ``download_concurrency``), are MD5-verified, skip files already present with the
 right MD5 (resumable) and never write outside ``root``.
 
 Example:
@@ -301,7 +301,7 @@ class Artifact:
         fetched concurrently into temporary files and moved into place once their MD5 matches.
         """
         target = os.fspath(root) if root is not None else os.path.join("artifacts", self.name)
-        download_all([(self, target)], self.client.max_concurrency)
+        download_all([(self, target)], self.client.transport.download_concurrency)
         return target
 
 

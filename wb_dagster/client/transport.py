@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -53,6 +54,7 @@ from wb_dagster.client.errors import (
     RateLimitError,
     TimeBudgetExceeded,
 )
+from wb_dagster.client.pooled_get import PooledGet
 from wb_dagster.client.responses import (
     body_summary,
     bounded,
@@ -166,6 +168,7 @@ class Transport:
         base_url: str,
         timeout: float = 30.0,
         max_concurrency: int = 16,
+        download_concurrency: int = 64,
         retry: RetrySettings | None = None,
         verify: bool | str = True,
         max_requests_per_s: float | None = None,
@@ -177,6 +180,8 @@ class Transport:
         self.gate = RateGate(max_requests_per_s)
         self._api_key = api_key
         self._slots = threading.BoundedSemaphore(max(1, max_concurrency))
+        self.download_concurrency = max(1, download_concurrency)
+        self._download_slots = threading.BoundedSemaphore(self.download_concurrency)
         self._base = urlsplit(self.base_url)
         self.session = requests.Session()
         self.session.verify = verify
@@ -192,10 +197,13 @@ class Transport:
         )
         # our own loop retries (see _call); the adapter only pools connections
         adapter = HTTPAdapter(
-            pool_connections=4, pool_maxsize=max(1, max_concurrency), max_retries=0
+            pool_connections=4,
+            pool_maxsize=max(1, max_concurrency, self.download_concurrency),
+            max_retries=0,
         )
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
+        self._pooled = PooledGet(self.session, verify)
         self.stats: dict[str, int] = {"requests": 0, "retries": 0}
 
     def __repr__(self) -> str:
@@ -203,6 +211,7 @@ class Transport:
 
     def close(self) -> None:
         self.session.close()
+        self._pooled.clear()
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -224,9 +233,24 @@ class Transport:
             return ("api", self._api_key)
         return None
 
+    def _auth_header(self, url: str) -> dict[str, str]:
+        auth = self._auth(url)
+        if auth is None:
+            return {}
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode("latin-1")).decode("ascii")
+        return {"Authorization": f"Basic {token}"}  # what requests' HTTPBasicAuth sends
+
     @contextmanager
     def _slot(self) -> Iterator[None]:
         with self._slots:
+            self.stats["requests"] += 1
+            yield
+
+    @contextmanager
+    def _download_slot(self) -> Iterator[None]:
+        # storage GETs have their own, larger bound: W&B serves them from signed storage URLs,
+        # not the rate-limited API, and a many-file artifact waits on latency, not on W&B
+        with self._download_slots:
             self.stats["requests"] += 1
             yield
 
@@ -426,20 +450,25 @@ class Transport:
         headers = kwargs.pop("headers", None) or {}
         if "data" in kwargs and isinstance(kwargs["data"], str):
             headers.setdefault("Content-Type", "application/json")
+        with self._failures(url, timeout, what), self._slot():
+            resp = self.session.request(
+                method,
+                url,
+                timeout=timeout,
+                verify=self.verify,
+                auth=self._auth(url),
+                headers=headers,
+                **kwargs,
+            )
+            if not kwargs.get("stream"):
+                _ = resp.content  # read the body while holding the slot
+            return resp
+
+    @contextmanager
+    def _failures(self, url: str, timeout: float, what: str) -> Iterator[None]:
+        """``requests``' exceptions as ``_Retryable`` (worth retrying) or ``CommError``."""
         try:
-            with self._slot():
-                resp = self.session.request(
-                    method,
-                    url,
-                    timeout=timeout,
-                    verify=self.verify,
-                    auth=self._auth(url),
-                    headers=headers,
-                    **kwargs,
-                )
-                if not kwargs.get("stream"):
-                    _ = resp.content  # read the body while holding the slot
-                return resp
+            yield
         except requests.ConnectTimeout as exc:
             raise _Retryable(
                 f"connect timeout after {timeout:.1f} s", exc=exc, processed=False
@@ -474,10 +503,15 @@ class Transport:
         """GET a whole (small or parquet) file into memory."""
         url = self.absolute(url)
 
+        auth = self._auth_header(url)
+
         def attempt(timeout: float) -> bytes:
-            resp = self._send("GET", url, timeout, what=what)
-            self._check_status(what, resp)
-            return resp.content
+            with self._failures(url, timeout, what), self._download_slot():
+                got = self._pooled.get(url, timeout, auth)
+            if isinstance(got, bytes):
+                return got
+            self._check_status(what, got)
+            return got.content
 
         return self._call(what, attempt, idempotent=True)
 
@@ -490,7 +524,7 @@ class Transport:
             fileobj.truncate()
             digest = hashlib.md5(usedforsecurity=False)
             size = 0
-            with self._slot():
+            with self._download_slot():
                 try:
                     resp = self.session.get(
                         url,

@@ -14,15 +14,17 @@ Example:
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import itertools
 import os
-import tempfile
 from typing import IO
 
 from wb_dagster.client.errors import CommError
 from wb_dagster.client.transport import Transport
 
 SMALL_FILE = 4 << 20  # fetched into memory in one read (fewer Python steps per file)
+TEMP_PREFIX = ".wb-download-"  # a download in progress, beside its target
 
 
 def md5_matches(expected: str | None, digest: bytes) -> bool:
@@ -87,21 +89,54 @@ def download_verified(
 ) -> None:
     """Make ``path`` hold the bytes at ``url`` once their md5 is ``expected``.
 
-    Files up to :data:`SMALL_FILE` (``size``, as W&B reports it) come in one read, larger or
-    unknown ones are streamed; either way the bytes reach ``path`` only by an atomic rename.
+    Files up to :data:`SMALL_FILE` (``size``, as W&B reports it) come in one read and are
+    written once checked, larger or unknown ones are streamed; either way the bytes reach
+    ``path`` only by an atomic rename of a temporary file beside it.
     """
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".wb-download-", dir=directory)
+    small = size is not None and size <= SMALL_FILE
+    # a small file's bytes are checked before a temporary file exists
+    data = verified_bytes(transport, url, expected, what=what) if small else b""
+    fd, tmp = _new_temp_beside(path)
     try:
-        with os.fdopen(fd, "w+b") as fh:
-            if size is not None and size <= SMALL_FILE:
-                data = verified_bytes(transport, url, expected, what=what)
-                fh.write(data)
-            else:
+        if small:
+            _write_closing(fd, data)
+        else:
+            with open(fd, "w+b") as fh:
                 got, digest = transport.download_to(url, fh, what=what)
                 if not md5_matches(expected, digest):
                     raise md5_mismatch(what, expected, digest, got)
         os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        raise
+
+
+_temp_names = itertools.count()
+# as mkstemp's: a new private file, never opened through a symlink (mkstemp's random names
+# cost more than a small file's whole download)
+_TEMP_FLAGS = (
+    os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+)
+
+
+def _write_closing(fd: int, data: bytes) -> None:
+    """Write ``data`` to ``fd`` and close it (no file object: each of its system calls, an
+    ``fstat``, ``ioctl`` and ``lseek``, hands the GIL to another download thread)."""
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
+def _new_temp_beside(path: str) -> tuple[int, str]:
+    """A new file (0600) in ``path``'s directory, as ``(fd, name)``."""
+    directory = os.path.dirname(path) or "."
+    while True:
+        tmp = os.path.join(directory, f"{TEMP_PREFIX}{os.getpid()}-{next(_temp_names)}")
+        try:
+            return os.open(tmp, _TEMP_FLAGS, 0o600), tmp
+        except FileExistsError:  # left by an earlier process with the same pid
+            continue

@@ -79,4 +79,5 @@ def test_artifact_download_bench_runs_and_both_sides_write_the_same_bytes():
     assert lines["versions"][1] == "4" and lines["files"][1] == "1"
     # ours: one GET per file plus the listing (one request for all 4 versions)
     assert float(lines["versions"][6]) == 1.25 and float(lines["files"][6]) == 7.0
-    assert "files floor (bare GETs, 32 threads)" in proc.stdout
+    assert "files floor, bare requests GETs on 32 threads" in proc.stdout
+    assert "bare urllib3 GETs on 64 threads" in proc.stdout

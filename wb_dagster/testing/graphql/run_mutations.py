@@ -118,7 +118,7 @@ def run_mutations(ctx: Ctx) -> dict[str, Any]:
 
     def delete_run(info: Any, input: dict[str, Any]) -> dict[str, Any]:
         run = run_by_id(ctx, input["id"])
-        delete_run_everywhere(backend, run["pk"])
+        delete_run_everywhere(backend, run["pk"], bool(input.get("deleteArtifacts")))
         return {"clientMutationId": input.get("clientMutationId")}
 
     def update_run_state(info: Any, input: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Deleting a run from every store that holds a part of it (``deleteRun``, churn, seeding).
+"""Deleting a run from every store that holds a part of it (``deleteRun``, churn, seeding),
+and with ``deleteArtifacts`` the artifact versions it logged.
 
 Example:
     >>> import tempfile, pathlib
@@ -15,8 +16,13 @@ from __future__ import annotations
 from wb_dagster.testing.store.backend import Backend
 
 
-def delete_run_everywhere(backend: Backend, run_pk: int) -> None:
-    """Delete a run with its history parts, live rows, events and file blobs."""
+def delete_run_everywhere(backend: Backend, run_pk: int, delete_artifacts: bool = False) -> None:
+    """Delete a run with its history parts, live rows, events and file blobs; with
+    ``delete_artifacts`` (``deleteRun(input: {deleteArtifacts: true})``) also every artifact
+    version it logged, aliases and all, as W&B does (without it they stay)."""
+    if delete_artifacts:
+        for art in backend.artifacts.output_of(run_pk):
+            backend.artifacts.delete(art["pk"], delete_aliases=True)
     backend.history.delete_run(run_pk)
     backend.files.delete_run(run_pk)
     backend.console.delete_run(run_pk)
