@@ -7,8 +7,10 @@ imported here: the workload functions import what they use, so W7 can time cold 
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import json
+import os
 import resource
 import sys
 import time
@@ -98,4 +100,12 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    code = main(sys.argv)
+    # the result is written: run the exit handlers (the SDK's stop its wandb-core sidecar
+    # there), then skip the rest of interpreter teardown, where the C++ runtimes of pyarrow
+    # and pandas occasionally abort ("terminate called without an active exception", exit -6)
+    # while their thread pools are destroyed, which would discard a finished measurement
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
