@@ -6,13 +6,14 @@ from __future__ import annotations
 import gzip
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 import requests
 
 from wb_dagster.client import NotFoundError
 from wb_dagster.client.transport import RetrySettings, Transport
+from wb_dagster_tests.support.loopback_http import serving
 
 KEY = "k" * 40
 
@@ -51,15 +52,8 @@ def scripted() -> Iterator[tuple[str, Script]]:
             self.end_headers()
             self.wfile.write(body)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", script
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(Handler) as url:
+        yield url, script
 
 
 def make(url: str) -> Transport:

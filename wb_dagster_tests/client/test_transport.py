@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -18,6 +18,7 @@ from wb_dagster.client.deadline import time_budget
 from wb_dagster.client.errors import TimeBudgetExceeded
 from wb_dagster.client.responses import parse_retry_after
 from wb_dagster.client.transport import RateGate, RetrySettings, Transport
+from wb_dagster_tests.support.loopback_http import serving
 
 KEY = "k" * 40
 OK: tuple[int, dict[str, str], str] = (200, {}, json.dumps({"data": {"ok": True}}))
@@ -68,15 +69,8 @@ def scripted() -> Iterator[tuple[str, Script]]:
 
         do_POST = do_GET = _serve
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", script
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(Handler) as url:
+        yield url, script
 
 
 def make(url: str, budget: float = 10.0) -> Transport:

@@ -13,7 +13,6 @@ import http.server
 import math
 import re
 import socket
-import threading
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,6 +26,7 @@ from wb_dagster.client import AuthenticationError, CommError, NotFoundError, Wan
 from wb_dagster.defs import build_wandb_defs
 from wb_dagster.resource import WandbResource
 from wb_dagster.testing import LocalWandbServer
+from wb_dagster_tests.support.loopback_http import serving
 
 from .demo_assets import BEST, HISTORY, RUNS, failure_message, fast_client, make_defs, materialize
 
@@ -69,14 +69,8 @@ class Plain(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def not_wandb() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Plain)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Plain) as url:
+        yield url
 
 
 def closed_port() -> int:

@@ -6,6 +6,7 @@
 * :mod:`.history_rows`: history rows (the SDK's and ours) normalized the same way to compare.
 * :mod:`.polling`: bounded waits.
 * :mod:`.crash`: a writer SIGKILLed in the middle of a write.
+* :mod:`.loopback_http`: a threaded HTTP server on 127.0.0.1 for scripted raw answers.
 
 A helper only one area uses lives in that area, in a module named for what it holds (for
 example ``reliability/demo_assets.py``).
