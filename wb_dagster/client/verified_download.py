@@ -113,6 +113,7 @@ def download_verified(
 
 
 _temp_names = itertools.count()
+_TEMP_ATTEMPTS = 1000
 # as mkstemp's: a new private file, never opened through a symlink (mkstemp's random names
 # cost more than a small file's whole download)
 _TEMP_FLAGS = (
@@ -134,9 +135,13 @@ def _write_closing(fd: int, data: bytes) -> None:
 def _new_temp_beside(path: str) -> tuple[int, str]:
     """A new file (0600) in ``path``'s directory, as ``(fd, name)``."""
     directory = os.path.dirname(path) or "."
-    while True:
+    for _ in range(_TEMP_ATTEMPTS):
         tmp = os.path.join(directory, f"{TEMP_PREFIX}{os.getpid()}-{next(_temp_names)}")
         try:
             return os.open(tmp, _TEMP_FLAGS, 0o600), tmp
         except FileExistsError:  # left by an earlier process with the same pid
             continue
+    raise FileExistsError(
+        f"no free temporary name in {directory} after {_TEMP_ATTEMPTS} tries: remove the "
+        f"{TEMP_PREFIX}* files left there by interrupted downloads"
+    )
