@@ -35,6 +35,20 @@ def server_command(args: Sequence[str]) -> list[str]:
     return [sys.executable, "-m", SERVER_MODULE, *args]
 
 
+def _start(
+    args: Sequence[str], *, stdout: int | None = None, new_session: bool = False
+) -> subprocess.Popen[str]:
+    """The server as our child, stopping when our end of its stdin closes: even a SIGKILL of
+    this process, which no handler sees, does not leave it running."""
+    return subprocess.Popen(
+        server_command([*args, "--stop-on-stdin-eof"]),
+        stdin=subprocess.PIPE,
+        stdout=stdout,
+        text=True,
+        start_new_session=new_session,
+    )
+
+
 def _stop(proc: subprocess.Popen[str], timeout_s: float = STOP_TIMEOUT_S) -> int:
     """SIGTERM (the server's clean stop), a bounded wait, then SIGKILL; the exit status."""
     if proc.poll() is None:
@@ -67,7 +81,7 @@ def run_in_foreground(args: Sequence[str]) -> int:
     # installed before the child starts: a signal in between must not orphan it
     previous = {s: signal.signal(s, forward) for s in FORWARDED_SIGNALS} if main else {}
     try:
-        procs.append(subprocess.Popen(server_command(args), text=True))
+        procs.append(_start(args))
         return procs[0].wait()
     finally:
         if procs:
@@ -144,13 +158,7 @@ class ServerProcess:
 
     def start(self) -> ServerInfo:
         """Start the server and wait (bounded) for its announcement."""
-        self.proc = subprocess.Popen(
-            server_command(self.args),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
+        self.proc = _start(self.args, stdout=subprocess.PIPE, new_session=True)
         assert self.proc.stdout is not None
         try:
             line = _first_line(self.proc.stdout, self.start_timeout_s)

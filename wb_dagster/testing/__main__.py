@@ -35,6 +35,11 @@ def build_parser(prog: str = "wb-dagster server") -> argparse.ArgumentParser:
         help="mark running runs without a heartbeat for this many seconds as crashed (off)",
     )
     parser.add_argument(
+        "--stop-on-stdin-eof",
+        action="store_true",
+        help="stop when stdin closes (a parent holding the pipe takes the server along, dying)",
+    )
+    parser.add_argument(
         "--allow-remote",
         action="store_true",
         help="allow binding a non-loopback address (the server has no TLS; loopback by default)",

@@ -5,9 +5,10 @@ The first stdout line is one JSON object (flushed before serving)::
     {"base_url": "http://127.0.0.1:54321", "api_key": "...", "entity": "wb-demo",
      "projects": ["wb-demo/cifar"]}
 
-then the server runs until SIGINT/SIGTERM. Point the official SDK or ``WandbClient`` at it with
-``WANDB_BASE_URL=<base_url>`` and ``WANDB_API_KEY=<api_key>``. Restarting with the same
-``--data`` directory keeps the data and the key.
+then the server runs until SIGINT/SIGTERM (or, with ``--stop-on-stdin-eof``, until its stdin
+closes: a parent holding the pipe stops it even by dying). Point the official SDK or
+``WandbClient`` at it with ``WANDB_BASE_URL=<base_url>`` and ``WANDB_API_KEY=<api_key>``.
+Restarting with the same ``--data`` directory keeps the data and the key.
 """
 
 from __future__ import annotations
@@ -18,8 +19,12 @@ import json
 import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from types import FrameType
+from typing import IO
+
+import uvicorn
 
 from wb_dagster.testing.server import apply_seed, bind_socket, is_loopback, make_uvicorn
 from wb_dagster.testing.server_state import ServerState
@@ -27,9 +32,15 @@ from wb_dagster.testing.store.backend import Backend
 from wb_dagster.testing.store.run_lifecycle import CrashWatchdog, set_heartbeat_timeout
 
 
+def _stop_at_eof(stream: IO[str], server: uvicorn.Server) -> None:
+    for _ in stream:  # a parent's SIGKILL closes the pipe; nothing else is expected on it
+        pass
+    server.should_exit = True
+
+
 def run_server(args: argparse.Namespace) -> int:
-    """Entry point used by ``wb_dagster.cli`` (``args`` from its ``server`` subcommand)."""
-    if not is_loopback(args.host) and not getattr(args, "allow_remote", False):
+    """Serve until asked to stop; ``args`` from :func:`wb_dagster.testing.__main__.build_parser`."""
+    if not is_loopback(args.host) and not args.allow_remote:
         print(
             f"refusing to bind {args.host!r}: the local server has no TLS and test-only control "
             "endpoints; bind 127.0.0.1 (default) or pass --allow-remote",
@@ -65,9 +76,11 @@ def run_server(args: argparse.Namespace) -> int:
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, _request_stop)
+        if args.stop_on_stdin_eof:
+            threading.Thread(target=_stop_at_eof, args=(sys.stdin, server), daemon=True).start()
         print(json.dumps(line), flush=True)
         # opt-in (a --heartbeat-timeout flag): seeded running runs never heartbeat
-        timeout = getattr(args, "heartbeat_timeout", None)
+        timeout = args.heartbeat_timeout
         watchdog = None
         if timeout is not None:
             set_heartbeat_timeout(backend.runs, timeout)

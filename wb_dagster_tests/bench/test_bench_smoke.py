@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 TINY_W2_ROWS = 2000  # bench.workloads.SIZES["tiny"]["w2_rows"]
 TINY_W4_RUNS, TINY_W4_EVENTS = 3, 20
@@ -54,15 +56,29 @@ def test_bench_runs_two_workloads_and_both_sides_agree(tmp_path):
     assert w4["ours"]["check"]["rows"] == TINY_W4_RUNS * TINY_W4_EVENTS
 
 
-def test_daemon_import_bench_runs_and_every_side_stores_every_row():
+@pytest.mark.parametrize("planned", ["per-partition", "per-run"])
+def test_daemon_import_bench_runs_and_every_side_stores_every_row(planned: str):
     proc = subprocess.run(
         [sys.executable, "bench/daemon_import.py", "--runs", "12", "--rows", "40", "--keys", "3",
-         "--interval", "2", "--latency-ms", "0", "--skip-sdk"],
+         "--interval", "2", "--latency-ms", "0", "--skip-sdk", "--planned-events", planned],
         cwd=REPO, capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "results equal across sides: yes" in proc.stdout
     assert "Dagster runs per 1,000 W&B runs" in proc.stdout and "W10 finish" in proc.stdout
+    per_run = {  # the events per W&B run the bench printed, counted in dagster dev's instance
+        line.split()[0]: float(line.split()[1])
+        for line in proc.stdout.splitlines()
+        if line.startswith("      ASSET_")
+    }
+    # history and system metrics per partition (the runs table's own run may add one more)
+    assert per_run["ASSET_MATERIALIZATION"] >= 2.0 and per_run["ASSET_CHECK_EVALUATION"] == 1.0
+    # Dagster's planned events: one per partition and asset, or one per asset and Dagster run
+    planned_events = per_run.get("ASSET_MATERIALIZATION_PLANNED", 0.0)
+    if planned == "per-partition":
+        assert planned_events >= 2.0, proc.stdout
+    else:
+        assert planned_events < 1.0, proc.stdout
 
 
 def test_artifact_download_bench_runs_and_both_sides_write_the_same_bytes():
