@@ -55,6 +55,10 @@ class WandbResource(dg.ConfigurableResource):
     )
     timeout: float = Field(default=30.0, description="Per-request timeout in seconds.")
     max_concurrency: int = Field(default=16, description="Concurrent HTTP requests per process.")
+    download_concurrency: int = Field(
+        default=64,
+        description="Concurrent file downloads (signed storage URLs, not the API) per process.",
+    )
     retry_budget_s: float = Field(
         default=60.0, description="Total time one call may spend retrying 429/5xx answers."
     )
@@ -111,6 +115,7 @@ class WandbResource(dg.ConfigurableResource):
             self.entity or "",
             repr(self.timeout),
             repr(self.max_concurrency),
+            repr(self.download_concurrency),
             repr(retry_budget_s),
             repr(self.verify),
             repr(self.backoff_factor),
@@ -139,6 +144,7 @@ class WandbResource(dg.ConfigurableResource):
                     entity=self.entity,
                     timeout=self.timeout,
                     max_concurrency=self.max_concurrency,
+                    download_concurrency=self.download_concurrency,
                     retry_budget_s=budget,
                     verify=self.verify,
                     backoff_factor=self.backoff_factor,

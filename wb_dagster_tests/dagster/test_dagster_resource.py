@@ -54,6 +54,15 @@ def test_envvar_resolves_at_run_time_and_client_is_shared_per_process(monkeypatc
     assert resource.get_client() is first
 
 
+def test_every_setting_reaches_the_client_and_separates_the_cached_clients():
+    base = {"api_key": SECRET, "base_url": "http://127.0.0.1:1"}
+    default = WandbResource(**base).get_client()
+    tuned = WandbResource(**base, max_concurrency=4, download_concurrency=8).get_client()
+    assert tuned is not default
+    assert (default.max_concurrency, default.transport.download_concurrency) == (16, 64)
+    assert (tuned.max_concurrency, tuned.transport.download_concurrency) == (4, 8)
+
+
 def test_resource_pickles_without_its_client(monkeypatch):
     resource = WandbResource(api_key=SECRET, base_url="http://127.0.0.1:1", entity="team")
     client = resource.get_client()
