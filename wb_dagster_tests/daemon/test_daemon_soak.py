@@ -34,6 +34,7 @@ from typing import Any
 
 import dagster as dg
 import pyarrow.parquet as pq
+import pytest
 
 from wb_dagster.dagster_process import DagsterProcess, wait_until
 from wb_dagster.testing import LocalWandbServer
@@ -138,6 +139,7 @@ def ticks_by_sensor(instance: dg.DagsterInstance) -> dict[str, list[Any]]:
     return {p: h.sensor_ticks(instance, h.sensor_name(p)) for p in PROJECTS}
 
 
+@pytest.mark.timeout(600)  # 150 s of changes, 60 s to settle, up to 240 s to drain the queue
 def test_run_sensors_soak_under_the_real_daemon(tmp_path: Path) -> None:
     started = time.monotonic()
     rng = random.Random(SEED)
@@ -196,7 +198,7 @@ def test_run_sensors_soak_under_the_real_daemon(tmp_path: Path) -> None:
 
             wait_until("every sensor to tick after the last change", settled, 60)
             settled_s = time.monotonic() - started
-            wait_until("no Dagster run pending", lambda: not h.in_progress(instance), 120)
+            wait_until("no Dagster run pending", lambda: not h.in_progress(instance), 240)
             drained_s = time.monotonic() - started
         finally:
             stopped_at = time.time()

@@ -5,7 +5,9 @@ each tick within the sensor's time budget, with a small cursor, and the later ti
 grow with the project. The run queue is closed (``max_concurrent_runs: 0``) so the test
 measures the sensor and the UI, not 10,000 exports (W9 in ``bench/`` measures those).
 The browser then opens ``run_history``'s partitions page: it must show the 10,000 partitions
-within 5 seconds.
+within 5 seconds. Only ``run_history`` is defined: Dagster writes one planned event per
+partition and asset when it creates a run (10-25 ms each on a 2-core VM), and a second asset
+would double that without testing anything more.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ DEFS = """\
         api_key=dg.EnvVar("WANDB_API_KEY"),
         base_url=os.environ["WANDB_BASE_URL"],
         storage_dir=os.environ["WB_TEST_STORAGE"],
-        include=("run_history", "run_system_metrics"),
+        include=("run_history",),
         sensor_status=dg.DefaultSensorStatus.RUNNING,
         sensor_interval_seconds=1,
         max_runs_per_tick=5000,
@@ -95,6 +97,7 @@ def _requested(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
     ]
 
 
+@pytest.mark.timeout(600)  # the module's deployment (seed, dagster dev) and the 400 s drain
 def test_ten_thousand_runs_are_requested_within_the_tick_budget(
     scale_deployment, page, artifacts_dir
 ):
