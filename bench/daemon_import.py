@@ -22,7 +22,7 @@ bare loop.
 ``--planned-events per-run`` sets Dagster's ``DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS``
 for ``dagster dev``: one planned event per asset and Dagster run instead of one per partition,
 at the price of Dagster no longer marking a failed run's partitions failed or in progress
-(see docs/operations.md#batching).
+(see the README's W9 section and docs/operations.md#batching).
 """
 
 from __future__ import annotations
