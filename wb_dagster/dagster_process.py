@@ -5,6 +5,7 @@ sensors, the queued run coordinator and the default run launcher start the runs,
 result is read back from the instance in ``DAGSTER_HOME`` (or the webserver's GraphQL). The
 process runs in its own session; :meth:`DagsterProcess.stop` sends SIGINT, waits a bounded
 time, then kills the whole group, so no webserver, daemon, code server or run worker outlives it.
+On Linux the process also gets SIGINT when the process that started it dies, even by SIGKILL.
 
 Example:
     >>> INSTANCE_YAML.splitlines()[0]
@@ -14,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -77,8 +79,20 @@ def wait_until(
         time.sleep(every_s)  # a poll interval, bounded by the deadline
 
 
-def _default_sigint() -> None:
+# Linux's prctl, looked up before any fork: the child between fork and exec runs only this call
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+_PR_SET_PDEATHSIG = 1
+
+
+def _in_child() -> None:
+    # a shell's background job ignores SIGINT, and Dagster maps SIGTERM to the SIGINT handler:
+    # restore it, or stop() could only kill
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    if _LIBC is not None:
+        # SIGINT, Dagster's own shutdown, once the parent dies: a SIGKILLed demo or test worker
+        # runs no finally, and the new session would otherwise outlive it (the signal follows
+        # the thread that started the process: every caller starts it on its main thread)
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGINT)
 
 
 def prepare_home(home: Path, instance_yaml: str = INSTANCE_YAML) -> Path:
@@ -153,9 +167,7 @@ class DagsterProcess:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                # a shell's background job ignores SIGINT, and Dagster maps SIGTERM to the
-                # SIGINT handler: restore it, or stop() could only kill
-                preexec_fn=_default_sigint,
+                preexec_fn=_in_child,
             )
         return self
 

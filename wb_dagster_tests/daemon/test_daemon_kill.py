@@ -246,7 +246,6 @@ def test_daemon_sigkill_mid_import_loses_and_duplicates_nothing(tmp_path: Path) 
         assert table.num_rows == ROWS, run_id
         assert table.to_pydict() == expected[run_id], run_id
         assert h.parquet_num_rows(base / "run_system_metrics" / f"{run_id}.parquet") == 0
-    assert elapsed < 150, elapsed
     print(
         f"daemon kill: {RUNS} W&B runs in {len(records)} Dagster runs, {len(ticks)} ticks "
         f"({Counter(t.status.value for t in ticks)}); killed at {done_at_kill} partitions with "

@@ -270,7 +270,6 @@ def test_run_sensors_soak_under_the_real_daemon(tmp_path: Path) -> None:
     assert h.leftover_files(storage) == []
     assert {"create", "log", "end", "resume", "rewind"} <= set(world.ops), world.ops
     assert set(TERMINAL) <= set(world.ends), world.ends
-    assert elapsed < 240, elapsed
     print(
         f"daemon soak: {len(all_ticks)} ticks ({dict(tick_statuses)}) over {len(PROJECTS)} "
         f"sensors, {rounds} rounds of changes {dict(world.ops)}, ends {dict(world.ends)}, "

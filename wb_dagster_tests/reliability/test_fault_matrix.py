@@ -361,8 +361,9 @@ def test_permanent_faults_fail_clearly_within_budget_and_keep_previous_files(
     text = failure_message(result)
     assert re.search(message, text), text
     assert "Traceback" not in text
-    # budget per call, plus Dagster's own run overhead
-    assert elapsed < BUDGET_S + 3.0, elapsed
+    # the 1 s budget, not the default 60 s one, ended the retries (with room for Dagster's own
+    # run overhead on a slow machine)
+    assert elapsed < BUDGET_S + 10.0, elapsed
     # nothing half-written: the same files with the same bytes, no temporary sibling
     assert raw_snapshot(store) == before
     # and once the faults are gone the same materialization converges
