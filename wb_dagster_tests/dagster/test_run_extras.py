@@ -27,6 +27,7 @@ from wb_dagster.assets.tables import read_run_tables
 from wb_dagster.dagster_process import DagsterProcess, prepare_home, wait_until
 from wb_dagster.names import key_part, project_name
 from wb_dagster.testing import LocalWandbServer
+from wb_dagster_tests.daemon.harness import in_progress
 from wb_dagster_tests.inprocess import QUIET_RUN_CONFIG, assets_of
 from wb_dagster_tests.support.clients import make_sdk_api
 from wb_dagster_tests.support.sdk_process import run_sdk
@@ -281,6 +282,8 @@ def test_a_run_deleted_in_wandb_loses_its_partition_and_row_under_the_daemon(
         lambda: all((history / f"{run_id}.parquet").exists() for run_id in both),
         60.0,
     )
+    # the import's Dagster runs are over: their run-table step must not race the deletion
+    wait_until("the import's Dagster runs to end", lambda: not in_progress(instance), 60.0)
     make_sdk_api(srv).run(f"{ids['entity']}/{PROJECT}/{ids['plain']}").delete()  # as a user would
 
     def only_tabled_left() -> bool:
@@ -294,12 +297,20 @@ def test_a_run_deleted_in_wandb_loses_its_partition_and_row_under_the_daemon(
             ids["tabled"]
         ]
 
-    wait_until("the run table's full refresh without the deleted run", runs_table_without_it, 60.0)
     sensor = f"wandb_{project_name(srv.entity, PROJECT)}__deleted_runs_sensor"
-    refreshes = instance.get_run_records(
-        filters=dg.RunsFilter(tags={"dagster/sensor_name": sensor})
-    )
-    assert len(refreshes) == 1  # one full refresh for the deletion, none for quiet ticks
+
+    def refreshes() -> list[dg.RunRecord]:
+        return list(
+            instance.get_run_records(
+                filters=dg.RunsFilter(
+                    tags={"dagster/sensor_name": sensor}, statuses=[dg.DagsterRunStatus.SUCCESS]
+                )
+            )
+        )
+
+    wait_until("the deletion's run-table refresh", refreshes, 60.0)
+    assert runs_table_without_it()
+    assert len(refreshes()) == 1  # one full refresh for the deletion, none for quiet ticks
     # its stored files stay (deleting data is the user's call); the history is still readable
     assert (
         storage

@@ -30,6 +30,11 @@ class Logged:
     def __init__(self, server: LocalWandbServer, result: dict[str, Any], proc: Any) -> None:
         self.server, self.result, self.proc = server, result, proc
         self.entity = result["entity"]
+        self.stats = server.stats()  # requests by operation and route, for failure messages
+
+    def stop_diagnostics(self) -> str:
+        """What the stopped run's process printed and what the server was asked."""
+        return f"stderr: {self.proc.stderr[-3000:]!r}; server saw {self.stats}"
 
     def path(self, key: str) -> str:
         return f"{self.entity}/{PROJECT}/{self.result[key]}"
@@ -87,7 +92,7 @@ def test_console_logs_return_what_the_run_printed(logged: Logged, api: Any) -> N
     assert [line.content for line in run.console_logs(last=2)] == ["beta line", "gamma warning"]
     # the stopped run printed nothing but its interrupt's traceback, on stderr
     tail = list(api.run(logged.path("stopped_id")).console_logs())
-    assert tail, f"the stopped run printed nothing: {logged.proc.stderr[-3000:]}"
+    assert tail, f"the stopped run printed nothing; {logged.stop_diagnostics()}"
     assert tail[0].content == "Traceback (most recent call last):"
     assert tail[-1].content == "KeyboardInterrupt"
     assert {line.level for line in tail} == {"error"}
@@ -105,7 +110,7 @@ def test_resume_from_rewinds_history_and_the_run_continues(logged: Logged, api: 
 def test_run_stop_interrupts_the_logging_process(logged: Logged, api: Any) -> None:
     after = logged.result["interrupted_after_s"]
     assert after is not None, (
-        f"the SDK never interrupted the stopped run: {logged.proc.stderr[-3000:]}"
+        f"the SDK never interrupted the stopped run; {logged.stop_diagnostics()}"
     )
     assert after < 10, f"the stop took {after:.1f} s to reach the run"
     assert logged.proc.returncode != 0  # the script ended with KeyboardInterrupt
