@@ -491,7 +491,7 @@ class Run(RunArtifactsMixin):
                 self._summary._json_dict.clear()
                 self._summary._json_dict.update(pending_summary)
         if summary_change:
-            self._summary._reset(self._write_summary(summary_change, summary_now))
+            self._summary.mark_saved(self._write_summary(summary_change, summary_now))
         return RunUpdate(
             config_change, summary_change, fields, config_after, summary_after, applied=True
         )

@@ -100,10 +100,16 @@ class Summary(MutableMapping[str, Any]):
             return change
         if change and self._write is not None:
             merged = self._write(change)
-            self._reset(merged)
+            self.mark_saved(merged)
         return change
 
-    def _reset(self, json_dict: dict[str, Any]) -> None:
+    def mark_saved(self, json_dict: dict[str, Any]) -> None:
+        """Hold ``json_dict``, the server's summary after a write, with nothing pending.
+
+        >>> s = Summary(None, {"loss": 1.0}); s["loss"] = 0.5; s.mark_saved({"loss": 0.5})
+        >>> bool(s.pending()), s["loss"]
+        (False, 0.5)
+        """
         self._json_dict.clear()
         self._json_dict.update(json_dict)
         self._base = snapshot(json_dict)

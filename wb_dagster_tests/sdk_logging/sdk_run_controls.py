@@ -10,6 +10,7 @@ process rewinds that run again), hence two processes.
 """
 
 import json
+import signal
 import sys
 import time
 
@@ -20,6 +21,10 @@ import wandb.sdk.lib.run_stopping as run_stopping
 # one second keeps the test short without changing what is asked or answered.
 run_stopping.RunStopChecker.__init__.__kwdefaults__["poll_interval"] = 1.0  # type: ignore[index]
 SETTINGS = wandb.Settings(x_file_stream_transmit_interval=1)  # whole seconds only
+# The SDK stops a run with a SIGINT to the main thread. A script started from a terminal has
+# Python's handler; one started by a background job of a non-interactive shell (how a CI job
+# may run the suite) inherits SIGINT ignored, and the stop would never arrive.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def main(mode: str, project: str, result_path: str) -> None:
