@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import signal
 import socket
@@ -79,12 +80,12 @@ def wait_until(
         time.sleep(every_s)  # a poll interval, bounded by the deadline
 
 
-# Linux's prctl, looked up before any fork: the child between fork and exec runs only this call
+# Linux's prctl, looked up once before any fork: between fork and exec the child only calls it
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 _PR_SET_PDEATHSIG = 1
 
 
-def _in_child() -> None:
+def _in_child(parent: int) -> None:
     # a shell's background job ignores SIGINT, and Dagster maps SIGTERM to the SIGINT handler:
     # restore it, or stop() could only kill
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -93,6 +94,8 @@ def _in_child() -> None:
         # runs no finally, and the new session would otherwise outlive it (the signal follows
         # the thread that started the process: every caller starts it on its main thread)
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGINT)
+        if os.getppid() != parent:  # the parent died before the call: nobody to serve
+            os._exit(1)
 
 
 def prepare_home(home: Path, instance_yaml: str = INSTANCE_YAML) -> Path:
@@ -167,7 +170,7 @@ class DagsterProcess:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                preexec_fn=_in_child,
+                preexec_fn=functools.partial(_in_child, os.getpid()),
             )
         return self
 

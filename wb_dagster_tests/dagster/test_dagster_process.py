@@ -23,14 +23,13 @@ from wb_dagster_tests.daemon.harness import group_alive
 from wb_dagster_tests.support.polling import poll
 
 PARENT = """
-import sys, time
+import os, sys, time
 from pathlib import Path
 from wb_dagster.dagster_process import DagsterProcess, prepare_home
 home = prepare_home(Path(sys.argv[1]))
 defs = home.parent / "defs.py"
 defs.write_text("import dagster as dg\\ndefs = dg.Definitions()\\n")
-daemon = DagsterProcess.daemon(home, ["-f", str(defs)], env={}, log=home / "daemon.log")
-daemon.env.update({k: v for k, v in __import__("os").environ.items() if k != "DAGSTER_HOME"})
+daemon = DagsterProcess.daemon(home, ["-f", str(defs)], env=os.environ, log=home / "daemon.log")
 daemon.start().wait_ready(timeout_s=120)
 print(daemon.proc.pid, flush=True)
 time.sleep(300)  # until the test kills this process
