@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -299,12 +299,10 @@ def test_a_run_deleted_in_wandb_loses_its_partition_and_row_under_the_daemon(
 
     sensor = f"wandb_{project_name(srv.entity, PROJECT)}__deleted_runs_sensor"
 
-    def refreshes() -> list[dg.RunRecord]:
-        return list(
-            instance.get_run_records(
-                filters=dg.RunsFilter(
-                    tags={"dagster/sensor_name": sensor}, statuses=[dg.DagsterRunStatus.SUCCESS]
-                )
+    def refreshes() -> Sequence[dg.RunRecord]:
+        return instance.get_run_records(
+            filters=dg.RunsFilter(
+                tags={"dagster/sensor_name": sensor}, statuses=[dg.DagsterRunStatus.SUCCESS]
             )
         )
 
