@@ -71,8 +71,10 @@ def test_daemon_import_bench_runs_and_every_side_stores_every_row(planned: str):
         for line in proc.stdout.splitlines()
         if line.startswith("      ASSET_")
     }
-    # history and system metrics per partition (the runs table's own run may add one more)
-    assert per_run["ASSET_MATERIALIZATION"] >= 2.0 and per_run["ASSET_CHECK_EVALUATION"] == 1.0
+    # history and system metrics per partition, one history check per partition; the runs
+    # table's own run, when it finished before the bench counted, adds its table and its check
+    assert per_run["ASSET_MATERIALIZATION"] >= 2.0
+    assert per_run["ASSET_CHECK_EVALUATION"] in (1.0, round(13 / 12, 2)), proc.stdout
     # Dagster's planned events: one per partition and asset, or one per asset and Dagster run
     planned_events = per_run.get("ASSET_MATERIALIZATION_PLANNED", 0.0)
     if planned == "per-partition":
