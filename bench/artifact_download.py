@@ -15,7 +15,7 @@ SDK with a fresh artifact cache):
 * ``versions``: every version of the collection. SDK: for each, ``api.artifact(name:vN)``
   then ``.download(root)``, the loop of wandb#7006. Ours: ``client.artifacts(type, name)``
   (one request per 100 versions, file lists inline) then ``client.download_artifacts``
-  (one pool for every file of every version).
+  (one pool for every version's manifest, then every file of every version).
 * ``files``: the one big version. SDK: ``api.artifact(name).download(root)``; ours:
   ``client.artifact(name).download(root)``.
 

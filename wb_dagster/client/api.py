@@ -23,6 +23,7 @@ from wb_dagster.client.analysis import create_run
 from wb_dagster.client.artifacts import (
     Artifact,
     Artifacts,
+    References,
     download_all,
     fetch_artifact,
     parse_artifact_path,
@@ -464,12 +465,14 @@ class WandbClient:
             return self.entity, self._project, parts[0]
         raise ValueError(f"artifact collection {name!r}: expected 'entity/project/collection'")
 
-    def download_artifacts(self, jobs: list[tuple[Artifact, str]]) -> int:
+    def download_artifacts(
+        self, jobs: list[tuple[Artifact, str]], references: References = "fetch"
+    ) -> int:
         """Download many versions, each into its own root, through one pool of
         ``download_concurrency`` workers; returns how many files were fetched (not already
-        there).
+        there). ``references`` as in :meth:`Artifact.download`.
         """
-        return download_all(jobs, self.transport.download_concurrency)
+        return download_all(jobs, self.transport.download_concurrency, references)
 
 
 __all__ = ["WandbClient"]

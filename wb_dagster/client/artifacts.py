@@ -5,9 +5,10 @@ Names follow ``wandb.Api``: ``entity/project/collection:alias`` (``vN`` or an al
 ``best``; none means ``latest``); a registry link is read through its registry project, e.g.
 ``entity/wandb-registry-model/prod-models:staging``. Every read asks for each version's file
 list inline (first page of up to ``FILES_INLINE`` files), so listing N versions costs
-``N / per_page`` requests and downloading them one GET per file. Downloads run concurrently
-(the client's ``download_concurrency``), are MD5-verified, skip files already present with the
-right MD5 (resumable) and never write outside ``root``.
+``N / per_page`` requests and downloading them one manifest GET per version (it tells
+references from stored files, see ``artifact_manifest.py``) and one GET per file. Downloads
+run concurrently (the client's ``download_concurrency``), are MD5-verified, skip files already
+present with the right MD5 (resumable) and never write outside ``root``.
 
 Example:
     >>> from wb_dagster.client import WandbClient
@@ -27,12 +28,13 @@ import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
+from wb_dagster.client.artifact_manifest import ManifestEntry, parse_manifest
 from wb_dagster.client.errors import CommError, NotFoundError
 from wb_dagster.client.files import safe_join
 from wb_dagster.client.paging import LazyPages
-from wb_dagster.client.verified_download import download_verified, local_md5_ok
+from wb_dagster.client.verified_download import copy_verified, download_verified, local_md5_ok
 
 if TYPE_CHECKING:
     from wb_dagster.client.session import RunRef, WandbSession
@@ -50,6 +52,7 @@ fragment WbArtifactFields on Artifact {
     pageInfo { hasNextPage endCursor }
     edges { node { name sizeBytes md5 directUrl } }
   }
+  currentManifest { file { directUrl } }
 }
 """
 
@@ -209,6 +212,7 @@ class Artifact:
         self.version_index = index
         self._attrs = attrs
         self._files, self._files_cursor, self._files_more = _files_from(attrs.get("files"))
+        self._manifest: dict[str, ManifestEntry] | None = None
 
     @property
     def id(self) -> str:
@@ -295,35 +299,99 @@ class Artifact:
             self._files_cursor, self._files_more = cursor, has_more and bool(more)
         return list(self._files)
 
-    def download(self, root: str | os.PathLike[str] | None = None) -> str:
+    def manifest(self) -> dict[str, ManifestEntry]:
+        """The version's manifest entries by path (as ``wandb``'s ``artifact.manifest.entries``):
+        ``entry.ref`` is the URI of a reference, ``None`` for a file W&B stores. Read once."""
+        if self._manifest is None:
+            what = f"reading the manifest of artifact {self.qualified_name}"
+            url = ((self._attrs.get("currentManifest") or {}).get("file") or {}).get("directUrl")
+            if not url:
+                raise CommError(f"{what}: the server gave no manifest URL; try again.")
+            raw = self.client.transport.get_bytes(str(url), what=what)
+            self._manifest = parse_manifest(raw, what)
+        return dict(self._manifest)
+
+    def download(
+        self, root: str | os.PathLike[str] | None = None, references: References = "fetch"
+    ) -> str:
         """Download every file into ``root`` (default ``./artifacts/<collection>:<vN>``) and
         return that directory. Files already there with the right MD5 are kept, the rest are
         fetched concurrently into temporary files and moved into place once their MD5 matches.
+
+        A ``file://`` reference is copied from its path; a version with other references
+        (``s3://``, ``gs://``, ``http(s)://``: their stores' own clients fetch them) fails
+        before anything is written, unless ``references="skip"``, which leaves out every
+        reference (``manifest()`` lists them).
         """
         target = os.fspath(root) if root is not None else os.path.join("artifacts", self.name)
-        download_all([(self, target)], self.client.transport.download_concurrency)
+        download_all([(self, target)], self.client.transport.download_concurrency, references)
         return target
 
 
-def _fetch_one(art: Artifact, path: str, f: ArtifactFile) -> bool:
-    """Make ``path`` (inside the root, checked) hold the file's bytes; False when it did."""
-    if local_md5_ok(path, f.md5):
+References = Literal["fetch", "skip"]
+
+
+@dataclass(frozen=True)
+class _Job:
+    art: Artifact
+    path: str  # inside the root, checked
+    file: ArtifactFile
+    entry: ManifestEntry | None
+
+
+def _fetch_one(job: _Job) -> bool:
+    """Make ``job.path`` hold the file's bytes; False when it already did."""
+    f, entry = job.file, job.entry
+    expected = entry.digest if entry is not None and entry.ref else f.md5
+    if local_md5_ok(job.path, expected):
         return False
-    what = f"downloading {f.name} of artifact {art.qualified_name}"
-    if not f.url:
-        raise CommError(f"{what}: the server gave no URL (a reference entry?)")
-    download_verified(art.client.transport, f.url, path, f.md5, size=f.size, what=what)
+    what = f"downloading {f.name} of artifact {job.art.qualified_name}"
+    source = entry.local_path if entry is not None else None
+    if source is not None:
+        copy_verified(source, job.path, expected, what=what)
+    elif not f.url:
+        raise CommError(f"{what}: the server gave no URL for it; try again.")
+    else:
+        download_verified(job.art.client.transport, f.url, job.path, f.md5, size=f.size, what=what)
     return True
 
 
-def download_all(jobs: Iterable[tuple[Artifact, str]], max_workers: int) -> int:
+def download_all(
+    jobs: Iterable[tuple[Artifact, str]], max_workers: int, references: References = "fetch"
+) -> int:
     """Download many versions (each into its own root) through one pool; files fetched."""
-    # every name is checked before anything is written: a hostile one fails the whole call
-    work = [(art, safe_join(root, f.name), f) for art, root in jobs for f in art.files()]
-    for directory in {os.path.dirname(path) for _, path, _ in work}:
-        os.makedirs(directory, exist_ok=True)
+    jobs = list(jobs)
     with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
-        return sum(pool.map(lambda job: _fetch_one(*job), work))
+        # every manifest and name is checked before anything is written: a hostile name or
+        # a reference this client cannot fetch fails the whole call
+        manifests = list(pool.map(lambda job: job[0].manifest(), jobs))
+        work = [
+            _Job(art, safe_join(root, f.name), f, manifest.get(f.name))
+            for (art, root), manifest in zip(jobs, manifests, strict=True)
+            for f in art.files()
+        ]
+        if references == "skip":
+            work = [j for j in work if j.entry is None or j.entry.ref is None]
+        _refuse_foreign_references(work)
+        for directory in {os.path.dirname(job.path) for job in work}:
+            os.makedirs(directory, exist_ok=True)
+        return sum(pool.map(_fetch_one, work))
+
+
+def _refuse_foreign_references(work: list[_Job]) -> None:
+    foreign = [
+        j for j in work if j.entry is not None and j.entry.ref and j.entry.local_path is None
+    ]
+    if not foreign:
+        return
+    shown = ", ".join(f"{j.file.name} -> {j.entry.ref}" for j in foreign[:3] if j.entry)
+    more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+    raise CommError(
+        f"artifact {foreign[0].art.qualified_name} references files W&B does not hold "
+        f"({shown}{more}); this client copies file:// references only, and nothing was "
+        "written. Fetch those with their store's own client (Artifact.manifest() lists every "
+        "entry's ref) and pass references='skip' to download the rest."
+    )
 
 
 # ---------------------------------------------------------------------------- lookups

@@ -224,9 +224,27 @@ class Transport:
             and parts.path.startswith(self._base.path)
         )
 
-    def absolute(self, url: str) -> str:
-        """Resolve a server-relative URL (``/files/...``) against the base URL."""
-        return f"{self.base_url}{url}" if url.startswith("/") else url
+    def absolute(self, url: str, what: str = "a request") -> str:
+        """Resolve a server-relative URL (``/files/...``) against the base URL.
+
+        Anything but an http(s) URL fails at once (no retry can make ``s3://`` fetchable):
+
+        >>> transport = Transport(api_key=None, base_url="http://127.0.0.1:9")
+        >>> transport.absolute("/files/a")
+        'http://127.0.0.1:9/files/a'
+        >>> transport.absolute("s3://b/k", "reading k")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        wb_dagster.client.errors.CommError: reading k: 's3://b/k' is not an http(s) URL, ...
+        """
+        if url.startswith("/"):
+            return f"{self.base_url}{url}"
+        if urlsplit(url).scheme.lower() not in ("http", "https"):
+            raise CommError(
+                f"{what}: {url!r} is not an http(s) URL, so this client cannot fetch it; "
+                "read it with the client of the store it names"
+            )
+        return url
 
     def _auth(self, url: str) -> tuple[str, str] | None:
         if self._api_key and self.is_api_url(url):
@@ -431,7 +449,7 @@ class Transport:
 
         Retried like reads: callers only send bodies that are safe to repeat.
         """
-        url = self.absolute(url)
+        url = self.absolute(url, what)
         payload = json.dumps(dict(body), allow_nan=True)
 
         def attempt(timeout: float) -> Any:
@@ -501,7 +519,7 @@ class Transport:
 
     def get_bytes(self, url: str, *, what: str) -> bytes:
         """GET a whole (small or parquet) file into memory."""
-        url = self.absolute(url)
+        url = self.absolute(url, what)
 
         auth = self._auth_header(url)
 
@@ -517,7 +535,7 @@ class Transport:
 
     def download_to(self, url: str, fileobj: IO[bytes], *, what: str) -> tuple[int, bytes]:
         """Stream a GET into ``fileobj`` (rewritten on retry); return (bytes, md5 digest)."""
-        url = self.absolute(url)
+        url = self.absolute(url, what)
 
         def attempt(timeout: float) -> tuple[int, bytes]:
             fileobj.seek(0)
@@ -550,7 +568,7 @@ class Transport:
 
     def put_file(self, url: str, path: str, headers: Mapping[str, str], *, what: str) -> None:
         """PUT a local file's bytes (idempotent: the same bytes every attempt)."""
-        url = self.absolute(url)
+        url = self.absolute(url, what)
 
         def attempt(timeout: float) -> None:
             with open(path, "rb") as fh:

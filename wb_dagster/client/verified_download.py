@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import itertools
 import os
+from collections.abc import Callable
 from typing import IO
 
 from wb_dagster.client.errors import CommError
@@ -55,7 +56,9 @@ def local_md5_ok(path: str, expected: str | None) -> bool:
         return md5_matches(expected, stream_md5(fh))
 
 
-def md5_mismatch(what: str, expected: str | None, digest: bytes, size: int) -> CommError:
+def md5_mismatch(
+    what: str, expected: str | None, digest: bytes, size: int, why: str | None = None
+) -> CommError:
     """The error of a download whose bytes do not match W&B's md5 (nothing was written).
 
     Example:
@@ -63,9 +66,10 @@ def md5_mismatch(what: str, expected: str | None, digest: bytes, size: int) -> C
         'downloading a.txt: md5 mismatch (expected x, got'
     """
     got = base64.b64encode(digest).decode()
+    advice = why or "Try again; if it persists the stored file is corrupt"
     return CommError(
         f"{what}: md5 mismatch (expected {expected}, got {got}, {size} bytes); the file was not "
-        "written. Try again; if it persists the stored file is corrupt."
+        f"written. {advice}."
     )
 
 
@@ -93,18 +97,77 @@ def download_verified(
     written once checked, larger or unknown ones are streamed; either way the bytes reach
     ``path`` only by an atomic rename of a temporary file beside it.
     """
-    small = size is not None and size <= SMALL_FILE
-    # a small file's bytes are checked before a temporary file exists
-    data = verified_bytes(transport, url, expected, what=what) if small else b""
+    if size is not None and size <= SMALL_FILE:
+        # a small file's bytes are checked before a temporary file exists
+        data = verified_bytes(transport, url, expected, what=what)
+        _into_place(path, lambda fd: _write_closing(fd, data))
+    else:
+
+        def fill(fh: IO[bytes]) -> tuple[int, bytes]:
+            return transport.download_to(url, fh, what=what)
+
+        _into_place(path, lambda fd: _fill_verified(fd, fill, expected, what, None))
+
+
+def copy_verified(source: str, path: str, expected: str | None, *, what: str) -> None:
+    """Make ``path`` hold a copy of the local file ``source`` once its md5 is ``expected``
+    (an artifact's ``file://`` reference), through the same temporary file and rename.
+
+    Example:
+        >>> import base64, hashlib, os, tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> _ = open(os.path.join(d, "src"), "wb").write(b"abc")
+        >>> md5 = base64.b64encode(hashlib.md5(b"abc").digest()).decode()
+        >>> copy_verified(os.path.join(d, "src"), os.path.join(d, "copy"), md5, what="copying")
+        >>> open(os.path.join(d, "copy"), "rb").read()
+        b'abc'
+    """
+
+    def fill(out: IO[bytes]) -> tuple[int, bytes]:
+        digest, size = hashlib.md5(usedforsecurity=False), 0
+        try:
+            src = open(source, "rb")  # noqa: SIM115 (closed below; the error names the file)
+        except FileNotFoundError as exc:
+            raise CommError(
+                f"{what}: {source} does not exist here. W&B holds only the reference, not "
+                "the bytes: run where that path is mounted.",
+                exc=exc,
+            ) from exc
+        with src:
+            for chunk in iter(lambda: src.read(1 << 20), b""):
+                digest.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+        return size, digest.digest()
+
+    changed = (
+        f"{source} no longer holds the bytes the artifact was logged with (it changed "
+        "since, or the reference was logged with checksum=False and cannot be verified)"
+    )
+    _into_place(path, lambda fd: _fill_verified(fd, fill, expected, what, changed))
+
+
+def _fill_verified(
+    fd: int,
+    fill: Callable[[IO[bytes]], tuple[int, bytes]],
+    expected: str | None,
+    what: str,
+    why: str | None,
+) -> None:
+    """``fill`` the file ``fd`` (it returns the byte count and md5); raise unless md5 matches
+    (``why`` explains a mismatch, W&B's corrupt-storage advice when ``None``)."""
+    with open(fd, "w+b") as fh:
+        got, digest = fill(fh)
+        if not md5_matches(expected, digest):
+            raise md5_mismatch(what, expected, digest, got, why)
+
+
+def _into_place(path: str, write: Callable[[int], None]) -> None:
+    """``write(fd)`` a new temporary file beside ``path``, then rename it onto ``path``; on
+    any failure the temporary file is removed and ``path`` keeps what it held."""
     fd, tmp = _new_temp_beside(path)
     try:
-        if small:
-            _write_closing(fd, data)
-        else:
-            with open(fd, "w+b") as fh:
-                got, digest = transport.download_to(url, fh, what=what)
-                if not md5_matches(expected, digest):
-                    raise md5_mismatch(what, expected, digest, got)
+        write(fd)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -7,8 +7,11 @@ changed, ``best`` moves to it), then the v1 contents again (W&B's dedup: no new 
 registry as ``reg-model``; ``scratch`` v0 and v1 (for the alias / deletion tests);
 ``inc-set`` v0 (``a.txt``) and an incremental v1 adding ``b.txt``. A ``consumer`` run uses
 ``data-set:v0`` and ``my-model:latest`` and links the model into the registry collection
-``wandb-registry-model/prod-models`` with alias ``staging``. The expected values below are
-the script's inputs, never what the server answers.
+``wandb-registry-model/prod-models`` with alias ``staging``. References (``add_reference``):
+``file-refs`` v0 holds ``one.txt`` and ``d/`` as ``file://`` references to files outside W&B
+(``external``) beside one stored file; ``mixed-refs`` v0 an ``s3://`` reference (checksum
+off, so no S3 is asked) beside the same stored file. The expected values below are the
+script's inputs, never what the server answers.
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ from wb_dagster_tests.support.sdk_process import run_sdk
 DATA_V0 = {"a.txt": b"hello a", "sub/b.bin": bytes(range(256)) * 4}
 DATA_V1 = {"a.txt": b"hello a, second take", "sub/b.bin": bytes(range(256)) * 4}
 MODEL = {"model.pt": b"weights" * 300}
+# files outside W&B that file-refs references (relative to LoggedArtifacts.external)
+REFERENCED = {"one.txt": b"one referenced file", "dir/x.txt": b"x" * 300, "dir/y.txt": b"y"}
+STORED = {"stored.txt": b"stored in W&B beside the references"}
+S3_REF = "s3://some-bucket/key/data.csv"
 
 SCRIPT = textwrap.dedent(
     """
@@ -78,6 +85,18 @@ SCRIPT = textwrap.dedent(
     run.use_artifact("data-set:v0")
     used = run.use_artifact("my-model:latest")
     run.link_artifact(used, "wandb-registry-model/prod-models", aliases=["staging"])
+    write("stored", spec["stored"])
+    refs = wandb.Artifact("file-refs", type="dataset")
+    refs.add_reference("file://" + spec["external"] + "/one.txt")
+    refs.add_reference("file://" + spec["external"] + "/dir", name="d")
+    refs.add_file("stored/stored.txt")
+    run.log_artifact(refs)
+    mixed = wandb.Artifact("mixed-refs", type="dataset")
+    mixed.add_reference(spec["s3_ref"], name="data.csv", checksum=False)
+    mixed.add_file("stored/stored.txt")
+    run.log_artifact(mixed)
+    refs.wait()
+    mixed.wait()
     run.finish()
     pathlib.Path(spec["out"]).write_text(json.dumps(out))
     """
@@ -95,6 +114,8 @@ class LoggedArtifacts:
     data_versions: list[str]
     # file-upload PUTs the SDK made while logging everything
     uploads: int
+    # where the files REFERENCED lie
+    external: Path
 
 
 def _hexed(files: dict[str, bytes]) -> dict[str, str]:
@@ -104,10 +125,17 @@ def _hexed(files: dict[str, bytes]) -> dict[str, str]:
 def log_artifacts(srv: LocalWandbServer, home: Path) -> LoggedArtifacts:
     """Run the SDK script against ``srv`` (in ``home``) and return what it reported."""
     (home / "log_artifacts.py").write_text(SCRIPT)
+    external = home / "external"
+    for name, data in REFERENCED.items():
+        (external / name).parent.mkdir(parents=True, exist_ok=True)
+        (external / name).write_bytes(data)
     spec = {
         "entity": srv.entity,
         "data": [_hexed(DATA_V0), _hexed(DATA_V1), _hexed(DATA_V1)],
         "model": _hexed(MODEL),
+        "stored": _hexed(STORED),
+        "external": str(external),
+        "s3_ref": S3_REF,
         "out": str(home / "out.json"),
     }
     (home / "spec.json").write_text(json.dumps(spec))
@@ -116,5 +144,5 @@ def log_artifacts(srv: LocalWandbServer, home: Path) -> LoggedArtifacts:
     out = json.loads((home / "out.json").read_text())
     uploads = srv.stats()["by_route"].get("PUT /_artifact_upload", 0)
     return LoggedArtifacts(
-        srv, srv.entity, out["producer"], out["consumer"], out["data_versions"], uploads
+        srv, srv.entity, out["producer"], out["consumer"], out["data_versions"], uploads, external
     )

@@ -1,6 +1,6 @@
 """Our client's artifact reads and downloads, compared with the official SDK's on the same
 server (names, versions, aliases, metadata, digests, bytes), plus resumable, MD5-checked and
-traversal-safe downloads."""
+traversal-safe downloads, and references (``add_reference``) read from the manifest."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 
 from wb_dagster.client import CommError, NotFoundError, WandbClient
-from wb_dagster_tests.artifacts.logged_artifacts import DATA_V0, DATA_V1, MODEL, LoggedArtifacts
+from wb_dagster_tests.artifacts.logged_artifacts import (
+    DATA_V0,
+    DATA_V1,
+    MODEL,
+    REFERENCED,
+    S3_REF,
+    STORED,
+    LoggedArtifacts,
+)
 from wb_dagster_tests.support.clients import make_sdk_api
 
 
@@ -135,3 +143,66 @@ def test_transient_storage_errors_are_retried(logged: LoggedArtifacts, tmp_path:
     finally:
         logged.server.clear_faults()
     assert _tree(Path(root)) == DATA_V0
+
+
+def _manifest_view(entries: Any) -> dict[str, tuple[Any, ...]]:
+    return {e.path: (e.ref, e.digest, e.size) for e in entries.values()}
+
+
+def test_the_manifest_and_file_references_match_the_sdk(
+    logged: LoggedArtifacts, sdk_env: Any, tmp_path: Path
+) -> None:
+    api, client = make_sdk_api(logged.server), _client(logged)
+    for collection in ("file-refs", "mixed-refs", "data-set"):
+        name = f"{logged.entity}/arts/{collection}:v0"
+        assert _manifest_view(client.artifact(name).manifest()) == _manifest_view(
+            api.artifact(name).manifest.entries
+        )
+    name = f"{logged.entity}/arts/file-refs:v0"
+    refs = client.artifact(name).manifest()
+    assert refs["d/x.txt"].ref == (logged.external / "dir" / "x.txt").as_uri()
+    assert refs["stored.txt"].ref is None
+    # file:// references are copied from where they lie, as the SDK's download does
+    expected = {"one.txt": REFERENCED["one.txt"], **STORED}
+    expected |= {f"d/{k.removeprefix('dir/')}": v for k, v in REFERENCED.items() if "/" in k}
+    ours = client.artifact(name).download(tmp_path / "ours")
+    sdk = api.artifact(name).download(root=str(tmp_path / "sdk"))
+    assert _tree(Path(ours)) == expected == _tree(Path(sdk))
+
+
+def test_a_reference_this_client_cannot_fetch_fails_before_writing(
+    logged: LoggedArtifacts, tmp_path: Path
+) -> None:
+    client = _client(logged)
+    art = client.artifact(f"{logged.entity}/arts/mixed-refs:v0")
+    files_before = logged.server.stats()["by_route"].get("GET /_artifact_files", 0)
+    with pytest.raises(CommError, match=r"data\.csv -> s3://some-bucket/key/data\.csv.*'skip'"):
+        art.download(tmp_path / "fetch")
+    assert not (tmp_path / "fetch").exists()
+    assert logged.server.stats()["by_route"].get("GET /_artifact_files", 0) == files_before
+    # references="skip": the stored file, no reference (the manifest still names it)
+    assert _tree(Path(art.download(tmp_path / "skip", references="skip"))) == STORED
+    assert art.manifest()["data.csv"].ref == S3_REF
+
+
+def test_a_changed_or_missing_referenced_file_is_an_error_that_keeps_the_copy(
+    logged: LoggedArtifacts, tmp_path: Path
+) -> None:
+    client = _client(logged)
+    art = client.artifact(f"{logged.entity}/arts/file-refs:v0")
+    root = Path(art.download(tmp_path / "dl"))
+    source = logged.external / "one.txt"
+    try:
+        source.write_bytes(b"edited after logging")
+        (root / "one.txt").write_bytes(b"a local edit")  # not the logged bytes: fetched again
+        with pytest.raises(CommError, match=r"one\.txt no longer holds the bytes"):
+            art.download(root)
+        source.unlink()
+        with pytest.raises(CommError, match=r"one\.txt does not exist here.*mounted"):
+            art.download(root)
+        assert (root / "one.txt").read_bytes() == b"a local edit"  # untouched by either
+    finally:
+        source.write_bytes(REFERENCED["one.txt"])
+    assert (root / "d" / "x.txt").read_bytes() == REFERENCED["dir/x.txt"]
+    assert client.download_artifacts([(art, str(root))]) == 1  # only the missing one
+    assert (root / "one.txt").read_bytes() == REFERENCED["one.txt"]

@@ -19,7 +19,14 @@ from wb_dagster import (
 )
 from wb_dagster.names import key_part
 from wb_dagster.sensors.batches import RANGE_END_TAG, RANGE_START_TAG
-from wb_dagster_tests.artifacts.logged_artifacts import DATA_V0, DATA_V1, MODEL, LoggedArtifacts
+from wb_dagster_tests.artifacts.logged_artifacts import (
+    DATA_V0,
+    DATA_V1,
+    MODEL,
+    REFERENCED,
+    STORED,
+    LoggedArtifacts,
+)
 from wb_dagster_tests.support.clients import make_sdk_api
 
 
@@ -96,6 +103,37 @@ def test_a_wrong_type_fails_with_a_clear_message(
             resources=_resources(logged, tmp_path / "s"),
             instance=instance,
         )
+
+
+def test_file_references_are_stored_and_other_references_fail_clearly(
+    logged: LoggedArtifacts, tmp_path: Path, instance: dg.DagsterInstance, sdk_env: Any
+) -> None:
+    store = tmp_path / "store"
+    refs = WandbArtifactSpec.build(f"{logged.entity}/arts/file-refs", type="dataset", alias="v0")
+    result = dg.materialize(
+        [build_wandb_artifact_asset(refs)], resources=_resources(logged, store), instance=instance
+    )
+    assert result.success
+    sdk_root = (
+        make_sdk_api(logged.server)
+        .artifact(f"{logged.entity}/arts/file-refs:v0")
+        .download(root=str(tmp_path / "sdk"))
+    )
+    stored = _tree(store.joinpath(*refs.key.path))
+    assert stored == _tree(Path(sdk_root))
+    assert (
+        stored["one.txt"] == REFERENCED["one.txt"] and stored["stored.txt"] == STORED["stored.txt"]
+    )
+    assert result.get_asset_check_evaluations()[0].passed
+
+    mixed = WandbArtifactSpec.build(f"{logged.entity}/arts/mixed-refs", type="dataset", alias="v0")
+    with pytest.raises(dg.Failure, match=r"data\.csv -> s3://.*their store's own client"):
+        dg.materialize(
+            [build_wandb_artifact_asset(mixed)],
+            resources=_resources(logged, store),
+            instance=instance,
+        )
+    assert not store.joinpath(*mixed.key.path).exists()
 
 
 def test_publish_is_idempotent_by_content_and_the_sdk_reads_it(

@@ -15,7 +15,13 @@ from typing import Any
 import pytest
 import requests
 
-from wb_dagster_tests.artifacts.logged_artifacts import DATA_V0, DATA_V1, MODEL, LoggedArtifacts
+from wb_dagster_tests.artifacts.logged_artifacts import (
+    DATA_V0,
+    DATA_V1,
+    MODEL,
+    STORED,
+    LoggedArtifacts,
+)
 from wb_dagster_tests.support.clients import make_sdk_api
 
 
@@ -55,9 +61,10 @@ def test_download_gives_the_logged_bytes_and_md5s(
 
 def test_an_unchanged_file_is_uploaded_once(logged: LoggedArtifacts) -> None:
     distinct = {*DATA_V0.values(), *DATA_V1.values(), *MODEL.values(), b"scratch 0", b"scratch 1"}
-    distinct |= {b"first", b"second"}  # inc-set
-    # v1's sub/b.bin, the repeated v1 and link_model's second copy of the model upload nothing
-    assert logged.uploads == len(distinct) == 8
+    distinct |= {b"first", b"second", *STORED.values()}  # inc-set, file-refs and mixed-refs
+    # v1's sub/b.bin, the repeated v1, link_model's second copy of the model and mixed-refs'
+    # copy of the stored file upload nothing; references upload nothing
+    assert logged.uploads == len(distinct) == 9
 
 
 def test_an_incremental_version_adds_to_the_previous_one(
