@@ -336,19 +336,18 @@ class _Job:
     art: Artifact
     path: str  # inside the root, checked
     file: ArtifactFile
-    entry: ManifestEntry | None
+    reference: ManifestEntry | None  # the manifest's entry when it is a reference
 
 
 def _fetch_one(job: _Job) -> bool:
     """Make ``job.path`` hold the file's bytes; False when it already did."""
-    f, entry = job.file, job.entry
-    expected = entry.digest if entry is not None and entry.ref else f.md5
+    f, ref = job.file, job.reference
+    expected = ref.digest if ref is not None else f.md5
     if local_md5_ok(job.path, expected):
         return False
     what = f"downloading {f.name} of artifact {job.art.qualified_name}"
-    source = entry.local_path if entry is not None else None
-    if source is not None:
-        copy_verified(source, job.path, expected, what=what)
+    if ref is not None and ref.local_path is not None:
+        copy_verified(ref.local_path, job.path, expected, what=what)
     elif not f.url:
         raise CommError(f"{what}: the server gave no URL for it; try again.")
     else:
@@ -360,34 +359,43 @@ def download_all(
     jobs: Iterable[tuple[Artifact, str]], max_workers: int, references: References = "fetch"
 ) -> int:
     """Download many versions (each into its own root) through one pool; files fetched."""
+    if references not in ("fetch", "skip"):
+        raise ValueError(f"references={references!r}: use 'fetch' or 'skip'")
     jobs = list(jobs)
     with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
         # every manifest and name is checked before anything is written: a hostile name or
         # a reference this client cannot fetch fails the whole call
         manifests = list(pool.map(lambda job: job[0].manifest(), jobs))
         work = [
-            _Job(art, safe_join(root, f.name), f, manifest.get(f.name))
+            _Job(art, safe_join(root, f.name), f, _reference(manifest, f.name))
             for (art, root), manifest in zip(jobs, manifests, strict=True)
             for f in art.files()
         ]
         if references == "skip":
-            work = [j for j in work if j.entry is None or j.entry.ref is None]
+            work = [job for job in work if job.reference is None]
         _refuse_foreign_references(work)
         for directory in {os.path.dirname(job.path) for job in work}:
             os.makedirs(directory, exist_ok=True)
         return sum(pool.map(_fetch_one, work))
 
 
+def _reference(manifest: dict[str, ManifestEntry], name: str) -> ManifestEntry | None:
+    entry = manifest.get(name)
+    return entry if entry is not None and entry.ref is not None else None
+
+
 def _refuse_foreign_references(work: list[_Job]) -> None:
     foreign = [
-        j for j in work if j.entry is not None and j.entry.ref and j.entry.local_path is None
+        (job, job.reference.ref)
+        for job in work
+        if job.reference is not None and job.reference.local_path is None
     ]
     if not foreign:
         return
-    shown = ", ".join(f"{j.file.name} -> {j.entry.ref}" for j in foreign[:3] if j.entry)
+    shown = ", ".join(f"{job.file.name} -> {ref}" for job, ref in foreign[:3])
     more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
     raise CommError(
-        f"artifact {foreign[0].art.qualified_name} references files W&B does not hold "
+        f"artifact {foreign[0][0].art.qualified_name} references files W&B does not hold "
         f"({shown}{more}); this client copies file:// references only, and nothing was "
         "written. Fetch those with their store's own client (Artifact.manifest() lists every "
         "entry's ref) and pass references='skip' to download the rest."

@@ -183,6 +183,8 @@ def test_a_reference_this_client_cannot_fetch_fails_before_writing(
     # references="skip": the stored file, no reference (the manifest still names it)
     assert _tree(Path(art.download(tmp_path / "skip", references="skip"))) == STORED
     assert art.manifest()["data.csv"].ref == S3_REF
+    with pytest.raises(ValueError, match="references='ignore': use 'fetch' or 'skip'"):
+        art.download(tmp_path / "typo", references="ignore")  # type: ignore[arg-type]
 
 
 def test_a_changed_or_missing_referenced_file_is_an_error_that_keeps_the_copy(
