@@ -1,4 +1,5 @@
-"""The one rule for bytes fetched from W&B storage: md5-checked before they count.
+"""The one rule for bytes fetched from W&B storage (or copied from a file an artifact
+references): md5-checked before they count.
 
 A download goes to a temporary file beside its target and is moved into place only when its
 md5 equals the one W&B reports (base64, as W&B sends it, or hex); a mismatch raises
