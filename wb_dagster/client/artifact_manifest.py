@@ -4,7 +4,8 @@ W&B keeps the manifest (``wandb_manifest.json``) beside each version. It is the 
 that tells a file W&B stores from a reference to one it does not (``Artifact.add_reference``:
 ``file://``, ``s3://``, ``gs://``, ``http(s)://``...), so ``Artifact.download`` reads it, as
 the SDK's does. A ``file://`` reference is copied from its path and md5-checked against its
-digest; any other reference is left to the client of the store it names.
+digest, an ``http(s)://`` one fetched and checked against the ``ETag`` logged as its digest;
+any other (``s3://``, ``gs://``...) is left to the client of the store it names.
 
 Example:
     >>> raw = b'''{"version": 1, "contents": {"a.txt": {"digest": "x", "size": 3},
@@ -13,6 +14,8 @@ Example:
     >>> entries = parse_manifest(raw, "reading t/p/c:v0")
     >>> [(e.path, e.ref is not None, e.local_path) for e in entries.values()]
     [('a.txt', False, None), ('d/b.txt', True, '/mnt/data/b c.txt'), ('e.csv', True, None)]
+    >>> ManifestEntry("w.txt", "etag", 3, "https://example.com/w.txt").http_url
+    'https://example.com/w.txt'
 """
 
 from __future__ import annotations
@@ -33,12 +36,25 @@ class ManifestEntry:
     Example:
         >>> ManifestEntry("a.txt", "x", 3).local_path is None
         True
+        >>> ManifestEntry("e.csv", "s3://b/e.csv", 0, "s3://b/e.csv").fetchable
+        False
     """
 
     path: str
     digest: str
     size: int
     ref: str | None = None
+
+    @property
+    def fetchable(self) -> bool:
+        """Whether this client fetches it: a stored file, a ``file://`` or ``http(s)://`` one."""
+        return self.ref is None or self.local_path is not None or self.http_url is not None
+
+    @property
+    def http_url(self) -> str | None:
+        """The URL of an ``http(s)://`` reference (``None`` for anything else)."""
+        scheme = urlsplit(self.ref).scheme.lower() if self.ref else ""
+        return self.ref if scheme in ("http", "https") else None
 
     @property
     def local_path(self) -> str | None:

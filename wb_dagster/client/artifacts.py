@@ -34,7 +34,12 @@ from wb_dagster.client.artifact_manifest import ManifestEntry, parse_manifest
 from wb_dagster.client.errors import CommError, NotFoundError
 from wb_dagster.client.files import safe_join
 from wb_dagster.client.paging import LazyPages
-from wb_dagster.client.verified_download import copy_verified, download_verified, local_md5_ok
+from wb_dagster.client.verified_download import (
+    copy_verified,
+    download_reference_verified,
+    download_verified,
+    local_md5_ok,
+)
 
 if TYPE_CHECKING:
     from wb_dagster.client.session import RunRef, WandbSession
@@ -318,10 +323,11 @@ class Artifact:
         return that directory. Files already there with the right MD5 are kept, the rest are
         fetched concurrently into temporary files and moved into place once their MD5 matches.
 
-        A ``file://`` reference is copied from its path; a version with other references
-        (``s3://``, ``gs://``, ``http(s)://``: their stores' own clients fetch them) fails
-        before anything is written, unless ``references="skip"``, which leaves out every
-        reference (``manifest()`` lists them).
+        A ``file://`` reference is copied from its path, an ``http(s)://`` one fetched (its
+        ETag checked, as the SDK does); a version with other references (``s3://``,
+        ``gs://``: their stores' own clients fetch them) fails before anything is written,
+        unless ``references="skip"``, which leaves out every reference (``manifest()`` lists
+        them).
         """
         target = os.fspath(root) if root is not None else os.path.join("artifacts", self.name)
         download_all([(self, target)], self.client.transport.download_concurrency, references)
@@ -342,10 +348,16 @@ class _Job:
 def _fetch_one(job: _Job) -> bool:
     """Make ``job.path`` hold the file's bytes; False when it already did."""
     f, ref = job.file, job.reference
+    what = f"downloading {f.name} of artifact {job.art.qualified_name}"
+    if ref is not None and ref.http_url is not None:
+        # its digest is an ETag, not an md5: a local copy cannot be checked, so it is fetched
+        download_reference_verified(
+            job.art.client.transport, ref.http_url, job.path, ref.digest, what=what
+        )
+        return True
     expected = ref.digest if ref is not None else f.md5
     if local_md5_ok(job.path, expected):
         return False
-    what = f"downloading {f.name} of artifact {job.art.qualified_name}"
     if ref is not None and ref.local_path is not None:
         copy_verified(ref.local_path, job.path, expected, what=what)
     elif not f.url:
@@ -388,7 +400,7 @@ def _refuse_foreign_references(work: list[_Job]) -> None:
     foreign = [
         (job, job.reference.ref)
         for job in work
-        if job.reference is not None and job.reference.local_path is None
+        if job.reference is not None and not job.reference.fetchable
     ]
     if not foreign:
         return
@@ -396,9 +408,9 @@ def _refuse_foreign_references(work: list[_Job]) -> None:
     more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
     raise CommError(
         f"artifact {foreign[0][0].art.qualified_name} references files W&B does not hold "
-        f"({shown}{more}); this client copies file:// references only, and nothing was "
-        "written. Fetch those with their store's own client (Artifact.manifest() lists every "
-        "entry's ref) and pass references='skip' to download the rest."
+        f"({shown}{more}); this client fetches file:// and http(s) references only, and "
+        "nothing was written. Fetch those with their store's own client (Artifact.manifest() "
+        "lists every entry's ref) and pass references='skip' to download the rest."
     )
 
 

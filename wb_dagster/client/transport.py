@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 from urllib.parse import urlsplit
 
 import requests
@@ -156,6 +156,18 @@ class _Retryable(Exception):
         self.retry_after = retry_after
         # False when the server provably did not act on the request (safe even for mutations)
         self.processed = processed
+
+
+class Streamed(NamedTuple):
+    """What :meth:`Transport.download_to` wrote: bytes, their md5, the answer's ``ETag``.
+
+    >>> Streamed(3, bytes(16), '"abc"').etag
+    '"abc"'
+    """
+
+    size: int
+    md5: bytes
+    etag: str | None
 
 
 class Transport:
@@ -533,15 +545,16 @@ class Transport:
 
         return self._call(what, attempt, idempotent=True)
 
-    def download_to(self, url: str, fileobj: IO[bytes], *, what: str) -> tuple[int, bytes]:
-        """Stream a GET into ``fileobj`` (rewritten on retry); return (bytes, md5 digest)."""
+    def download_to(self, url: str, fileobj: IO[bytes], *, what: str) -> Streamed:
+        """Stream a GET into ``fileobj`` (rewritten on retry); return its size, md5, ETag."""
         url = self.absolute(url, what)
 
-        def attempt(timeout: float) -> tuple[int, bytes]:
+        def attempt(timeout: float) -> Streamed:
             fileobj.seek(0)
             fileobj.truncate()
             digest = hashlib.md5(usedforsecurity=False)
             size = 0
+            etag: str | None = None
             with self._download_slot():
                 try:
                     resp = self.session.get(
@@ -553,6 +566,7 @@ class Transport:
                     )
                     with resp:
                         self._check_status(what, resp)
+                        etag = resp.headers.get("ETag")
                         for chunk in resp.iter_content(chunk_size=1 << 20):
                             digest.update(chunk)
                             fileobj.write(chunk)
@@ -562,7 +576,7 @@ class Transport:
                         f"download interrupted ({type(exc).__name__})", exc=exc
                     ) from exc
             fileobj.flush()
-            return size, digest.digest()
+            return Streamed(size, digest.digest(), etag)
 
         return self._call(what, attempt, idempotent=True)
 

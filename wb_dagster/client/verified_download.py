@@ -105,9 +105,34 @@ def download_verified(
     else:
 
         def fill(fh: IO[bytes]) -> tuple[int, bytes]:
-            return transport.download_to(url, fh, what=what)
+            streamed = transport.download_to(url, fh, what=what)
+            return streamed.size, streamed.md5
 
         _into_place(path, lambda fd: _fill_verified(fd, fill, expected, what, None))
+
+
+def download_reference_verified(
+    transport: Transport, url: str, path: str, expected: str, *, what: str
+) -> None:
+    """Make ``path`` hold the bytes of an artifact's http(s) reference ``url`` once the
+    answer's ``ETag`` (or, without one, the URL itself) is the digest the SDK logged for it,
+    the check the SDK's own download makes; same temporary file and rename.
+
+    With a server: ``download_reference_verified(t, "http://host/a.csv", "a.csv", "d41d8cd9",
+    what="downloading a.csv")`` raises ``CommError`` unless the answer's ETag is ``"d41d8cd9"``.
+    """
+
+    def write(fd: int) -> None:
+        with open(fd, "w+b") as fh:
+            etag = transport.download_to(url, fh, what=what).etag
+        found = etag.strip('"') if etag else url
+        if found != expected:
+            raise CommError(
+                f"{what}: {url} answers with ETag {found!r}, not the {expected!r} it had when "
+                "the artifact was logged: the object changed since. Nothing was written."
+            )
+
+    _into_place(path, write)
 
 
 def copy_verified(source: str, path: str, expected: str | None, *, what: str) -> None:

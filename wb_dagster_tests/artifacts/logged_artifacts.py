@@ -9,16 +9,19 @@ registry as ``reg-model``; ``scratch`` v0 and v1 (for the alias / deletion tests
 ``data-set:v0`` and ``my-model:latest`` and links the model into the registry collection
 ``wandb-registry-model/prod-models`` with alias ``staging``. References (``add_reference``):
 ``file-refs`` v0 holds ``one.txt`` and ``d/`` as ``file://`` references to files outside W&B
-(``external``) beside one stored file; ``mixed-refs`` v0 an ``s3://`` reference (checksum
-off, so no S3 is asked) beside the same stored file. The expected values below are the
-script's inputs, never what the server answers.
+(``external``), ``web/one.txt`` as an ``http://`` reference to the same file served with an
+ETag (``web_handler``, as an object store answers), and one stored file; ``mixed-refs`` v0 an
+``s3://`` reference (checksum off, so no S3 is asked) beside the same stored file. The
+expected values below are the script's inputs, never what the server answers.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import textwrap
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from wb_dagster.testing import LocalWandbServer
@@ -89,6 +92,7 @@ SCRIPT = textwrap.dedent(
     refs = wandb.Artifact("file-refs", type="dataset")
     refs.add_reference("file://" + spec["external"] + "/one.txt")
     refs.add_reference("file://" + spec["external"] + "/dir", name="d")
+    refs.add_reference(spec["web"] + "/one.txt", name="web/one.txt")
     refs.add_file("stored/stored.txt")
     run.log_artifact(refs)
     mixed = wandb.Artifact("mixed-refs", type="dataset")
@@ -122,8 +126,31 @@ def _hexed(files: dict[str, bytes]) -> dict[str, str]:
     return {k: v.hex() for k, v in files.items()}
 
 
-def log_artifacts(srv: LocalWandbServer, home: Path) -> LoggedArtifacts:
-    """Run the SDK script against ``srv`` (in ``home``) and return what it reported."""
+def web_handler(root: Path) -> type[BaseHTTPRequestHandler]:
+    """Serves the files under ``root`` with an ``ETag`` (their md5, quoted, as S3 gives)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = (root / self.path.lstrip("/")).resolve()
+            if not path.is_file() or not path.is_relative_to(root.resolve()):
+                self.send_error(404)
+                return
+            data = path.read_bytes()
+            self.send_response(200)
+            self.send_header("ETag", f'"{hashlib.md5(data).hexdigest()}"')
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return Handler
+
+
+def log_artifacts(srv: LocalWandbServer, home: Path, web: str) -> LoggedArtifacts:
+    """Run the SDK script against ``srv`` (in ``home``; ``web`` serves ``home/external`` with
+    :func:`web_handler`) and return what it reported."""
     (home / "log_artifacts.py").write_text(SCRIPT)
     external = home / "external"
     for name, data in REFERENCED.items():
@@ -135,6 +162,7 @@ def log_artifacts(srv: LocalWandbServer, home: Path) -> LoggedArtifacts:
         "model": _hexed(MODEL),
         "stored": _hexed(STORED),
         "external": str(external),
+        "web": web,
         "s3_ref": S3_REF,
         "out": str(home / "out.json"),
     }

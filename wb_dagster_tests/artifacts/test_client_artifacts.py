@@ -4,6 +4,7 @@ traversal-safe downloads, and references (``add_reference``) read from the manif
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -162,8 +163,9 @@ def test_the_manifest_and_file_references_match_the_sdk(
     refs = client.artifact(name).manifest()
     assert refs["d/x.txt"].ref == (logged.external / "dir" / "x.txt").as_uri()
     assert refs["stored.txt"].ref is None
-    # file:// references are copied from where they lie, as the SDK's download does
-    expected = {"one.txt": REFERENCED["one.txt"], **STORED}
+    assert refs["web/one.txt"].digest == hashlib.md5(REFERENCED["one.txt"]).hexdigest()  # ETag
+    # file:// references are copied from where they lie and http ones fetched, as the SDK does
+    expected = {"one.txt": REFERENCED["one.txt"], "web/one.txt": REFERENCED["one.txt"], **STORED}
     expected |= {f"d/{k.removeprefix('dir/')}": v for k, v in REFERENCED.items() if "/" in k}
     ours = client.artifact(name).download(tmp_path / "ours")
     sdk = api.artifact(name).download(root=str(tmp_path / "sdk"))
@@ -196,6 +198,10 @@ def test_a_changed_or_missing_referenced_file_is_an_error_that_keeps_the_copy(
     source = logged.external / "one.txt"
     try:
         source.write_bytes(b"edited after logging")
+        # the local copy of one.txt is still right; the http reference's object has changed
+        with pytest.raises(CommError, match=r"web/one\.txt .*answers with ETag .*changed since"):
+            art.download(root)
+        assert (root / "web" / "one.txt").read_bytes() == REFERENCED["one.txt"]
         (root / "one.txt").write_bytes(b"a local edit")  # not the logged bytes: fetched again
         with pytest.raises(CommError, match=r"one\.txt no longer holds the bytes"):
             art.download(root)
@@ -206,5 +212,6 @@ def test_a_changed_or_missing_referenced_file_is_an_error_that_keeps_the_copy(
     finally:
         source.write_bytes(REFERENCED["one.txt"])
     assert (root / "d" / "x.txt").read_bytes() == REFERENCED["dir/x.txt"]
-    assert client.download_artifacts([(art, str(root))]) == 1  # only the missing one
+    # one.txt, and web/one.txt: an ETag cannot check a local copy, so it is always fetched
+    assert client.download_artifacts([(art, str(root))]) == 2
     assert (root / "one.txt").read_bytes() == REFERENCED["one.txt"]

@@ -152,7 +152,10 @@ def test_daemon_sigkill_mid_import_loses_and_duplicates_nothing(tmp_path: Path) 
             os.kill(daemon_pid, signal.SIGKILL)  # the daemon process only (see the docstring)
             first.proc.wait(timeout=10)
             killed_at = time.time()
-            ticks_at_kill = len(h.sensor_ticks(instance, h.sensor_name(PROJECT)))
+            before_kill = h.sensor_ticks(instance, h.sensor_name(PROJECT))
+            ticks_at_kill = len(before_kill)
+            # the tick the kill cut short, if any: the second daemon resumes it
+            cut_short = {t.tick_id for t in before_kill if t.status.value == "STARTED"}
             at_kill = {
                 r.dagster_run.run_id: r.dagster_run.status.value for r in h.run_records(instance)
             }
@@ -235,7 +238,11 @@ def test_daemon_sigkill_mid_import_loses_and_duplicates_nothing(tmp_path: Path) 
     # was resumed under its own record, not asked again by a new tick)
     asked = h.requested_run_keys(ticks)
     assert sorted(asked) == sorted(run_keys) and set(asked.values()) == {1}, asked.most_common(3)
-    assert not h.skipped_requests(ticks)
+    # a tick cut short may hold run keys whose runs the first daemon created without recording
+    # their ids in the tick (they are counted once above); any other tick with a key Dagster
+    # skipped would mean the sensor asked for a run twice
+    skipped = [(t.tick_id, len(t.run_keys), len(t.run_ids)) for t in h.skipped_requests(ticks)]
+    assert not [s for s in skipped if s[0] not in cut_short], (skipped, cut_short)
     assert history_counts == Counter(RUN_IDS), {k: n for k, n in history_counts.items() if n != 1}
     assert system_counts == Counter(RUN_IDS), {k: n for k, n in system_counts.items() if n != 1}
     assert not h.failed_ticks(ticks, stopped_at), [t.error for t in ticks if t.error][:2]
