@@ -554,7 +554,6 @@ class Transport:
             fileobj.truncate()
             digest = hashlib.md5(usedforsecurity=False)
             size = 0
-            etag: str | None = None
             with self._download_slot():
                 try:
                     resp = self.session.get(
