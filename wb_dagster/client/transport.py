@@ -44,7 +44,7 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError
-from urllib3.util.retry import Retry
+from urllib3.util import Retry, parse_url
 
 from wb_dagster.client.deadline import current_deadline
 from wb_dagster.client.errors import (
@@ -237,24 +237,24 @@ class Transport:
         )
 
     def absolute(self, url: str, what: str = "a request") -> str:
-        """Resolve a server-relative URL (``/files/...``) against the base URL.
-
-        Anything but an http(s) URL fails at once (no retry can make ``s3://`` fetchable):
+        """Resolve a server-relative URL (``/files/...``) against the base URL; anything but a
+        well-formed http(s) URL fails at once, before any request (no retry would help):
 
         >>> transport = Transport(api_key=None, base_url="http://127.0.0.1:9")
-        >>> transport.absolute("/files/a")
-        'http://127.0.0.1:9/files/a'
         >>> transport.absolute("s3://b/k", "reading k")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
-        ...
-        wb_dagster.client.errors.CommError: reading k: 's3://b/k' is not an http(s) URL, ...
+        wb_dagster.client.errors.CommError: reading k: 's3://b/k' is not an http(s) URL ...
         """
         if url.startswith("/"):
             return f"{self.base_url}{url}"
-        if urlsplit(url).scheme.lower() not in ("http", "https"):
+        try:
+            parts = parse_url(url)
+        except ValueError:  # urllib3's LocationParseError: a bad host or port
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.host:
             raise CommError(
-                f"{what}: {url!r} is not an http(s) URL, so this client cannot fetch it; "
-                "read it with the client of the store it names"
+                f"{what}: {url!r} is not an http(s) URL this client can fetch (malformed, or "
+                "another store's: read that with the store's own client)"
             )
         return url
 

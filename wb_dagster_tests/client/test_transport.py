@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import struct
 import threading
@@ -92,14 +93,24 @@ def test_query_retries_5xx_then_succeeds(scripted: tuple[str, Script]) -> None:
     assert script.received[0]["User-Agent"].startswith("W&B Public Client")
 
 
-@pytest.mark.parametrize("url", ["file:///etc/hostname", "s3://bucket/key", "gs://b/k"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/hostname",
+        "s3://bucket/key",
+        "gs://b/k",
+        "http://127.0.0.1:notaport/x",
+        "http://[bad/x",
+        "http:///x",
+    ],
+)
 def test_a_url_no_http_client_fetches_fails_at_once(url: str, tmp_path) -> None:
     t = make("http://127.0.0.1:9", budget=30.0)
-    with pytest.raises(CommError, match=rf"reading k: '{url}' is not an http\(s\) URL"):
+    with pytest.raises(CommError, match=rf"reading k: '{re.escape(url)}' is not an http\(s\) URL"):
         t.get_bytes(url, what="reading k")
     with (
         (tmp_path / "out").open("wb") as out,
-        pytest.raises(CommError, match=rf"reading k: '{url}' is not an http\(s\) URL"),
+        pytest.raises(CommError, match=rf"reading k: '{re.escape(url)}' is not an http\(s\) URL"),
     ):
         t.download_to(url, out, what="reading k")
     assert t.stats["retries"] == 0  # before: 8 attempts over the whole budget
